@@ -1,0 +1,196 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/celeroot/celeroot/config"
+)
+
+// HostCmd groups the host registry commands.
+type HostCmd struct {
+	Add    HostAddCmd    `cmd:"" help:"Register a host in cl.yaml (and commit the change)."`
+	Remove HostRemoveCmd `cmd:"" help:"Remove a host from cl.yaml (and commit the change)."`
+	Update HostUpdateCmd `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
+	List   HostListCmd   `cmd:"" help:"List hosts."`
+}
+
+// hostFlags are the settings add and update share.
+type hostFlags struct {
+	Address string   `help:"IP address or DNS name (add: defaults to NAME)."`
+	User    string   `help:"SSH login user (default: ssh.default_user)."`
+	Port    int      `help:"SSH port (default: ssh.default_port)."`
+	SSHKey  string   `name:"ssh-key" placeholder:"PATH" help:"SSH private key file (default: ssh.default_key)."`
+	Jump    string   `placeholder:"[USER@]HOST[:PORT]" help:"Jump host for this host (none: no jump even if ssh.jump_host is set)."`
+	Tag     []string `placeholder:"K=V" help:"Tag the host (repeatable)."`
+}
+
+func (f hostFlags) spec(name, role string) (config.HostSpec, error) {
+	tags, err := config.ParseTags(f.Tag)
+	if err != nil {
+		return config.HostSpec{}, err
+	}
+	if f.Port < 0 || f.Port > 65535 {
+		return config.HostSpec{}, fmt.Errorf("--port %d: use a port between 1 and 65535", f.Port)
+	}
+	return config.HostSpec{Name: name, Role: role, Address: f.Address, User: f.User, Port: f.Port, Key: f.SSHKey, Jump: f.Jump, Tags: tags}, nil
+}
+
+// HostAddCmd is `cl host add`.
+type HostAddCmd struct {
+	Name string `arg:"" help:"Host name (letters, digits, . _ -)."`
+	Role string `required:"" help:"Worker role (a key of workers:)."`
+	hostFlags
+	NoDeploy bool `name:"no-deploy" help:"Only register the host in cl.yaml; do not deploy to it. (Registration is all host add does until the deploy engine lands.)"`
+	NoCommit bool `name:"no-commit" help:"Do not commit the change to git."`
+}
+
+// Run registers the host.
+func (c *HostAddCmd) Run(a *App) error {
+	spec, err := c.spec(c.Name, c.Role)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("cl: add host %s (role %s)", c.Name, c.Role)
+	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.AddHost(b, spec) }, msg, !c.NoCommit,
+		fmt.Sprintf("added host %s (role %s)", c.Name, c.Role))
+}
+
+// HostRemoveCmd is `cl host remove`.
+type HostRemoveCmd struct {
+	Name     string `arg:"" help:"Host to remove."`
+	NoCommit bool   `name:"no-commit" help:"Do not commit the change to git."`
+}
+
+// Run removes the host.
+func (c *HostRemoveCmd) Run(a *App) error {
+	msg := fmt.Sprintf("cl: remove host %s", c.Name)
+	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.RemoveHost(b, c.Name) }, msg, !c.NoCommit,
+		fmt.Sprintf("removed host %s", c.Name))
+}
+
+// HostUpdateCmd is `cl host update`.
+type HostUpdateCmd struct {
+	Name string `arg:"" help:"Host to change."`
+	Role string `help:"New worker role."`
+	hostFlags
+	Untag    []string `placeholder:"K" help:"Remove a tag (repeatable)."`
+	NoCommit bool     `name:"no-commit" help:"Do not commit the change to git."`
+}
+
+// Run updates the host.
+func (c *HostUpdateCmd) Run(a *App) error {
+	spec, err := c.spec(c.Name, c.Role)
+	if err != nil {
+		return err
+	}
+	spec.RemoveTags = c.Untag
+	var what []string
+	for _, kv := range [][2]string{{"role", c.Role}, {"address", c.Address}, {"user", c.User}, {"ssh-key", c.SSHKey}, {"jump", c.Jump}} {
+		if kv[1] != "" {
+			what = append(what, kv[0]+" "+kv[1])
+		}
+	}
+	if c.Port != 0 {
+		what = append(what, fmt.Sprintf("port %d", c.Port))
+	}
+	keys := make([]string, 0, len(spec.Tags))
+	for k := range spec.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		what = append(what, "tag "+k+"="+spec.Tags[k])
+	}
+	for _, k := range c.Untag {
+		what = append(what, "untag "+k)
+	}
+	summary := strings.Join(what, ", ")
+	msg := fmt.Sprintf("cl: update host %s (%s)", c.Name, summary)
+	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.UpdateHost(b, spec) }, msg, !c.NoCommit,
+		fmt.Sprintf("updated host %s: %s", c.Name, summary))
+}
+
+func applyHostEdit(a *App, edit func([]byte) ([]byte, error), msg string, commit bool, done string) error {
+	res, err := config.ApplyEdit(a.LoadOptions(), edit, msg, commit)
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(a.Stderr, w.String())
+	}
+	if a.JSON() {
+		return a.PrintJSON(map[string]any{"result": done, "path": res.Path, "commit": res.Committed, "not_committed": res.NotCommitted})
+	}
+	fmt.Fprintf(a.Stdout, "%s in %s\n", done, res.Path)
+	switch {
+	case res.Committed != "":
+		fmt.Fprintf(a.Stdout, "committed %s: %s\n", res.Committed[:12], msg)
+	case res.NotCommitted != "" && commit:
+		fmt.Fprintf(a.Stdout, "not committed: %s\n", res.NotCommitted)
+	}
+	return nil
+}
+
+// HostListCmd is `cl host list`.
+type HostListCmd struct {
+	Role string   `help:"Only hosts of this role."`
+	Tags []string `placeholder:"K=V" help:"Only hosts with these tags."`
+}
+
+// Run lists hosts.
+func (c *HostListCmd) Run(a *App) error { return listHosts(a, c.Role, c.Tags) }
+
+func listHosts(a *App, role string, tagFilter []string) error {
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	hosts := cfg.Hosts.Values()
+	if role != "" || len(tagFilter) > 0 {
+		tags, err := config.ParseTags(tagFilter)
+		if err != nil {
+			return err
+		}
+		if hosts, err = cfg.Select(config.Selector{Role: role, Tags: tags}); err != nil {
+			return err
+		}
+	}
+	type row struct {
+		*config.Host
+		Conn config.Conn `json:"connection"`
+	}
+	rows := make([]row, len(hosts))
+	for i, h := range hosts {
+		rows[i] = row{h, cfg.ConnFor(h)}
+	}
+	if a.JSON() {
+		return a.PrintJSON(rows)
+	}
+	t := newTable(a.Stdout, "NAME", "ROLE", "ADDRESS", "PORT", "USER", "TAGS")
+	for _, r := range rows {
+		t.row(r.Name, r.Role, r.Conn.Address, r.Conn.Port, r.Conn.User, orDashStr(formatTags(r.Tags)))
+	}
+	return t.flush()
+}
+
+func formatTags(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + tags[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func orDashStr(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,171 @@
+package config
+
+// Config is a loaded, defaulted cl.yaml together with the task modules of its
+// tasks/ directory. Field names follow the file's keys (see docs/config.md).
+type Config struct {
+	Cluster    Cluster            `yaml:"cluster" json:"cluster"`
+	Redis      Redis              `yaml:"redis" json:"redis"`
+	SSH        SSH                `yaml:"ssh,omitempty" json:"ssh"`
+	Hosts      Map[*Host]         `yaml:"hosts" json:"hosts"`
+	Workers    Map[*Worker]       `yaml:"workers" json:"workers"`
+	Deployment Deployment         `yaml:"deployment" json:"deployment"`
+	Schedules  Map[*Schedule]     `yaml:"schedules" json:"schedules"`
+	Monitoring Monitoring         `yaml:"monitoring" json:"monitoring"`
+	Secrets    Secrets            `yaml:"secrets" json:"secrets"`
+	Modules    Map[*Module]       `yaml:"-" json:"-"` // task modules from tasks/, by module name
+	Source     Source             `yaml:"-" json:"-"`
+	positions  map[string]Pos     // dotted path -> position of its value
+	keyPos     map[string]Pos     // dotted path -> position of its key
+	files      map[string][]byte  // file name -> contents, for edits
+	setPaths   map[string]bool    // dotted paths present in the files
+}
+
+// Source says where a Config was read from.
+type Source struct {
+	Path     string `json:"path"`               // cl.yaml as given
+	Dir      string `json:"dir"`                // directory holding cl.yaml and tasks/
+	Env      string `json:"env,omitempty"`      // overlay name (--env), if any
+	EnvPath  string `json:"env_path,omitempty"` // environments/<env>.yaml
+	TasksDir string `json:"tasks_dir"`
+}
+
+// Cluster is the cluster metadata.
+type Cluster struct {
+	Name        string `yaml:"name" json:"name"`
+	Version     string `yaml:"version,omitempty" json:"version,omitempty"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+}
+
+// Redis configures the coordination store.
+type Redis struct {
+	URL     string      `yaml:"url" json:"url"`
+	TaskTTL Duration    `yaml:"task_ttl" json:"task_ttl"`
+	Backup  RedisBackup `yaml:"backup" json:"backup"`
+}
+
+// RedisBackup is celeroot's snapshot of its own Redis keys.
+type RedisBackup struct {
+	Enabled   bool   `yaml:"enabled" json:"enabled"`
+	Schedule  string `yaml:"schedule" json:"schedule"`
+	Directory string `yaml:"directory" json:"directory"`
+	Keep      int    `yaml:"keep" json:"keep"`
+}
+
+// SSH holds the defaults for reaching hosts.
+type SSH struct {
+	DefaultUser   string      `yaml:"default_user" json:"default_user"`
+	DefaultKey    string      `yaml:"default_key,omitempty" json:"default_key,omitempty"`
+	DefaultPort   int         `yaml:"default_port" json:"default_port"`
+	Timeout       Duration    `yaml:"timeout" json:"timeout"`
+	KnownHosts    string      `yaml:"known_hosts" json:"known_hosts"`
+	HostKeyPolicy string      `yaml:"host_key_policy" json:"host_key_policy"`
+	JumpHost      string      `yaml:"jump_host,omitempty" json:"jump_host,omitempty"`
+	Become        string      `yaml:"become,omitempty" json:"become,omitempty"`
+	KeyRotation   KeyRotation `yaml:"key_rotation" json:"key_rotation"`
+}
+
+// KeyRotation configures scheduled rotation of the deploy key.
+type KeyRotation struct {
+	Enabled    bool   `yaml:"enabled" json:"enabled"`
+	Schedule   string `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	BackupKeys int    `yaml:"backup_keys" json:"backup_keys"`
+}
+
+// Host is one machine of the fleet.
+type Host struct {
+	Name    string            `yaml:"-" json:"name"`
+	Role    string            `yaml:"role" json:"role"`
+	Address string            `yaml:"address" json:"address"`
+	SSH     HostSSH           `yaml:"ssh,omitempty" json:"ssh"`
+	Tags    map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+}
+
+// HostSSH overrides the ssh defaults for one host.
+type HostSSH struct {
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
+	Key  string `yaml:"key,omitempty" json:"key,omitempty"`
+	Port int    `yaml:"port,omitempty" json:"port,omitempty"`
+	Jump string `yaml:"jump,omitempty" json:"jump,omitempty"`
+}
+
+// Worker is a worker role: what the workers of hosts with this role consume
+// and load.
+type Worker struct {
+	Name             string   `yaml:"-" json:"name"`
+	Queue            string   `yaml:"queue" json:"queue"`
+	Concurrency      int      `yaml:"concurrency" json:"concurrency"`
+	MaxTasksPerChild int      `yaml:"max_tasks_per_child" json:"max_tasks_per_child"`
+	Tasks            []string `yaml:"tasks" json:"tasks"`
+}
+
+// Deployment configures how releases reach hosts.
+type Deployment struct {
+	TargetDirectory string   `yaml:"target_directory" json:"target_directory"`
+	ServiceName     string   `yaml:"service_name" json:"service_name"`
+	RestartCommand  string   `yaml:"restart_command,omitempty" json:"restart_command,omitempty"`
+	HealthCheckURL  string   `yaml:"health_check_url" json:"health_check_url"`
+	HealthTimeout   Duration `yaml:"health_timeout" json:"health_timeout"`
+	KeepReleases    int      `yaml:"keep_releases" json:"keep_releases"`
+	Strategy        string   `yaml:"strategy" json:"strategy"`
+	Batch           string   `yaml:"batch" json:"batch"`
+	MaxFail         int      `yaml:"max_fail" json:"max_fail"`
+	Canary          int      `yaml:"canary" json:"canary"`
+	SetupCommand    []string `yaml:"setup_command,omitempty" json:"setup_command,omitempty"`
+	SetupTimeout    Duration `yaml:"setup_timeout" json:"setup_timeout"`
+}
+
+// Schedule is one cron schedule.
+type Schedule struct {
+	Name             string         `yaml:"-" json:"name"`
+	Cron             string         `yaml:"cron" json:"cron"`
+	Task             string         `yaml:"task" json:"task"`
+	Targets          []Target       `yaml:"targets" json:"targets"`
+	Params           map[string]any `yaml:"params,omitempty" json:"params,omitempty"`
+	Description      string         `yaml:"description,omitempty" json:"description,omitempty"`
+	Timezone         string         `yaml:"timezone" json:"timezone"`
+	Enabled          *bool          `yaml:"enabled" json:"enabled"`
+	Catchup          string         `yaml:"catchup" json:"catchup"`
+	StartingDeadline Duration       `yaml:"starting_deadline" json:"starting_deadline"`
+	Concurrency      string         `yaml:"concurrency" json:"concurrency"`
+}
+
+// IsEnabled reports whether the schedule fires (enabled defaults to true).
+func (s *Schedule) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// Target selects hosts for a schedule; the targets of a schedule are a union.
+// Exactly one field is set.
+type Target struct {
+	Role  string            `yaml:"role,omitempty" json:"role,omitempty"`
+	Tags  map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Host  string            `yaml:"host,omitempty" json:"host,omitempty"`
+	Hosts []string          `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// Monitoring configures health checks and alerts.
+type Monitoring struct {
+	HealthCheckInterval Duration       `yaml:"health_check_interval" json:"health_check_interval"`
+	AlertChannels       []AlertChannel `yaml:"alert_channels,omitempty" json:"alert_channels,omitempty"`
+	Metrics             []Metric       `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+}
+
+// AlertChannel is one destination for alerts; exactly one field is set.
+type AlertChannel struct {
+	Email   string `yaml:"email,omitempty" json:"email,omitempty"`
+	Slack   string `yaml:"slack,omitempty" json:"slack,omitempty"`
+	Webhook string `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+}
+
+// Metric is an alert threshold on a named metric.
+type Metric struct {
+	Name      string  `yaml:"name" json:"name"`
+	Threshold float64 `yaml:"threshold" json:"threshold"`
+}
+
+// Secrets configures the secrets provider.
+type Secrets struct {
+	Provider  string `yaml:"provider,omitempty" json:"provider,omitempty"`
+	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	Path      string `yaml:"path,omitempty" json:"path,omitempty"`
+	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
+}

@@ -1,0 +1,292 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+)
+
+// HostSpec is a host as given on the command line (cl host add/update).
+// Empty fields are left out (add) or left unchanged (update).
+type HostSpec struct {
+	Name       string
+	Role       string
+	Address    string
+	User       string
+	Port       int
+	Key        string
+	Jump       string
+	Tags       map[string]string
+	RemoveTags []string
+}
+
+// AddHost returns data with host h appended to hosts:.
+func AddHost(data []byte, h HostSpec) ([]byte, error) {
+	d, err := parseSrc(data)
+	if err != nil {
+		return nil, err
+	}
+	hk, hv := lookup(d.root, "hosts")
+	if hv != nil {
+		if _, exists := lookup(hv, h.Name); exists != nil {
+			return nil, fmt.Errorf("host %s already exists (line %d): use `cl host update %s`", h.Name, exists.Line, h.Name)
+		}
+	}
+	step := d.indentStep()
+	body, err := hostBody(h, step)
+	if err != nil {
+		return nil, err
+	}
+	name, err := scalarText(h.Name)
+	if err != nil {
+		return nil, err
+	}
+	entry := renderEntries(step, name, body)
+	if hk == nil {
+		err = d.insertEntries(nil, d.root, renderEntries(step, "hosts", entry))
+	} else {
+		err = d.insertEntries(hk, hv, entry)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.bytes(), nil
+}
+
+func hostBody(h HostSpec, step int) ([]string, error) {
+	var kv []any
+	add := func(k string, v any) error {
+		t, err := scalarText(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		kv = append(kv, k, t)
+		return nil
+	}
+	for _, f := range []struct {
+		k string
+		v string
+	}{{"role", h.Role}, {"address", h.Address}} {
+		if f.v != "" {
+			if err := add(f.k, f.v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var sshKV []any
+	for _, f := range []struct {
+		k string
+		v any
+	}{{"user", h.User}, {"port", h.Port}, {"key", h.Key}, {"jump", h.Jump}} {
+		if f.v == "" || f.v == 0 {
+			continue
+		}
+		t, err := scalarText(f.v)
+		if err != nil {
+			return nil, err
+		}
+		sshKV = append(sshKV, f.k, t)
+	}
+	if len(sshKV) > 0 {
+		kv = append(kv, "ssh", renderEntries(step, sshKV...))
+	}
+	if len(h.Tags) > 0 {
+		var tagKV []any
+		for _, k := range sortedKeys(h.Tags) {
+			t, err := scalarText(h.Tags[k])
+			if err != nil {
+				return nil, err
+			}
+			tagKV = append(tagKV, k, t)
+		}
+		kv = append(kv, "tags", renderEntries(step, tagKV...))
+	}
+	return renderEntries(step, kv...), nil
+}
+
+// RemoveHost returns data without host name.
+func RemoveHost(data []byte, name string) ([]byte, error) {
+	d, err := parseSrc(data)
+	if err != nil {
+		return nil, err
+	}
+	_, hv := lookup(d.root, "hosts")
+	k, _ := lookup(hv, name)
+	if k == nil {
+		return nil, fmt.Errorf("no host %q in cl.yaml (see `cl host list`)", name)
+	}
+	if hv.Style&yaml.FlowStyle != 0 {
+		return nil, fmt.Errorf("line %d: hosts is written in flow style {...}; rewrite it as an indented block so cl can edit it", hv.Line)
+	}
+	d.removeEntry(k)
+	return d.bytes(), nil
+}
+
+// UpdateHost returns data with host h's given fields changed.
+func UpdateHost(data []byte, h HostSpec) ([]byte, error) {
+	type change struct {
+		path []string
+		val  any
+	}
+	var changes []change
+	for _, f := range []struct {
+		path []string
+		v    any
+	}{
+		{[]string{"role"}, h.Role}, {[]string{"address"}, h.Address},
+		{[]string{"ssh", "user"}, h.User}, {[]string{"ssh", "port"}, h.Port},
+		{[]string{"ssh", "key"}, h.Key}, {[]string{"ssh", "jump"}, h.Jump},
+	} {
+		if f.v != "" && f.v != 0 {
+			changes = append(changes, change{f.path, f.v})
+		}
+	}
+	for _, k := range sortedKeys(h.Tags) {
+		changes = append(changes, change{[]string{"tags", k}, h.Tags[k]})
+	}
+	if len(changes) == 0 && len(h.RemoveTags) == 0 {
+		return nil, errors.New("nothing to change: give --role, --address, --user, --port, --ssh-key, --jump, --tag or --untag")
+	}
+	for _, c := range changes {
+		var err error
+		if data, err = setHostField(data, h.Name, c.path, c.val); err != nil {
+			return nil, err
+		}
+	}
+	rm := append([]string{}, h.RemoveTags...)
+	sort.Strings(rm)
+	for _, t := range rm {
+		var err error
+		if data, err = removeHostTag(data, h.Name, t); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+func findHost(d *srcDoc, name string) (k, v *yaml.Node, err error) {
+	_, hv := lookup(d.root, "hosts")
+	k, v = lookup(hv, name)
+	if k == nil {
+		return nil, nil, fmt.Errorf("no host %q in cl.yaml (see `cl host list`)", name)
+	}
+	return k, v, nil
+}
+
+// setHostField sets hosts.<name>.<path...> to val, creating the
+// intermediate mapping (ssh:, tags:) when missing.
+func setHostField(data []byte, name string, path []string, val any) ([]byte, error) {
+	d, err := parseSrc(data)
+	if err != nil {
+		return nil, err
+	}
+	hk, hv, err := findHost(d, name)
+	if err != nil {
+		return nil, err
+	}
+	text, err := scalarText(val)
+	if err != nil {
+		return nil, err
+	}
+	if len(path) == 1 {
+		err = d.setKey(hk, hv, path[0], text)
+	} else {
+		pk, pv := lookup(hv, path[0])
+		if pk == nil {
+			err = d.insertEntries(hk, hv, renderEntries(d.indentStep(), path[0], []string{path[1] + ": " + text}))
+		} else {
+			err = d.setKey(pk, pv, path[1], text)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set hosts.%s.%s: %w", name, joinPath(path), err)
+	}
+	return d.bytes(), nil
+}
+
+func removeHostTag(data []byte, name, tag string) ([]byte, error) {
+	d, err := parseSrc(data)
+	if err != nil {
+		return nil, err
+	}
+	_, hv, err := findHost(d, name)
+	if err != nil {
+		return nil, err
+	}
+	_, tv := lookup(hv, "tags")
+	k, _ := lookup(tv, tag)
+	if k == nil {
+		return nil, fmt.Errorf("host %s has no tag %q", name, tag)
+	}
+	if tv.Style&yaml.FlowStyle != 0 {
+		return nil, fmt.Errorf("line %d: tags of %s are in flow style {...}; rewrite them as a block so cl can edit them", tv.Line, name)
+	}
+	d.removeEntry(k)
+	return d.bytes(), nil
+}
+
+func joinPath(p []string) string {
+	out := ""
+	for i, s := range p {
+		if i > 0 {
+			out += "."
+		}
+		out += s
+	}
+	return out
+}
+
+// EditResult reports what an edit of cl.yaml did.
+type EditResult struct {
+	Path      string      `json:"path"`
+	Committed string      `json:"committed,omitempty"` // commit hash, when committed
+	Warnings  Diagnostics `json:"warnings,omitempty"`
+	NotCommitted string   `json:"not_committed,omitempty"` // why the edit was not committed
+}
+
+// ApplyEdit runs edit on cl.yaml's bytes, validates the result (with the
+// overlay and tasks/ as they are), writes it atomically, and commits it
+// with message when cl.yaml is in a git work tree and commit is true. An
+// edit that makes the configuration invalid is refused and nothing is
+// written.
+func ApplyEdit(opts Options, edit func([]byte) ([]byte, error), message string, commit bool) (*EditResult, error) {
+	data, err := readLimited(opts.Path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w: create one with `cl config init`", opts.Path, ErrNotFound)
+		}
+		return nil, err
+	}
+	if _, diags, err := Load(Options{Path: opts.Path, Env: opts.Env, Content: data}); err != nil {
+		return nil, err
+	} else if diags.HasErrors() {
+		return nil, fmt.Errorf("%s is invalid before the edit; fix it first:\n%w", opts.Path, diags.Errors())
+	}
+	out, err := edit(data)
+	if err != nil {
+		return nil, err
+	}
+	_, diags, err := Load(Options{Path: opts.Path, Env: opts.Env, Content: out})
+	if err != nil {
+		return nil, err
+	}
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("refusing the change, it would make %s invalid (file left untouched):\n%w", opts.Path, diags.Errors())
+	}
+	if err := WriteFileAtomic(opts.Path, out, 0o644); err != nil {
+		return nil, err
+	}
+	res := &EditResult{Path: opts.Path, Warnings: diags.Warnings()}
+	if commit {
+		hash, why, err := CommitFile(opts.Path, message)
+		if err != nil {
+			return res, fmt.Errorf("%s was updated but not committed: %w", opts.Path, err)
+		}
+		res.Committed, res.NotCommitted = hash, why
+	}
+	return res, nil
+}
+

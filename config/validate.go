@@ -1,0 +1,464 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/adhocore/gronx"
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	envVarRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	batchRE   = regexp.MustCompile(`^[1-9][0-9]*%?$`)
+	hostnameR = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
+)
+
+// Known enumerations, also listed in docs/config.md.
+var (
+	HostKeyPolicies     = []string{"strict", "accept-new"}
+	BecomeMethods       = []string{"", "sudo"}
+	Strategies          = []string{"all", "rolling", "canary"}
+	CatchupModes        = []string{"none", "once"}
+	ConcurrencyPolicies = []string{"allow", "forbid"}
+	SecretsProviders    = []string{"vault", "aws-secrets", "azure-kv", "env", "file"}
+	MetricNames         = []string{"task_execution_time", "queue_size", "task_failure_rate", "worker_count", "host_unreachable", "deploy_duration"}
+	ParamTypes          = []string{ParamString, ParamInt, ParamBool}
+)
+
+// at returns the position of the value at path, or of its nearest ancestor.
+func (c *Config) at(path string) Pos {
+	for p := path; p != ""; {
+		if pos, ok := c.positions[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return Pos{File: c.Source.Path}
+}
+
+// atKey returns the position of the key at path (falls back to at).
+func (c *Config) atKey(path string) Pos {
+	if pos, ok := c.keyPos[path]; ok {
+		return pos
+	}
+	return c.at(path)
+}
+
+// Position returns where the value at a dotted path (e.g. hosts.web1.role)
+// was written.
+func (c *Config) Position(path string) Pos { return c.at(path) }
+
+type checker struct {
+	c     *Config
+	diags *Diagnostics
+}
+
+func (k checker) err(path, hint, format string, args ...any) {
+	*k.diags = append(*k.diags, Diagnostic{Pos: k.c.at(path), Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+func (k checker) errKey(path, hint, format string, args ...any) {
+	*k.diags = append(*k.diags, Diagnostic{Pos: k.c.atKey(path), Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+func (k checker) warn(path, hint, format string, args ...any) {
+	*k.diags = append(*k.diags, Diagnostic{Pos: k.c.at(path), Severity: SeverityWarning, Path: path, Message: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+func (k checker) oneOf(path, v string, allowed []string) {
+	if contains(allowed, v) {
+		return
+	}
+	shown := make([]string, 0, len(allowed))
+	for _, a := range allowed {
+		if a != "" {
+			shown = append(shown, a)
+		}
+	}
+	hint := "use one of: " + strings.Join(shown, ", ")
+	if s := didYouMean(v, shown); s != "" {
+		hint = fmt.Sprintf("did you mean %q? allowed: %s", s, strings.Join(shown, ", "))
+	}
+	k.err(path, hint, "%q is not allowed", v)
+}
+
+func (k checker) cron(path, expr string) {
+	if strings.TrimSpace(expr) == "" {
+		k.err(path, `write five fields, e.g. "0 2 * * *" (02:00 daily), or @daily`, "cron expression is empty")
+		return
+	}
+	if !gronx.IsValid(expr) {
+		k.err(path, `use five fields "min hour day month weekday" (optionally a leading seconds field) or @hourly/@daily/@weekly/@monthly/@yearly`, "invalid cron expression %q", expr)
+	}
+}
+
+func (k checker) port(path string, p int, present bool) {
+	if present && (p < 1 || p > 65535) {
+		k.err(path, "use a TCP port between 1 and 65535", "port %d is out of range", p)
+	}
+}
+
+func (k checker) url(path, raw string, schemes ...string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		k.err(path, fmt.Sprintf("write a full URL such as %s://host:port/...", schemes[0]), "%q is not a valid URL", raw)
+		return nil
+	}
+	if !contains(schemes, u.Scheme) {
+		k.err(path, "use a "+strings.Join(schemes, " or ")+" URL", "URL scheme %q is not supported", u.Scheme)
+		return nil
+	}
+	return u
+}
+
+func (k checker) positive(path string, v int, what string) {
+	if k.c.setPaths[path] && v < 1 {
+		k.err(path, "use a whole number of at least 1", "%s must be at least 1, got %d", what, v)
+	}
+}
+
+func (k checker) name(path, v, what string) {
+	if !nameRE.MatchString(v) {
+		k.errKey(path, "use letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", "%s name %q is not valid", what, v)
+	}
+}
+
+// validate applies the cross-field rules; decoding has already checked keys
+// and types.
+func (c *Config) validate(diags *Diagnostics) {
+	k := checker{c, diags}
+	k.name("cluster.name", c.Cluster.Name, "cluster")
+	c.validateRedis(k)
+	c.validateSSH(k)
+	c.validateWorkers(k)
+	c.validateHosts(k)
+	c.validateDeployment(k)
+	c.validateSchedules(k)
+	c.validateMonitoring(k)
+	c.validateSecrets(k)
+}
+
+func (c *Config) validateRedis(k checker) {
+	r := c.Redis
+	if u := k.url("redis.url", r.URL, "redis", "rediss"); u != nil {
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 || n > 15 {
+				k.err("redis.url", "end the URL with a database number 0-15, e.g. /0", "database %q in the URL is not a number from 0 to 15", db)
+			}
+		}
+	}
+	if k.c.setPaths["redis.task_ttl"] && r.TaskTTL.D() < time.Minute {
+		k.err("redis.task_ttl", "keep task records at least 1m (default 24h)", "task_ttl %s is too short", r.TaskTTL)
+	}
+	if r.Backup.Enabled || k.c.setPaths["redis.backup.schedule"] {
+		k.cron("redis.backup.schedule", r.Backup.Schedule)
+	}
+	k.positive("redis.backup.keep", r.Backup.Keep, "keep")
+}
+
+func (c *Config) validateSSH(k checker) {
+	s := c.SSH
+	k.port("ssh.default_port", s.DefaultPort, true)
+	if k.c.setPaths["ssh.timeout"] && s.Timeout.D() <= 0 {
+		k.err("ssh.timeout", "use a positive timeout such as 30s", "ssh timeout must be positive")
+	}
+	k.oneOf("ssh.host_key_policy", s.HostKeyPolicy, HostKeyPolicies)
+	k.oneOf("ssh.become", s.Become, BecomeMethods)
+	if s.JumpHost != "" {
+		if err := checkJump(s.JumpHost); err != nil {
+			k.err("ssh.jump_host", "write it as [user@]host[:port]", "%v", err)
+		}
+	}
+	if s.KeyRotation.Enabled || k.c.setPaths["ssh.key_rotation.schedule"] {
+		k.cron("ssh.key_rotation.schedule", s.KeyRotation.Schedule)
+	}
+	if s.KeyRotation.BackupKeys < 0 {
+		k.err("ssh.key_rotation.backup_keys", "use 0 or more", "backup_keys cannot be negative")
+	}
+}
+
+// checkJump validates a jump host written as [user@]host[:port].
+func checkJump(j string) error {
+	_, hostport, _ := strings.Cut(j, "@")
+	if !strings.Contains(j, "@") {
+		hostport = j
+	}
+	host, port := hostport, ""
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return fmt.Errorf("jump host %q has no valid host", j)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("jump host %q has an invalid port", j)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateWorkers(k checker) {
+	queues := map[string]string{}
+	for _, w := range c.Workers.Values() {
+		p := "workers." + w.Name
+		k.name(p, w.Name, "role")
+		if !nameRE.MatchString(w.Queue) {
+			k.err(p+".queue", "use letters, digits, '.', '_' and '-'", "queue name %q is not valid", w.Queue)
+		}
+		if other, dup := queues[w.Queue]; dup {
+			k.err(p+".queue", fmt.Sprintf("give role %s its own queue name", w.Name), "queue %q is also used by role %s", w.Queue, other)
+		} else {
+			queues[w.Queue] = w.Name
+		}
+		k.positive(p+".concurrency", w.Concurrency, "concurrency")
+		if w.Concurrency > 1024 {
+			k.err(p+".concurrency", "use at most 1024 slots per worker", "concurrency %d is too high", w.Concurrency)
+		}
+		if w.MaxTasksPerChild < 0 {
+			k.err(p+".max_tasks_per_child", "use 0 (no limit) or a positive number", "max_tasks_per_child cannot be negative")
+		}
+		seen := map[string]bool{}
+		for i, mod := range w.Tasks {
+			ip := fmt.Sprintf("%s.tasks[%d]", p, i)
+			if seen[mod] {
+				k.err(ip, "list each module once", "module %s is listed twice", mod)
+			}
+			seen[mod] = true
+			if mod == BuiltinModule {
+				continue
+			}
+			if _, ok := c.Modules.Get(mod); !ok {
+				hint := fmt.Sprintf("create tasks/%s.yaml or remove it from the list", mod)
+				if s := didYouMean(mod, c.Modules.Keys()); s != "" {
+					hint = fmt.Sprintf("did you mean %q? or create tasks/%s.yaml", s, mod)
+				}
+				k.err(ip, hint, "task module %q does not exist", mod)
+			}
+		}
+	}
+}
+
+func (c *Config) validateHosts(k checker) {
+	addrs := map[string]string{}
+	roles := c.Workers.Keys()
+	for _, h := range c.Hosts.Values() {
+		p := "hosts." + h.Name
+		k.name(p, h.Name, "host")
+		if h.Role == "" {
+			k.errKey(p, "add role: <one of "+strings.Join(roles, ", ")+">", "host %s has no role", h.Name)
+		} else if _, ok := c.Workers.Get(h.Role); !ok {
+			hint := "define it under workers:"
+			if s := didYouMean(h.Role, roles); s != "" {
+				hint = fmt.Sprintf("did you mean %q? roles are the keys of workers:", s)
+			} else if len(roles) > 0 {
+				hint = "define it under workers: or use one of: " + strings.Join(roles, ", ")
+			}
+			k.err(p+".role", hint, "unknown role %q", h.Role)
+		}
+		if !validAddress(h.Address) {
+			k.err(p+".address", "use an IP address or a DNS name", "address %q is not a valid IP address or host name", h.Address)
+		}
+		k.port(p+".ssh.port", h.SSH.Port, k.c.setPaths[p+".ssh.port"])
+		if h.SSH.Jump != "" && h.SSH.Jump != "none" {
+			if err := checkJump(h.SSH.Jump); err != nil {
+				k.err(p+".ssh.jump", "write it as [user@]host[:port], or none", "%v", err)
+			}
+		}
+		for tk := range h.Tags {
+			if !nameRE.MatchString(tk) {
+				k.errKey(p+".tags."+tk, "use letters, digits, '.', '_' and '-'", "tag name %q is not valid", tk)
+			}
+		}
+		cn := c.ConnFor(h)
+		key := net.JoinHostPort(strings.ToLower(cn.Address), strconv.Itoa(cn.Port))
+		if other, dup := addrs[key]; dup {
+			k.err(p+".address", "give each host its own address (or port)", "address %s is also used by host %s", key, other)
+		} else {
+			addrs[key] = h.Name
+		}
+	}
+}
+
+func validAddress(a string) bool {
+	if net.ParseIP(a) != nil {
+		return true
+	}
+	return len(a) <= 253 && hostnameR.MatchString(a)
+}
+
+func (c *Config) validateDeployment(k checker) {
+	d := c.Deployment
+	if !strings.HasPrefix(d.TargetDirectory, "/") || strings.Contains(d.TargetDirectory, "..") || d.TargetDirectory == "/" {
+		k.err("deployment.target_directory", "use an absolute directory such as /opt/celeroot", "target_directory %q must be an absolute path below /", d.TargetDirectory)
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`).MatchString(d.ServiceName) {
+		k.err("deployment.service_name", "use a systemd unit name such as celeroot-worker", "service_name %q is not a valid unit name", d.ServiceName)
+	}
+	if d.HealthCheckURL != "" {
+		k.url("deployment.health_check_url", d.HealthCheckURL, "http", "https")
+	}
+	if k.c.setPaths["deployment.health_timeout"] && d.HealthTimeout.D() <= 0 {
+		k.err("deployment.health_timeout", "use a positive duration such as 30s", "health_timeout must be positive")
+	}
+	k.positive("deployment.keep_releases", d.KeepReleases, "keep_releases")
+	k.oneOf("deployment.strategy", d.Strategy, Strategies)
+	if !batchRE.MatchString(d.Batch) || d.Batch == "0%" || strings.HasSuffix(d.Batch, "%") && mustAtoi(strings.TrimSuffix(d.Batch, "%")) > 100 {
+		k.err("deployment.batch", `write a host count such as "2" or a percentage such as "25%"`, "batch %q is not a count or a percentage", d.Batch)
+	}
+	if d.MaxFail < 0 {
+		k.err("deployment.max_fail", "use 0 or more", "max_fail cannot be negative")
+	}
+	k.positive("deployment.canary", d.Canary, "canary")
+	if k.c.setPaths["deployment.setup_command"] && len(d.SetupCommand) == 0 {
+		k.err("deployment.setup_command", `give an argv list such as ["./bin/setup"], or remove the key`, "setup_command is empty")
+	}
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func (c *Config) validateMonitoring(k checker) {
+	m := c.Monitoring
+	if k.c.setPaths["monitoring.health_check_interval"] && m.HealthCheckInterval.D() < time.Second {
+		k.err("monitoring.health_check_interval", "use at least 1s", "health_check_interval is too short")
+	}
+	for i, ch := range m.AlertChannels {
+		p := fmt.Sprintf("monitoring.alert_channels[%d]", i)
+		n := 0
+		for _, v := range []string{ch.Email, ch.Slack, ch.Webhook} {
+			if v != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			k.err(p, "give exactly one of email:, slack: or webhook: per list item", "alert channel must name exactly one destination")
+			continue
+		}
+		switch {
+		case ch.Email != "":
+			if _, err := mail.ParseAddress(ch.Email); err != nil {
+				k.err(p+".email", "write an address such as ops@example.com", "%q is not an email address", ch.Email)
+			}
+		case ch.Slack != "":
+			if !strings.HasPrefix(ch.Slack, "#") && !strings.HasPrefix(ch.Slack, "https://") {
+				k.err(p+".slack", `write a channel such as "#alerts" (quoted) or a Slack webhook URL`, "%q is not a Slack channel or webhook URL", ch.Slack)
+			}
+		case ch.Webhook != "":
+			k.url(p+".webhook", ch.Webhook, "https", "http")
+		}
+	}
+	for i, mt := range m.Metrics {
+		p := fmt.Sprintf("monitoring.metrics[%d]", i)
+		k.oneOf(p+".name", mt.Name, MetricNames)
+		if mt.Threshold < 0 {
+			k.err(p+".threshold", "use 0 or more", "threshold cannot be negative")
+		}
+	}
+}
+
+func (c *Config) validateSecrets(k checker) {
+	s := c.Secrets
+	if s.Provider == "" {
+		if s.Endpoint != "" || s.Path != "" {
+			k.err("secrets", "add provider: vault (or aws-secrets, azure-kv, env, file)", "secrets has settings but no provider")
+		}
+		return
+	}
+	k.oneOf("secrets.provider", s.Provider, SecretsProviders)
+	switch s.Provider {
+	case "vault", "azure-kv":
+		if s.Endpoint == "" {
+			k.err("secrets.provider", "add endpoint: https://...", "provider %s needs an endpoint", s.Provider)
+		}
+	}
+	if s.Endpoint != "" {
+		k.url("secrets.endpoint", s.Endpoint, "https", "http")
+	}
+}
+
+// validateTask checks one task definition of a module.
+func (c *Config) validateTask(t *Task, dec *decoder, diags *Diagnostics) {
+	errAt := func(path, hint, format string, args ...any) {
+		pos, ok := dec.pos[path]
+		if !ok {
+			pos = dec.keyPos["tasks."+t.Name]
+		}
+		*diags = append(*diags, Diagnostic{Pos: pos, Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	p := "tasks." + t.Name
+	if !moduleNameRE.MatchString(t.Name) {
+		errAt(p, "use letters, digits and _", "task name %q is not valid", t.Name)
+	}
+	if _, clash := Builtins().Tasks.Get(t.Name); clash {
+		errAt(p, "rename the task", "task name %q is reserved for the built-in task", t.Name)
+	}
+	switch {
+	case len(t.Command) == 0 && t.Script == "":
+		errAt(p, `add command: ["/path/to/program", "arg"] or script: <module>/<file>.sh`, "task %s has neither command nor script", t.Name)
+	case len(t.Command) > 0 && t.Script != "":
+		errAt(p+".script", "keep one of command and script", "task %s has both command and script", t.Name)
+	case t.Script != "":
+		c.checkScript(t, func(hint, format string, args ...any) { errAt(p+".script", hint, format, args...) })
+	}
+	if t.Retries < 0 || t.Retries > 100 {
+		errAt(p+".retries", "use 0 to 100", "retries %d is out of range", t.Retries)
+	}
+	for name := range t.Env {
+		if !envVarRE.MatchString(name) || strings.HasPrefix(name, "CL_") {
+			errAt(p+".env."+name, "use a shell variable name not starting with CL_", "env name %q is not allowed", name)
+		}
+	}
+	for _, prm := range t.Params.Values() {
+		pp := p + ".params." + prm.Name
+		if !envVarRE.MatchString(prm.Name) {
+			errAt(pp, "use letters, digits and _ (it becomes CL_PARAM_<NAME>)", "param name %q is not valid", prm.Name)
+		}
+		if prm.Type == "" {
+			prm.Type = ParamString
+		}
+		if !contains(ParamTypes, prm.Type) {
+			errAt(pp+".type", "use string, int or bool", "param type %q is not supported", prm.Type)
+			continue
+		}
+		if prm.Pattern != "" {
+			if prm.Type != ParamString {
+				errAt(pp+".pattern", "remove pattern or make the type string", "pattern applies only to string params")
+			} else if err := prm.compile(); err != nil {
+				errAt(pp+".pattern", "write a Go (RE2) regular expression", "pattern does not compile: %v", err)
+			}
+		}
+		if prm.Default != nil {
+			v, err := prm.Check(prm.Default)
+			if err != nil {
+				errAt(pp+".default", "make the default match the type and pattern", "default: %v", err)
+			} else {
+				prm.Default = v
+			}
+		}
+	}
+}
+
+func (c *Config) checkScript(t *Task, errf func(hint, format string, args ...any)) {
+	rel := t.Script
+	if strings.HasPrefix(rel, "/") || strings.Contains("/"+rel+"/", "/../") {
+		errf("give a path inside tasks/, such as "+t.Module+"/"+t.Name+".sh", "script %q must stay inside tasks/", rel)
+		return
+	}
+	if err := checkInside(c.Source.TasksDir, rel); err != nil {
+		errf("create it (and commit it with its executable bit)", "script %s: %v", rel, err)
+	}
+}
