@@ -127,7 +127,7 @@ type mapDecodable interface {
 	put(key string, v reflect.Value)
 }
 
-func (m *Map[T]) elemType() reflect.Type         { return reflect.TypeFor[T]() }
+func (m *Map[T]) elemType() reflect.Type          { return reflect.TypeFor[T]() }
 func (m *Map[T]) put(key string, v reflect.Value) { m.Set(key, v.Interface().(T)) }
 
 var durationType = reflect.TypeFor[Duration]()

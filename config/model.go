@@ -3,21 +3,21 @@ package config
 // Config is a loaded, defaulted cl.yaml together with the task modules of its
 // tasks/ directory. Field names follow the file's keys (see docs/config.md).
 type Config struct {
-	Cluster    Cluster            `yaml:"cluster" json:"cluster"`
-	Redis      Redis              `yaml:"redis" json:"redis"`
-	SSH        SSH                `yaml:"ssh,omitempty" json:"ssh"`
-	Hosts      Map[*Host]         `yaml:"hosts" json:"hosts"`
-	Workers    Map[*Worker]       `yaml:"workers" json:"workers"`
-	Deployment Deployment         `yaml:"deployment" json:"deployment"`
-	Schedules  Map[*Schedule]     `yaml:"schedules" json:"schedules"`
-	Monitoring Monitoring         `yaml:"monitoring" json:"monitoring"`
-	Secrets    Secrets            `yaml:"secrets" json:"secrets"`
-	Modules    Map[*Module]       `yaml:"-" json:"-"` // task modules from tasks/, by module name
-	Source     Source             `yaml:"-" json:"-"`
-	positions  map[string]Pos     // dotted path -> position of its value
-	keyPos     map[string]Pos     // dotted path -> position of its key
-	files      map[string][]byte  // file name -> contents, for edits
-	setPaths   map[string]bool    // dotted paths present in the files
+	Cluster    Cluster           `yaml:"cluster" json:"cluster"`
+	Redis      Redis             `yaml:"redis" json:"redis"`
+	SSH        SSH               `yaml:"ssh,omitempty" json:"ssh"`
+	Hosts      Map[*Host]        `yaml:"hosts" json:"hosts"`
+	Workers    Map[*Worker]      `yaml:"workers" json:"workers"`
+	Deployment Deployment        `yaml:"deployment" json:"deployment"`
+	Schedules  Map[*Schedule]    `yaml:"schedules" json:"schedules"`
+	Monitoring Monitoring        `yaml:"monitoring" json:"monitoring"`
+	Secrets    Secrets           `yaml:"secrets" json:"secrets"`
+	Modules    Map[*Module]      `yaml:"-" json:"-"` // task modules from tasks/, by module name
+	Source     Source            `yaml:"-" json:"-"`
+	positions  map[string]Pos    // dotted path -> position of its value
+	keyPos     map[string]Pos    // dotted path -> position of its key
+	files      map[string][]byte // file name -> contents, for edits
+	setPaths   map[string]bool   // dotted paths present in the files
 }
 
 // Source says where a Config was read from.

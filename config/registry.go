@@ -241,10 +241,10 @@ func joinPath(p []string) string {
 
 // EditResult reports what an edit of cl.yaml did.
 type EditResult struct {
-	Path      string      `json:"path"`
-	Committed string      `json:"committed,omitempty"` // commit hash, when committed
-	Warnings  Diagnostics `json:"warnings,omitempty"`
-	NotCommitted string   `json:"not_committed,omitempty"` // why the edit was not committed
+	Path         string      `json:"path"`
+	Committed    string      `json:"committed,omitempty"` // commit hash, when committed
+	Warnings     Diagnostics `json:"warnings,omitempty"`
+	NotCommitted string      `json:"not_committed,omitempty"` // why the edit was not committed
 }
 
 // ApplyEdit runs edit on cl.yaml's bytes, validates the result (with the
@@ -289,4 +289,3 @@ func ApplyEdit(opts Options, edit func([]byte) ([]byte, error), message string, 
 	}
 	return res, nil
 }
-

@@ -185,8 +185,7 @@ func (d *srcDoc) indentStep() int {
 }
 
 // setKey sets key under mapping value m (whose own key is mk) to text:
-// it replaces an existing scalar or inserts a new line as the mapping's
-// first entry. mk nil means the document root.
+// it replaces an existing scalar or appends a new entry to the mapping. mk nil means the document root.
 func (d *srcDoc) setKey(mk, m *yaml.Node, key, text string) error {
 	if _, v := lookup(m, key); v != nil {
 		return d.replaceScalar(v, text)
@@ -259,11 +258,9 @@ func (d *srcDoc) removeEntry(k *yaml.Node) {
 		break
 	}
 	to := d.blockEnd(k.Line, k.Column)
-	// Blank lines after the entry go with it when a blank line precedes it.
-	if from > 0 && strings.TrimSpace(d.lines[from-1]) == "" {
-		for to < len(d.lines) && strings.TrimSpace(d.lines[to]) == "" {
-			to++
-		}
+	// Blank lines after the entry go with it, so no gap is left behind.
+	for to < len(d.lines) && strings.TrimSpace(d.lines[to]) == "" {
+		to++
 	}
 	d.remove(from, to)
 }

@@ -160,11 +160,19 @@ func (p *Param) Check(v any) (any, error) {
 	}
 }
 
+// ParamError is a problem with one parameter of a task run.
+type ParamError struct {
+	Param string // the parameter concerned
+	Err   error
+}
+
+func (e ParamError) Error() string { return e.Err.Error() }
+
 // ResolveParams checks given against the task's declared parameters and
 // fills in defaults. Unknown and missing required parameters are errors.
-func (t *Task) ResolveParams(given map[string]any) (map[string]any, []error) {
+func (t *Task) ResolveParams(given map[string]any) (map[string]any, []ParamError) {
 	out := map[string]any{}
-	var errs []error
+	var errs []ParamError
 	for _, name := range sortedKeys(given) {
 		p, ok := t.Params.Get(name)
 		if !ok {
@@ -176,12 +184,12 @@ func (t *Task) ResolveParams(given map[string]any) (map[string]any, []error) {
 			if t.Params.Len() > 0 {
 				known = "it takes: " + strings.Join(t.Params.Keys(), ", ")
 			}
-			errs = append(errs, fmt.Errorf("task %s has no param %q%s; %s", t.Name, name, hint, known))
+			errs = append(errs, ParamError{name, fmt.Errorf("task %s has no param %q%s; %s", t.Name, name, hint, known)})
 			continue
 		}
 		v, err := p.Check(given[name])
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, ParamError{name, err})
 			continue
 		}
 		out[name] = v
@@ -193,7 +201,7 @@ func (t *Task) ResolveParams(given map[string]any) (map[string]any, []error) {
 		if p.Default != nil {
 			out[p.Name] = p.Default
 		} else if p.Required {
-			errs = append(errs, fmt.Errorf("task %s needs param %q (%s)", t.Name, p.Name, p.Type))
+			errs = append(errs, ParamError{p.Name, fmt.Errorf("task %s needs param %q (%s)", t.Name, p.Name, p.Type)})
 		}
 	}
 	return out, errs

@@ -110,7 +110,7 @@ func ParseDuration(s string) (Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: write it like 30s, 10m or 1h30m, or as whole seconds", s)
+		return 0, fmt.Errorf("%q is not a duration", s)
 	}
 	if v < 0 {
 		return 0, fmt.Errorf("negative duration %q", s)

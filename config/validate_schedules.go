@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -86,23 +85,20 @@ func (c *Config) validateScheduleTask(k checker, s *Schedule, p string) {
 			continue
 		}
 		checked[t] = true
-		if _, errs := t.ResolveParams(s.Params); len(errs) > 0 {
-			msgs := make([]string, len(errs))
-			for i, e := range errs {
-				msgs[i] = e.Error()
+		_, errs := t.ResolveParams(s.Params)
+		for _, e := range errs {
+			path := p + ".params." + e.Param
+			if _, given := s.Params[e.Param]; !given {
+				path = p + ".task" // a required param is missing
 			}
-			path := p + ".params"
-			if _, ok := c.positions[path]; !ok {
-				path = p + ".task"
-			}
-			k.err(path, "match the params declared in "+moduleFile(c, t), "%s", strings.Join(msgs, "; "))
+			k.err(path, "match the params declared in "+moduleFile(c, t), "%v", e)
 		}
 	}
 }
 
 func moduleFile(c *Config, t *Task) string {
-	if m, ok := c.Modules.Get(t.Module); ok {
-		return m.File
+	if _, ok := c.Modules.Get(t.Module); ok {
+		return "tasks/" + t.Module + ".yaml"
 	}
 	return "the built-in task"
 }

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// registryFixture has comments, odd spacing and quoting that edits must keep.
+const registryFixture = `# Fleet config  -- keep this comment
+cluster:
+  name: test   # trailing comment
+
+hosts:
+  # the first web server
+  web1:
+    role: web
+    address: "10.0.0.1"    # quoted on purpose
+    tags: {env: prod}
+
+  # database
+  db1:
+    role: db
+    address: 10.0.0.2
+    tags:
+      backup: required
+      tier: gold
+
+# Roles
+workers:
+  web:
+    tasks: [webmod]
+  db:
+    tasks: [dbmod]
+`
+
+func TestAddHostKeepsEverythingElse(t *testing.T) {
+	out, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Address: "10.0.0.3", Port: 2222, Tags: map[string]string{"env": "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(registryFixture, "      tier: gold\n", `      tier: gold
+  web2:
+    role: web
+    address: 10.0.0.3
+    ssh:
+      port: 2222
+    tags:
+      env: prod
+`, 1)
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestAddHostQuotesValuesYAMLWouldMisread(t *testing.T) {
+	out, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Address: "10.0.0.3", Tags: map[string]string{"legacy": "yes", "rack": "12"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `legacy: "yes"`) || !strings.Contains(string(out), `rack: "12"`) {
+		t.Fatalf("tag values not quoted:\n%s", out)
+	}
+}
+
+func TestAddHostWhenHostsMissingOrEmpty(t *testing.T) {
+	for name, src := range map[string]string{
+		"missing":    "cluster:\n  name: x\n",
+		"null":       "hosts:\ncluster:\n  name: x\n",
+		"tilde":      "hosts: ~\ncluster:\n  name: x\n",
+		"empty flow": "hosts: {}\ncluster:\n  name: x\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := AddHost([]byte(src), HostSpec{Name: "h1", Role: "r"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfgDoc srcDoc
+			d, err := parseSrc(out)
+			if err != nil {
+				t.Fatalf("result does not parse: %v\n%s", err, out)
+			}
+			cfgDoc = *d
+			_, hv := lookup(cfgDoc.root, "hosts")
+			if k, _ := lookup(hv, "h1"); k == nil {
+				t.Fatalf("host not added:\n%s", out)
+			}
+			if !strings.Contains(string(out), "cluster:\n  name: x\n") {
+				t.Fatalf("rest changed:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestRemoveHostTakesItsCommentAndBlock(t *testing.T) {
+	out, err := RemoveHost([]byte(registryFixture), "db1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(registryFixture, `
+  # database
+  db1:
+    role: db
+    address: 10.0.0.2
+    tags:
+      backup: required
+      tier: gold
+`, "", 1)
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+	out, err = RemoveHost([]byte(registryFixture), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = strings.Replace(registryFixture, `  # the first web server
+  web1:
+    role: web
+    address: "10.0.0.1"    # quoted on purpose
+    tags: {env: prod}
+
+`, "", 1)
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestUpdateHostChangesOnlyValues(t *testing.T) {
+	out, err := UpdateHost([]byte(registryFixture), HostSpec{Name: "web1", Role: "db", Address: "10.0.0.9", User: "admin", Tags: map[string]string{"env": "staging"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(registryFixture, `  web1:
+    role: web
+    address: "10.0.0.1"    # quoted on purpose
+    tags: {env: prod}
+`, `  web1:
+    role: db
+    address: 10.0.0.9    # quoted on purpose
+    tags: {env: staging}
+    ssh:
+      user: admin
+`, 1)
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+	out, err = UpdateHost([]byte(registryFixture), HostSpec{Name: "db1", Tags: map[string]string{"zone": "a"}, RemoveTags: []string{"tier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = strings.Replace(registryFixture, "      backup: required\n      tier: gold\n", "      backup: required\n      zone: a\n", 1)
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestEditErrors(t *testing.T) {
+	if _, err := AddHost([]byte(registryFixture), HostSpec{Name: "web1", Role: "web"}); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate add: %v", err)
+	}
+	if _, err := RemoveHost([]byte(registryFixture), "nope"); err == nil || !strings.Contains(err.Error(), "no host") {
+		t.Fatalf("remove unknown: %v", err)
+	}
+	if _, err := UpdateHost([]byte(registryFixture), HostSpec{Name: "web1"}); err == nil || !strings.Contains(err.Error(), "nothing to change") {
+		t.Fatalf("empty update: %v", err)
+	}
+	if _, err := UpdateHost([]byte(registryFixture), HostSpec{Name: "web1", RemoveTags: []string{"nope"}}); err == nil {
+		t.Fatal("removing a missing tag succeeded")
+	}
+}
+
+func TestApplyEditRefusesInvalidResult(t *testing.T) {
+	path := writeProject(t, registryFixture, testModules)
+	before, _ := os.ReadFile(path)
+	_, err := ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
+		return AddHost(b, HostSpec{Name: "web2", Role: "nosuchrole"})
+	}, "msg", false)
+	if err == nil || !strings.Contains(err.Error(), `unknown role "nosuchrole"`) || !strings.Contains(err.Error(), "untouched") {
+		t.Fatalf("want refusal naming the role, got %v", err)
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(before) {
+		t.Fatal("file changed by a refused edit")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Fatalf("temp file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestApplyEditCommitsOnlyTheConfig(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed (apt-get install git)")
+	}
+	path := writeProject(t, registryFixture, testModules)
+	dir := filepath.Dir(path)
+	gitRun := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	gitRun("init", "-q")
+	gitRun("add", ".")
+	gitRun("commit", "-q", "-m", "init")
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("untracked\n"), 0o644)
+	res, err := ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
+		return AddHost(b, HostSpec{Name: "web3", Role: "web"})
+	}, "cl: add host web3 (role web)", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Committed == "" {
+		t.Fatalf("not committed: %s", res.NotCommitted)
+	}
+	if msg := gitRun("log", "-1", "--format=%s"); strings.TrimSpace(msg) != "cl: add host web3 (role web)" {
+		t.Fatalf("commit message %q", msg)
+	}
+	if files := gitRun("show", "--name-only", "--format=", "HEAD"); strings.TrimSpace(files) != "cl.yaml" {
+		t.Fatalf("commit touched %q", files)
+	}
+	if st := gitRun("status", "--porcelain"); strings.TrimSpace(st) != "?? notes.txt" {
+		t.Fatalf("status after commit: %q", st)
+	}
+	// Another staged change: the edit is written but not committed.
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("staged\n"), 0o644)
+	gitRun("add", "notes.txt")
+	res, err = ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
+		return RemoveHost(b, "web3")
+	}, "cl: remove host web3", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Committed != "" || !strings.Contains(res.NotCommitted, "notes.txt") {
+		t.Fatalf("want not committed because notes.txt is staged, got %+v", res)
+	}
+}

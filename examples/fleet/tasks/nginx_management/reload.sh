@@ -1,0 +1,48 @@
+#!/bin/sh
+# nginx_management/reload.sh - task nginx_management.reload
+#
+# Tests the configuration with "nginx -t" and, only when it is valid, reloads
+# the running nginx gracefully with "systemctl reload nginx" (open connections
+# are finished by the old workers). A stopped nginx is not started.
+#
+# Usage (normally started by the celeroot worker):
+#   ./reload.sh
+#
+# Environment:
+#   CL_HOST  host name used in messages (default: uname -n)
+#   CL_TASK  task name, used as the prefix of error messages
+# This task has no params; stdin is replaced by /dev/null.
+#
+# Exit codes:
+#   0  configuration valid and nginx reloaded
+#   1  configuration test failed (nothing reloaded) or systemctl reload failed
+#   3  nginx or systemctl is not installed
+#   4  not running as root
+#   5  nginx is not running (start it with: systemctl start nginx)
+set -eu
+exec </dev/null
+PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
+export PATH
+HOST="${CL_HOST:-$(uname -n)}"
+
+die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
+
+command -v nginx >/dev/null 2>&1 ||
+	die 3 "nginx is not installed: run \`cl task install nginx --target $HOST\`"
+command -v systemctl >/dev/null 2>&1 || die 3 "systemctl not found: $HOST does not run systemd"
+[ "$(id -u)" -eq 0 ] || die 4 "reloading nginx needs root"
+
+out=$(nginx -t 2>&1) && rc=0 || rc=$?
+printf '%s\n' "$out"
+if [ "$rc" -ne 0 ]; then
+	reason=$(printf '%s\n' "$out" | grep -E '\[(emerg|alert|crit)\]' | head -n 1)
+	die 1 "nginx configuration test failed, not reloading: ${reason:-nginx -t exited with $rc}"
+fi
+
+state=$(systemctl is-active nginx 2>/dev/null || true)
+if [ "$state" != active ]; then
+	die 5 "nginx is not running (state: ${state:-unknown}): start it with systemctl start nginx"
+fi
+out=$(systemctl reload nginx 2>&1) ||
+	die 1 "systemctl reload nginx failed: $(printf '%s\n' "$out" | head -n 1) (see journalctl -u nginx)"
+echo "nginx reloaded on $HOST"
