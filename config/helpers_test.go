@@ -93,3 +93,10 @@ schedules:
     targets:
       - role: web
 `
+
+func osWrite(path, body string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(body), 0o644)
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Module is a task module: tasks/<name>.yaml in the config repository.
@@ -59,9 +60,13 @@ const DefaultTaskTimeout = Duration(3600 * 1e9)
 const BuiltinModule = "builtin"
 
 // Builtins returns the built-in task definitions (ping, install, remove,
-// service). The worker implements them; their params are validated here like
-// any other task's.
-func Builtins() *Module {
+// service), shared and read-only. The worker implements them; their params
+// are validated here like any other task's.
+func Builtins() *Module { return builtins() }
+
+var builtins = sync.OnceValue(makeBuiltins)
+
+func makeBuiltins() *Module {
 	m := &Module{Name: BuiltinModule, File: "(built-in)"}
 	pkg := func() Map[*Param] {
 		var p Map[*Param]

@@ -17,6 +17,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	envVarRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	batchRE   = regexp.MustCompile(`^[1-9][0-9]*%?$`)
+	unitRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`)
 	hostnameR = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
 )
 
@@ -303,7 +304,7 @@ func (c *Config) validateDeployment(k checker) {
 	if !strings.HasPrefix(d.TargetDirectory, "/") || strings.Contains(d.TargetDirectory, "..") || d.TargetDirectory == "/" {
 		k.err("deployment.target_directory", "use an absolute directory such as /opt/celeroot", "target_directory %q must be an absolute path below /", d.TargetDirectory)
 	}
-	if !regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`).MatchString(d.ServiceName) {
+	if !unitRE.MatchString(d.ServiceName) {
 		k.err("deployment.service_name", "use a systemd unit name such as celeroot-worker", "service_name %q is not a valid unit name", d.ServiceName)
 	}
 	if d.HealthCheckURL != "" {

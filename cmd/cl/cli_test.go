@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cl runs the command tree in-process and returns stdout, stderr and the
+// exit code.
+func cl(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func initProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, stderr, code := cl(t, "config", "init", dir); code != 0 {
+		t.Fatalf("config init: %d %s", code, stderr)
+	}
+	return filepath.Join(dir, "cl.yaml")
+}
+
+func TestConfigValidateExitCodes(t *testing.T) {
+	path := initProject(t)
+	if out, _, code := cl(t, "-c", path, "config", "validate"); code != 0 || !strings.Contains(out, "is valid") {
+		t.Fatalf("valid config: code %d, %s", code, out)
+	}
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(data, []byte("role: default"), []byte("role: nosuch"), 1), 0o644)
+	out, _, code := cl(t, "-c", path, "config", "validate")
+	if code != ExitError || !strings.Contains(out, `unknown role "nosuch"`) || !strings.Contains(out, "cl.yaml:") {
+		t.Fatalf("invalid config: code %d, %s", code, out)
+	}
+	out, _, code = cl(t, "-c", path, "-o", "json", "config", "validate")
+	var res struct {
+		Valid       bool
+		Diagnostics []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != ExitError || res.Valid || len(res.Diagnostics) != 1 {
+		t.Fatalf("json: code %d err %v %s", code, err, out)
+	}
+	if d := res.Diagnostics[0]; d["line"] == nil || d["column"] == nil || d["hint"] == nil {
+		t.Fatalf("json diagnostic lacks position or hint: %v", d)
+	}
+	if _, stderr, code := cl(t, "-c", filepath.Join(t.TempDir(), "cl.yaml"), "config", "validate"); code != ExitError || !strings.Contains(stderr, "cl config init") {
+		t.Fatalf("missing file: %d %s", code, stderr)
+	}
+}
+
+func TestConfigShowMasksSecrets(t *testing.T) {
+	path := initProject(t)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(data, []byte("redis://127.0.0.1:6379/0"), []byte("redis://:hunter2@127.0.0.1:6379/0"), 1), 0o644)
+	out, _, code := cl(t, "-c", path, "config", "show")
+	if code != 0 || strings.Contains(out, "hunter2") || !strings.Contains(out, "redis://:****@127.0.0.1:6379/0") {
+		t.Fatalf("show: %d\n%s", code, out)
+	}
+	out, _, _ = cl(t, "-c", path, "-o", "json", "config", "show")
+	if strings.Contains(out, "hunter2") {
+		t.Fatal("json show leaks the password")
+	}
+	out, _, code = cl(t, "-c", path, "--env", "staging", "config", "show")
+	if code != 0 || !strings.Contains(out, "name: myfleet-staging") {
+		t.Fatalf("show --env staging: %d\n%s", code, out)
+	}
+}
+
+func TestConfigListings(t *testing.T) {
+	path := initProject(t)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"config", "workers"}, []string{"default_tasks", "system", "local"}},
+		{[]string{"config", "schedules"}, []string{"disk_usage", "*/15 * * * *", "UTC", "local"}},
+		{[]string{"config", "hosts"}, []string{"local", "127.0.0.1", "environment=development"}},
+		{[]string{"host", "list"}, []string{"local", "127.0.0.1"}},
+	} {
+		out, stderr, code := cl(t, append([]string{"-c", path}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s", c.args, code, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: %q missing from\n%s", c.args, w, out)
+			}
+		}
+	}
+	out, _, _ := cl(t, "-c", path, "-o", "json", "config", "schedules")
+	var rows []struct {
+		Name string
+		Next []string
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || len(rows[0].Next) != 3 {
+		t.Fatalf("schedules json: %v %s", err, out)
+	}
+}
+
+func TestHostRegistryCommands(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed (apt-get install git)")
+	}
+	path := initProject(t)
+	dir := filepath.Dir(path)
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", "init")
+
+	out, stderr, code := cl(t, "-c", path, "host", "add", "web3", "--role", "default", "--address", "10.0.0.3", "--port", "2222", "--tag", "env=prod")
+	if code != 0 || !strings.Contains(out, "committed") {
+		t.Fatalf("host add: %d %s %s", code, out, stderr)
+	}
+	if msg := git("log", "-1", "--format=%s"); msg != "cl: add host web3 (role default)" {
+		t.Fatalf("commit message %q", msg)
+	}
+	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "nosuch")
+	if code != ExitError || !strings.Contains(stderr, `unknown role "nosuch"`) {
+		t.Fatalf("add with unknown role: %d %s", code, stderr)
+	}
+	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "default", "--address", "10.0.0.3", "--port", "2222")
+	if code != ExitError || !strings.Contains(stderr, "also used by host web3") {
+		t.Fatalf("add with duplicate address: %d %s", code, stderr)
+	}
+	if _, stderr, code = cl(t, "-c", path, "host", "update", "web3", "--address", "10.0.0.4", "--untag", "env", "--no-commit"); code != 0 {
+		t.Fatalf("host update: %d %s", code, stderr)
+	}
+	out, _, _ = cl(t, "-c", path, "-o", "json", "host", "list")
+	if !strings.Contains(out, `"10.0.0.4"`) || strings.Contains(out, `"prod"`) {
+		t.Fatalf("update not applied: %s", out)
+	}
+	if st := git("status", "--porcelain"); st != "M cl.yaml" {
+		t.Fatalf("--no-commit: status %q", st)
+	}
+	git("commit", "-qam", "update")
+	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3"); code != 0 {
+		t.Fatalf("host remove: %d %s", code, stderr)
+	}
+	if msg := git("log", "-1", "--format=%s"); msg != "cl: remove host web3" {
+		t.Fatalf("commit message %q", msg)
+	}
+	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3"); code != ExitError || !strings.Contains(stderr, `no host "web3"`) {
+		t.Fatalf("remove twice: %d %s", code, stderr)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	if out, _, code := cl(t, "version"); code != 0 || !strings.HasPrefix(out, "cl ") {
+		t.Fatalf("version: %d %s", code, out)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		out, _, code := cl(t, "completion", sh)
+		flag := "--config"
+		if sh == "fish" {
+			flag = "-l config"
+		}
+		if code != 0 || !strings.Contains(out, "schedules") || !strings.Contains(out, flag) {
+			t.Fatalf("completion %s: %d\n%s", sh, code, out)
+		}
+	}
+	if _, err := exec.LookPath("bash"); err == nil {
+		out, _, _ := cl(t, "completion", "bash")
+		script := out + "\nCOMP_WORDS=(cl config sch); COMP_CWORD=2; _cl; echo \"${COMPREPLY[@]}\"\n"
+		res, err := exec.Command("bash", "-c", script).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(res)) != "schedules" {
+			t.Fatalf("bash completion of 'cl config sch': %v %q", err, res)
+		}
+	}
+	if _, stderr, code := cl(t, "completion", "tcsh"); code != ExitError || stderr == "" {
+		t.Fatalf("bad shell: %d %s", code, stderr)
+	}
+}
+
+func TestUnknownCommandIsOneLineError(t *testing.T) {
+	_, stderr, code := cl(t, "confg")
+	if code != ExitError || !strings.Contains(stderr, "confg") {
+		t.Fatalf("%d %s", code, stderr)
+	}
+}
