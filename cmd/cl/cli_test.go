@@ -194,3 +194,33 @@ func TestUnknownCommandIsOneLineError(t *testing.T) {
 		t.Fatalf("%d %s", code, stderr)
 	}
 }
+
+func TestConfigEdit(t *testing.T) {
+	path := initProject(t)
+	before, _ := os.ReadFile(path)
+	// A valid edit through a scripted editor replaces the file.
+	editor := filepath.Join(t.TempDir(), "ed.sh")
+	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/concurrency: 2/concurrency: 3/' \"$1\"\n"), 0o755)
+	out, stderr, code := cl(t, "-c", path, "config", "edit", "--editor", editor)
+	if code != 0 || !strings.Contains(out, "updated") {
+		t.Fatalf("valid edit: %d %s %s", code, out, stderr)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, bytes.Replace(before, []byte("concurrency: 2"), []byte("concurrency: 3"), 1)) {
+		t.Fatal("valid edit not applied exactly")
+	}
+	// An invalid edit without a terminal: file untouched, copy kept.
+	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/role: default/role: nosuch/' \"$1\"\n"), 0o755)
+	_, stderr, code = cl(t, "-c", path, "config", "edit", "--editor", editor)
+	if code != ExitError || !strings.Contains(stderr, `unknown role "nosuch"`) || !strings.Contains(stderr, "cl.yaml.rejected") {
+		t.Fatalf("invalid edit: %d %s", code, stderr)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, after) {
+		t.Fatal("invalid edit changed the file")
+	}
+	// No change.
+	os.WriteFile(editor, []byte("#!/bin/sh\ntrue\n"), 0o755)
+	if out, _, code := cl(t, "-c", path, "config", "edit", "--editor", editor); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("unchanged edit: %d %s", code, out)
+	}
+}

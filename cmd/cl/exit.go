@@ -59,8 +59,7 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func printErr(w io.Writer, err error) {
-	var diags config.Diagnostics
-	if errors.As(err, &diags) {
+	if diags, ok := err.(config.Diagnostics); ok { // already one line per problem
 		fmt.Fprintln(w, diags.Error())
 		return
 	}
