@@ -73,11 +73,12 @@ type KeyRotation struct {
 
 // Host is one machine of the fleet.
 type Host struct {
-	Name    string            `yaml:"-" json:"name"`
-	Role    string            `yaml:"role" json:"role"`
-	Address string            `yaml:"address" json:"address"`
-	SSH     HostSSH           `yaml:"ssh,omitempty" json:"ssh"`
-	Tags    map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Name       string            `yaml:"-" json:"name"`
+	Role       string            `yaml:"role" json:"role"`
+	Address    string            `yaml:"address" json:"address"`
+	Connection string            `yaml:"connection,omitempty" json:"connection,omitempty"`
+	SSH        HostSSH           `yaml:"ssh,omitempty" json:"ssh"`
+	Tags       map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
 }
 
 // HostSSH overrides the ssh defaults for one host.

@@ -31,6 +31,7 @@ var (
 	SecretsProviders    = []string{"vault", "aws-secrets", "azure-kv", "env", "file"}
 	MetricNames         = []string{"task_execution_time", "queue_size", "task_failure_rate", "worker_count", "host_unreachable", "deploy_duration"}
 	ParamTypes          = []string{ParamString, ParamInt, ParamBool}
+	Connections         = []string{"", "auto", "ssh", "local"}
 )
 
 // at returns the position of the value at path, or of its nearest ancestor.
@@ -271,6 +272,7 @@ func (c *Config) validateHosts(k checker) {
 		if !validAddress(h.Address) {
 			k.err(p+".address", "use an IP address or a DNS name", "address %q is not a valid IP address or host name", h.Address)
 		}
+		k.oneOf(p+".connection", h.Connection, Connections)
 		k.port(p+".ssh.port", h.SSH.Port, k.c.setPaths[p+".ssh.port"])
 		if h.SSH.Jump != "" && h.SSH.Jump != "none" {
 			if err := checkJump(h.SSH.Jump); err != nil {

@@ -152,7 +152,7 @@ func (a *authenticator) keyFileSigner(file string, agentSigners []ssh.Signer) (s
 func parseKeyFile(path string) (*parsedKey, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("key file %s does not exist: fix ssh.key_file or create the key (ssh-keygen -t ed25519 -f %s)", path, path)
+		return nil, fmt.Errorf("key file %s does not exist: point ssh.default_key (or the host's ssh.key) at an existing key, or create it (ssh-keygen -t ed25519 -f %s)", path, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read key file %s: %w", path, err)

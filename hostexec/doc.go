@@ -10,11 +10,13 @@
 // commands for the remote shell, killing commands on cancel, atomic
 // uploads, and the facts script.
 //
-// It does not know cl.yaml (it imports no other package of the project:
-// the caller maps ssh.default_user, ssh.default_key, ssh.timeout, a host's
-// address/ssh.user/ssh.key/ssh.port, jump hosts and the host key policy
-// onto Target and Options), nor releases, deploys, drift or tasks, which
-// are built on Host by the packages above it.
+// Its core (Target, Options, Pool, Local) does not know cl.yaml; one file,
+// fromconfig.go, maps cl.yaml's ssh settings (ssh.default_user,
+// ssh.default_key, ssh.timeout, a host's address/ssh.user/ssh.key/ssh.port,
+// jump hosts, become, the host key policy) onto them and picks the local
+// transport for hosts with connection: local (or a loopback address). It
+// does not know releases, deploys, drift or tasks, which are built on Host by
+// the packages above it.
 //
 // # The Host interface
 //

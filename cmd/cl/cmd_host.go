@@ -14,6 +14,7 @@ type HostCmd struct {
 	Remove HostRemoveCmd `cmd:"" help:"Remove a host from cl.yaml (and commit the change)."`
 	Update HostUpdateCmd `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
 	List   HostListCmd   `cmd:"" help:"List hosts."`
+	Status HostStatusCmd `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
 }
 
 // hostFlags are the settings add and update share.

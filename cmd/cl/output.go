@@ -49,3 +49,28 @@ func promptYes(a *App, question string, def bool) bool {
 	}
 	return false
 }
+
+// progress is a one-line live status on a terminal (stderr); silent
+// otherwise and with -o json.
+type progress struct {
+	a    *App
+	verb string
+	on   bool
+}
+
+func newProgress(a *App, verb string) *progress {
+	f, ok := a.Stderr.(*os.File)
+	return &progress{a: a, verb: verb, on: ok && isatty.IsTerminal(f.Fd()) && !a.JSON()}
+}
+
+func (p *progress) update(done, total int, last string) {
+	if p.on {
+		fmt.Fprintf(p.a.Stderr, "\r\033[K%s %d/%d (%s)", p.verb, done, total, last)
+	}
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.a.Stderr, "\r\033[K")
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/celeroot/celeroot/drift"
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+// HostStatusCmd is `cl host status`.
+type HostStatusCmd struct {
+	selectFlags
+	Concurrency int `default:"64" help:"Hosts probed at once."`
+}
+
+// Run probes the selected hosts and prints a table.
+func (c *HostStatusCmd) Run(a *App) error {
+	cfg, hosts, err := selectHosts(a, c.selectFlags, true)
+	if err != nil {
+		return err
+	}
+	conn, err := hostexec.NewConnector(cfg, hostexec.OptionsFor(cfg, a.Log))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	progress := newProgress(a, "probing")
+	statuses := drift.Probe(a.Ctx, conn, hosts, drift.ProbeOptions{
+		DiskPath:    cfg.Deployment.TargetDirectory,
+		Timeout:     cfg.SSH.Timeout.D() + 5*time.Second,
+		Concurrency: c.Concurrency,
+		Progress: func(done, total int, st drift.HostStatus) {
+			progress.update(done, total, st.Name)
+		},
+	})
+	progress.done()
+	failed := 0
+	for _, st := range statuses {
+		if !st.Reachable {
+			failed++
+		}
+	}
+	if a.JSON() {
+		if err := a.PrintJSON(statuses); err != nil {
+			return err
+		}
+	} else {
+		printStatusTable(a, statuses)
+		fmt.Fprintf(a.Stdout, "%d of %d hosts reachable\n", len(statuses)-failed, len(statuses))
+	}
+	if failed > 0 {
+		return silentExit(ExitError)
+	}
+	return nil
+}
+
+func printStatusTable(a *App, statuses []drift.HostStatus) {
+	t := newTable(a.Stdout, "HOST", "ADDRESS", "STATUS", "LATENCY", "HOST_KEY", "OS", "KERNEL", "ARCH", "CPUS", "MEMORY", "DISK_FREE", "CLOCK_SKEW")
+	for _, st := range statuses {
+		if !st.Reachable {
+			t.row(st.Name, st.Address, "DOWN: "+st.Reason, ms(st.Latency), st.HostKey, "-", "-", "-", "-", "-", "-", "-")
+			continue
+		}
+		f := st.Facts
+		t.row(st.Name, st.Address, "ok", ms(st.Latency), st.HostKey, orDashStr(f.OSName), orDashStr(f.Kernel), orDashStr(f.Arch),
+			f.CPUs, bytesIEC(f.MemTotalBytes), bytesIEC(f.DiskFreeBytes), f.ClockSkew.Round(time.Millisecond))
+	}
+	t.flush()
+	for _, st := range statuses {
+		if !st.Reachable {
+			fmt.Fprintf(a.Stdout, "%s: %s\n", st.Name, st.Error)
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
