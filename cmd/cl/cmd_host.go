@@ -10,11 +10,12 @@ import (
 
 // HostCmd groups the host registry commands.
 type HostCmd struct {
-	Add    HostAddCmd    `cmd:"" help:"Register a host in cl.yaml (and commit the change)."`
-	Remove HostRemoveCmd `cmd:"" help:"Remove a host from cl.yaml (and commit the change)."`
-	Update HostUpdateCmd `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
-	List   HostListCmd   `cmd:"" help:"List hosts."`
-	Status HostStatusCmd `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
+	Add      HostAddCmd      `cmd:"" help:"Register a host in cl.yaml (and commit the change)."`
+	Remove   HostRemoveCmd   `cmd:"" help:"Remove a host from cl.yaml (and commit the change)."`
+	Update   HostUpdateCmd   `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
+	List     HostListCmd     `cmd:"" help:"List hosts."`
+	Status   HostStatusCmd   `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
+	Discover HostDiscoverCmd `cmd:"" help:"Scan a network for SSH hosts, check them, and offer to add them."`
 }
 
 // hostFlags are the settings add and update share.
