@@ -151,15 +151,13 @@ func (c *Config) validate(diags *Diagnostics) {
 	c.validateSecrets(k)
 }
 
+// RedisSchemes are the URL schemes redis.url accepts: one server, a
+// Sentinel-managed master, or a Redis Cluster, each plain or over TLS.
+var RedisSchemes = []string{"redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster"}
+
 func (c *Config) validateRedis(k checker) {
 	r := c.Redis
-	if u := k.url("redis.url", r.URL, "redis", "rediss"); u != nil {
-		if db := strings.Trim(u.Path, "/"); db != "" {
-			if n, err := strconv.Atoi(db); err != nil || n < 0 || n > 15 {
-				k.err("redis.url", "end the URL with a database number 0-15, e.g. /0", "database %q in the URL is not a number from 0 to 15", db)
-			}
-		}
-	}
+	checkRedisURL(k, "redis.url", r.URL)
 	if k.c.setPaths["redis.task_ttl"] && r.TaskTTL.D() < time.Minute {
 		k.err("redis.task_ttl", "keep task records at least 1m (default 24h)", "task_ttl %s is too short", r.TaskTTL)
 	}
@@ -167,6 +165,48 @@ func (c *Config) validateRedis(k checker) {
 		k.cron("redis.backup.schedule", r.Backup.Schedule)
 	}
 	k.positive("redis.backup.keep", r.Backup.Keep, "keep")
+}
+
+// checkRedisURL checks the parts of a Redis URL that can be checked without
+// connecting; the queue package parses its options.
+func checkRedisURL(k checker, path, raw string) {
+	const hint = "write redis://host:6379/0 (rediss:// for TLS; redis-sentinel://h1,h2/0?master=NAME or redis-cluster://h1,h2 for Sentinel and Cluster)"
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "" {
+		k.err(path, hint, "%q is not a valid URL", MaskURL(raw))
+		return
+	}
+	if !contains(RedisSchemes, scheme) {
+		k.err(path, hint, "URL scheme %q is not supported", scheme)
+		return
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	hosts, db, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndex(hosts, "@"); at >= 0 {
+		hosts = hosts[at+1:]
+	}
+	if hosts == "" {
+		k.err(path, hint, "URL has no host")
+		return
+	}
+	for _, hp := range strings.Split(hosts, ",") {
+		if _, port, err := net.SplitHostPort(hp); err == nil {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				k.err(path, hint, "URL has an invalid port in %q", hp)
+			}
+		} else if hp == "" || strings.ContainsAny(hp, " /") {
+			k.err(path, hint, "URL has an invalid host %q", hp)
+		}
+	}
+	if db != "" {
+		if strings.HasSuffix(scheme, "-cluster") {
+			k.err(path, "remove the /database: Redis Cluster has only database 0", "Redis Cluster URLs take no database")
+		} else if n, err := strconv.Atoi(db); err != nil || n < 0 || n > 15 {
+			k.err(path, "end the URL with a database number 0-15, e.g. /0", "database %q in the URL is not a number from 0 to 15", db)
+		}
+	}
 }
 
 func (c *Config) validateSSH(k checker) {

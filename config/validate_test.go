@@ -67,7 +67,7 @@ func TestValidationRules(t *testing.T) {
 		{"default port out of range", "cluster:\n", "ssh:\n  default_port: 0\ncluster:\n", SeverityError, "2:17", "port 0 is out of range", ""},
 		{"duration does not parse", "cluster:\n", "ssh:\n  timeout: soon\ncluster:\n", SeverityError, "2:12", `"soon" is not a duration`, "30s"},
 		{"url does not parse", "cluster:\n", "deployment:\n  health_check_url: \"localhost 8000\"\ncluster:\n", SeverityError, "2:21", "is not a valid URL", ""},
-		{"redis url scheme", "cluster:\n", "redis:\n  url: http://redis:6379\ncluster:\n", SeverityError, "2:8", `URL scheme "http" is not supported`, "redis or rediss"},
+		{"redis url scheme", "cluster:\n", "redis:\n  url: http://redis:6379\ncluster:\n", SeverityError, "2:8", `URL scheme "http" is not supported`, "rediss:// for TLS"},
 		{"redis url database", "cluster:\n", "redis:\n  url: redis://redis:6379/99\ncluster:\n", SeverityError, "2:8", "not a number from 0 to 15", ""},
 		{"queue names unique", "    queue: db_q\n", "    queue: web_q\n", SeverityError, "17:12", `queue "web_q" is also used by role web`, "own queue"},
 		{"host key policy enum", "cluster:\n", "ssh:\n  host_key_policy: yolo\ncluster:\n", SeverityError, "2:20", `"yolo" is not allowed`, "strict, accept-new"},
