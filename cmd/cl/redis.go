@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/queue"
+)
+
+// namespace is where this configuration's keys live in Redis: the cluster
+// name and the --env overlay.
+func namespace(a *App, cfg *config.Config) queue.Namespace {
+	return queue.Namespace{Cluster: cfg.Cluster.Name, Env: a.Env}
+}
+
+// openQueue connects to cfg's redis.url with the configuration's TTLs.
+// Every command that touches Redis goes through here.
+func openQueue(a *App, cfg *config.Config) (*queue.Queue, error) {
+	url := cfg.Redis.URL
+	ctx, cancel := context.WithTimeout(a.Ctx, 10*time.Second)
+	defer cancel()
+	q, err := queue.Open(ctx, url, namespace(a, cfg),
+		queue.WithRunTTL(cfg.Redis.TaskTTL.D()),
+		queue.WithLogTTL(cfg.Redis.TaskTTL.D()),
+		queue.WithLogger(a.Log))
+	if err != nil {
+		return nil, fmt.Errorf("connect to redis (%s): %w", config.MaskURL(url), err)
+	}
+	return q, nil
+}
