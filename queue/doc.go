@@ -1,0 +1,144 @@
+// Package queue keeps celeroot's task runs on Redis: enqueue, claim, leases,
+// retries, dead runs, results, logs, kills and worker heartbeats. It works
+// the same on a single redis-server, behind Redis Sentinel, on Redis Cluster
+// and on the embedded miniredis of `cl dev` (package queue/embedded).
+//
+// It owns the data and its state machine, not the execution: running a task
+// (subprocess, timeout, parameters, which modules a role loads) is package
+// worker's job; firing schedules is package schedule's, which calls Enqueue
+// with an idempotency key per tick.
+//
+// # Model
+//
+// A Run is one execution request of a task on a target queue, either a host
+// queue "host:<name>" (HostQueue) or a role queue "role:<name>" (RoleQueue).
+// Each queue is a Redis stream with one consumer group ("workers"); the
+// consumer name is the worker's host name. A run moves through
+//
+//	queued ─► running ─► succeeded | failed | killed | dead
+//	             │  ▲
+//	             ▼  │  after base·2^attempt (capped)
+//	           retrying
+//
+// and every move is one Lua script on the keys of the run's queue, so each
+// is atomic: a run is started by one worker at a time, recorded succeeded at
+// most once, and never started again once terminal.
+//
+//   - Enqueue stores the run record and XADDs its id to the stream. With an
+//     idempotency key it first SET NX's the key in the same script: a second
+//     Enqueue with the same key (per queue, within the run TTL) enqueues
+//     nothing and returns the first run's id.
+//   - Claim reads new entries (XREADGROUP ">") and starts each: state
+//     running, a new fencing token, a lease key with a TTL (WithLeaseTTL).
+//     A run killed before it started is finished as killed instead.
+//   - Renew, called by the worker every third of the lease for all its
+//     in-flight runs in one pipelined round trip, extends the leases, and
+//     reports runs lost (taken over) or killed.
+//   - Complete records the result, deletes the lease and XACKs+XDELs the
+//     entry in one script, guarded by the fencing token: a worker whose run
+//     was taken over gets ErrLeaseLost and its result is dropped. A failed
+//     run with retries left (Run.MaxRetries) goes to a delayed sorted set
+//     and back into the stream when its backoff has elapsed (Claim moves
+//     due retries before reading).
+//
+// # Leases, crashes and the celery #5935 trap
+//
+// Celery re-delivers a message whose visibility timeout passed even though
+// its worker is alive and still running it, so long tasks run in a loop.
+// Here reclaiming depends on the lease, never on the message's age: a run
+// is taken over only when its lease key has expired, i.e. its worker has
+// not renewed it for a whole lease. A worker that lives renews, and its run
+// is never handed to anyone else however long it runs. (Renew also resets
+// the entry's idle time, so XPENDING's idle filter stays a cheap pre-filter.)
+//
+// When a worker dies:
+//   - its host-queue runs are replayed when it restarts: Replay reads its
+//     own pending entries (XREADGROUP id "0") and takes over runs whose lease
+//     is still held under its own consumer name, without waiting. This
+//     assumes one worker process per host name, as the systemd unit ensures;
+//   - its role-queue runs are reclaimed by the other workers of the role:
+//     Reclaim lists entries idle for a lease (XPENDING IDLE), and a script
+//     XCLAIMs and restarts each only if its lease key is gone;
+//   - each start of the same attempt counts a delivery; past WithMaxDeliveries
+//     the run becomes dead with a reason naming the last worker, instead of
+//     crashing workers forever.
+//
+// A task runs at least once: a crash re-runs it. Exactly-once applies to the
+// recorded outcome, not to side effects; tasks should be idempotent.
+//
+// # Kill
+//
+// Kill is durable, not pub/sub (celery's revoke(terminate=True) sends a
+// signal to whoever listens at that moment). It sets the run's cancel key
+// and, in the same script, finishes a queued or retrying run as killed at
+// once (and one whose running worker has lost its lease). For a run that is
+// running it appends a kill message to the worker's control stream, read
+// with a consumer group (ReadControl, AckControl): a worker that is offline
+// gets the message when it comes back, and a worker that crashed before
+// acknowledging it gets it again. Renew reports the kill too, and Cancelled
+// answers it for any run id. A killed run is never retried.
+//
+// # Keys and hash tags
+//
+// All keys start with "cl:<cluster>:<env>:" (the Namespace; braces are not
+// allowed in names) followed by exactly one hash tag, which decides the
+// Redis Cluster slot. The rule: every key that one script or MULTI touches
+// carries the same tag. No script builds a key; all are passed in KEYS.
+//
+//	{<queue>}:stream          stream of run ids (fields run, attempt)
+//	{<queue>}:delayed         zset "<id>/<attempt>" → due time (retries)
+//	{<queue>}:running         zset run id → start time (cl task status)
+//	{<queue>}:run:<id>        hash: the run record (TTL, WithRunTTL, 24h)
+//	{<queue>}:lease:<id>      "<consumer>/<token>", PX lease
+//	{<queue>}:cancel:<id>     set by Kill
+//	{<queue>}:idem:<key>      idempotency key → run id, in the slot of the stream it gates
+//	{host:<h>}:control        control stream of host h (kill messages)
+//	{run:<id>}:queue          run id → queue, so Get/Kill/Logs need only the id
+//	{run:<id>}:log            capped log stream (XADD MAXLEN ~ N, TTL)
+//	{workers}:seen            zset host → last heartbeat (unix ms)
+//	{workers}:hb:<host>       hash: last heartbeat (TTL = heartbeat TTL)
+//	{workers}:queues          set of queue names
+//
+// Per-run state lives in its queue's slot rather than in a per-run slot so
+// that enqueue, start, renew, complete, retry and kill are each a single
+// atomic script. The price: one queue's traffic stays on one Redis Cluster
+// shard, while different queues (one per host, one per role) spread over
+// the shards. The run → queue pointer and the log are alone in their
+// scripts and sit in the run's own slot. Heartbeats share one tag so that a
+// heartbeat and its index entry are written in one MULTI; Workers reads the
+// index by score (no KEYS or SCAN) and the live hashes in one pipeline.
+//
+// # Redis URLs
+//
+// Open takes one URL string (ParseURL):
+//
+//	redis://[user[:password]@]host[:port][/db][?options]        one server
+//	rediss://…                                                   one server over TLS
+//	redis-sentinel://[user[:password]@]h1[:port],h2[:port][/db]?master=NAME[&sentinel_password=…]
+//	rediss-sentinel://…                                          Sentinel, TLS to the servers
+//	redis-cluster://[user[:password]@]h1[:port],h2[:port]         Redis Cluster (seed nodes)
+//	rediss-cluster://…                                           Redis Cluster over TLS
+//
+// Ports default to 6379 (26379 for sentinels). The user info belongs to the
+// Redis servers; sentinels that require a password take sentinel_username
+// and sentinel_password. Options: dial_timeout, read_timeout, write_timeout
+// (3s, 500ms, or plain seconds), pool_size, client_name, tls_ca=<PEM file>.
+// Unknown options and several hosts in a redis:// URL are errors. Errors and
+// Endpoint.String never show the password.
+//
+// # Time and failures
+//
+// Every Redis call gets its own deadline from the caller's context
+// (WithOpTimeout; blocking reads add their block time). Reconnecting is
+// go-redis' business; Consume logs Redis errors, backs off (up to 2s) and
+// goes on, recreating consumer groups lost with a Redis restart. Scripts
+// take the time from the caller's clock: keep hosts' clocks in sync (NTP);
+// skew shifts retry due times and timestamps, never lease expiry, which is
+// Redis' own TTL.
+//
+// # Testing
+//
+// queue/queuetest holds one conformance suite (RunSuite) that the tests run
+// against a real redis-server, a 3-node Redis Cluster and miniredis, plus
+// helpers that start those for other packages' tests.
+package queue

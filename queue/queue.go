@@ -1,0 +1,306 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no run with that id (never enqueued, or its record expired).
+	ErrNotFound = errors.New("run not found")
+	// ErrLeaseLost: the caller no longer holds the run's lease (it expired and
+	// the run was reclaimed, or it was killed after its worker vanished); the
+	// caller must stop the task and must not report a result.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrExists: Enqueue was given an explicit run id that is already used.
+	ErrExists = errors.New("run id already exists")
+)
+
+// group is the consumer group of every task stream and control stream.
+const group = "workers"
+
+// Queue is a handle on the task queues of one namespace. It is safe for
+// concurrent use.
+type Queue struct {
+	rdb  redis.UniversalClient
+	ns   Namespace
+	keys Keys
+	opt  options
+	log  *slog.Logger
+}
+
+type options struct {
+	runTTL, logTTL, leaseTTL, heartbeatTTL time.Duration
+	opTimeout, backoff, backoffMax         time.Duration
+	maxDeliveries, logCap, controlCap      int
+	pollInterval                           time.Duration
+	log                                    *slog.Logger
+}
+
+// Option changes a default of Open and New.
+type Option func(*options)
+
+// WithRunTTL sets how long run records (and idempotency keys) live after
+// their last change. Default 24h.
+func WithRunTTL(d time.Duration) Option { return func(o *options) { o.runTTL = d } }
+
+// WithLogTTL sets how long a run's log stream lives after its last line.
+// Default: the run TTL.
+func WithLogTTL(d time.Duration) Option { return func(o *options) { o.logTTL = d } }
+
+// WithLogCap sets the approximate number of lines kept per run log
+// (XADD MAXLEN ~ n). Default 10000.
+func WithLogCap(n int) Option { return func(o *options) { o.logCap = n } }
+
+// WithLeaseTTL sets the lease of a running run: a worker must renew it within
+// this time or the run may be handed to another worker. Default 30s; workers
+// renew every third of it.
+func WithLeaseTTL(d time.Duration) Option { return func(o *options) { o.leaseTTL = d } }
+
+// WithMaxDeliveries sets how often one attempt of a run may be started
+// (crash recoveries included) before it is declared dead. Default 5.
+func WithMaxDeliveries(n int) Option { return func(o *options) { o.maxDeliveries = n } }
+
+// WithRetryBackoff sets the retry delay: base·2^attempt, capped at max.
+// Default 1s, capped at 5m.
+func WithRetryBackoff(base, max time.Duration) Option {
+	return func(o *options) { o.backoff, o.backoffMax = base, max }
+}
+
+// WithHeartbeatTTL sets how long a heartbeat counts as alive. Default 30s
+// (three missed 10 s beats).
+func WithHeartbeatTTL(d time.Duration) Option { return func(o *options) { o.heartbeatTTL = d } }
+
+// WithOpTimeout sets the deadline of each Redis call (blocking reads get
+// their block time on top). Default 5s.
+func WithOpTimeout(d time.Duration) Option { return func(o *options) { o.opTimeout = d } }
+
+// WithPollInterval sets how often Wait looks at run states. Default 200ms.
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// WithLogger sets the logger of Consume and of best-effort background writes.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// New wraps an existing client. Close closes the client.
+func New(rdb redis.UniversalClient, ns Namespace, opts ...Option) (*Queue, error) {
+	if err := ns.validate(); err != nil {
+		return nil, err
+	}
+	o := options{
+		runTTL: 24 * time.Hour, leaseTTL: 30 * time.Second, heartbeatTTL: 30 * time.Second,
+		opTimeout: 5 * time.Second, backoff: time.Second, backoffMax: 5 * time.Minute,
+		maxDeliveries: 5, logCap: 10000, controlCap: 1000, pollInterval: 200 * time.Millisecond,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.logTTL == 0 {
+		o.logTTL = o.runTTL
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.leaseTTL < 10*time.Millisecond || o.maxDeliveries < 1 || o.runTTL <= 0 {
+		return nil, fmt.Errorf("queue options: lease %v, max deliveries %d, run ttl %v: want lease ≥ 10ms, deliveries ≥ 1, ttl > 0",
+			o.leaseTTL, o.maxDeliveries, o.runTTL)
+	}
+	return &Queue{rdb: rdb, ns: ns, keys: newKeys(ns), opt: o, log: o.log}, nil
+}
+
+// Open connects to the Redis named by url (see ParseURL for the forms),
+// checks it answers, and returns the queue of namespace ns.
+func Open(ctx context.Context, url string, ns Namespace, opts ...Option) (*Queue, error) {
+	ep, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := ep.Client()
+	if err != nil {
+		return nil, err
+	}
+	q, err := New(rdb, ns, opts...)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	pctx, cancel := q.op(ctx)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("connect to redis %s: %w", ep, err)
+	}
+	return q, nil
+}
+
+// Close closes the Redis client.
+func (q *Queue) Close() error { return q.rdb.Close() }
+
+// Client returns the underlying Redis client.
+func (q *Queue) Client() redis.UniversalClient { return q.rdb }
+
+// Namespace returns the queue's namespace.
+func (q *Queue) Namespace() Namespace { return q.ns }
+
+// Keys returns the key layout of the queue's namespace.
+func (q *Queue) Keys() Keys { return q.keys }
+
+// LeaseTTL returns the lease duration; workers renew every third of it.
+func (q *Queue) LeaseTTL() time.Duration { return q.opt.leaseTTL }
+
+// op derives the context of one Redis call.
+func (q *Queue) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, q.opt.opTimeout)
+}
+
+// Enqueue stores run r and appends it to its target queue. It fills in r.ID
+// (when empty), r.State and r.CreatedAt. A non-empty idempotencyKey makes the
+// call idempotent: when the key was already used (within the run TTL) nothing
+// is enqueued and the id of the first run is returned with dup = true.
+func (q *Queue) Enqueue(ctx context.Context, r *Run, idempotencyKey string) (id string, dup bool, err error) {
+	if r.ID == "" {
+		r.ID = NewID()
+	}
+	if err := checkName("run id", r.ID); err != nil {
+		return "", false, fmt.Errorf("enqueue run: %w", err)
+	}
+	if err := checkQueue(r.Target); err != nil {
+		return "", false, fmt.Errorf("enqueue run %s: %w", r.ID, err)
+	}
+	if r.Task == "" {
+		return "", false, fmt.Errorf("enqueue run %s: task name is empty", r.ID)
+	}
+	r.State, r.Attempt, r.Deliveries, r.IdempotencyKey = StateQueued, 0, 0, idempotencyKey
+	r.CreatedAt = time.Now().Truncate(time.Millisecond)
+	fields, err := r.fields()
+	if err != nil {
+		return "", false, fmt.Errorf("enqueue run %s: %w", r.ID, err)
+	}
+	useIdem := "0"
+	if idempotencyKey != "" {
+		useIdem = "1"
+	}
+	ttl := q.opt.runTTL.Milliseconds()
+	keys := []string{q.keys.Stream(r.Target), q.keys.Run(r.Target, r.ID), q.keys.Idem(r.Target, idempotencyKey)}
+	args := append([]any{r.ID, useIdem, ttl, ttl}, fields...)
+
+	octx, cancel := q.op(ctx)
+	defer cancel()
+	// The pointer id → queue lives in the run's own slot; write it first so
+	// that a run is never visible in a queue without it. An orphan pointer
+	// (duplicate key) is harmless and expires.
+	pipe := q.rdb.Pipeline()
+	fresh := pipe.SetNX(octx, q.keys.Where(r.ID), r.Target, q.opt.runTTL)
+	prev := pipe.Get(octx, q.keys.Where(r.ID))
+	pipe.SAdd(octx, q.keys.Queues(), r.Target)
+	if _, err := pipe.Exec(octx); err != nil {
+		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
+	}
+	if !fresh.Val() && prev.Val() != r.Target {
+		return "", false, fmt.Errorf("enqueue run %s to %s: %w (in %s)", r.ID, r.Target, ErrExists, prev.Val())
+	}
+	res, err := scriptEnqueue.Run(octx, q.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
+	}
+	switch res[0] {
+	case "dup":
+		if fresh.Val() && res[1] != r.ID {
+			q.rdb.Del(octx, q.keys.Where(r.ID))
+		}
+		return res[1], true, nil
+	case "exists":
+		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, ErrExists)
+	}
+	return r.ID, false, nil
+}
+
+// where returns the queue of a run.
+func (q *Queue) where(ctx context.Context, id string) (string, error) {
+	octx, cancel := q.op(ctx)
+	defer cancel()
+	target, err := q.rdb.Get(octx, q.keys.Where(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up run %s: %w", id, err)
+	}
+	return target, nil
+}
+
+// Get returns the run with the given id, or an error wrapping ErrNotFound.
+func (q *Queue) Get(ctx context.Context, id string) (*Run, error) {
+	target, err := q.where(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return q.getIn(ctx, target, id)
+}
+
+func (q *Queue) getIn(ctx context.Context, target, id string) (*Run, error) {
+	octx, cancel := q.op(ctx)
+	defer cancel()
+	h, err := q.rdb.HGetAll(octx, q.keys.Run(target, id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
+	}
+	r, err := decodeRun(h)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	return r, nil
+}
+
+// Wait polls until every run is terminal and returns them in the order of
+// ids. It returns early with ctx's error, or with an error wrapping
+// ErrNotFound for an unknown id.
+func (q *Queue) Wait(ctx context.Context, ids ...string) ([]*Run, error) {
+	runs := make([]*Run, len(ids))
+	for {
+		done := true
+		for i, id := range ids {
+			if runs[i] != nil && runs[i].State.Terminal() {
+				continue
+			}
+			r, err := q.Get(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("wait for run %s: %w", id, err)
+			}
+			runs[i] = r
+			done = done && r.State.Terminal()
+		}
+		if done {
+			return runs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for %d runs: %w", len(ids), ctx.Err())
+		case <-time.After(q.opt.pollInterval):
+		}
+	}
+}
+
+// Cancelled reports whether Kill was called for the run. Workers check it
+// (and the control stream) while a run is going.
+func (q *Queue) Cancelled(ctx context.Context, id string) (bool, error) {
+	target, err := q.where(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	octx, cancel := q.op(ctx)
+	defer cancel()
+	n, err := q.rdb.Exists(octx, q.keys.Cancel(target, id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("check cancel of run %s: %w", id, err)
+	}
+	return n == 1, nil
+}

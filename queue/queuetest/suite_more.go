@@ -1,0 +1,241 @@
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/celeroot/celeroot/queue"
+)
+
+func testLogs(t *testing.T, newQueue NewQueue) {
+	q := newQueue(t, queue.WithLogCap(50), queue.WithLogTTL(time.Hour))
+	ctx := ctxT(t)
+	id := queue.NewID()
+	if err := q.AppendLog(ctx, id, "stdout", "one", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.AppendLog(ctx, id, "stderr", "three"); err != nil {
+		t.Fatal(err)
+	}
+	lines, next, err := q.Logs(ctx, id, "", 0)
+	if err != nil || len(lines) != 3 {
+		t.Fatalf("logs: %+v, %v", lines, err)
+	}
+	if lines[0].Text != "one" || lines[2].Text != "three" || lines[2].Stream != "stderr" || lines[0].Time.IsZero() || next != lines[2].ID {
+		t.Fatalf("log lines: %+v next %s", lines, next)
+	}
+	if more, n2, _ := q.Logs(ctx, id, next, 0); len(more) != 0 || n2 != next {
+		t.Fatalf("logs after the last line: %+v %s", more, n2)
+	}
+
+	// Follow: a reader blocked on the tail gets a line appended later.
+	got := make(chan []queue.LogLine, 1)
+	go func() {
+		l, _, err := q.Logs(ctx, id, next, 5*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	time.Sleep(100 * time.Millisecond)
+	w := q.LogWriter(ctx, id, "stdout")
+	fmt.Fprint(w, "four\nfi")
+	select {
+	case l := <-got:
+		if len(l) != 1 || l[0].Text != "four" {
+			t.Fatalf("followed lines: %+v", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follower did not get the new line")
+	}
+	fmt.Fprint(w, "ve\r\n")
+	fmt.Fprint(w, "six")
+	_ = w.Close()
+	lines, _, _ = q.Logs(ctx, id, "0", 0)
+	if texts := logTexts(lines); texts != "one two three four five six" {
+		t.Fatalf("log: %q", texts)
+	}
+
+	// Cap: XADD MAXLEN ~ 50 keeps about the last 50 lines (Redis trims
+	// whole stream nodes of 100 entries, so up to ~150 may remain).
+	big := make([]string, 400)
+	for i := range big {
+		big[i] = fmt.Sprintf("line %d", i)
+	}
+	if err := q.AppendLog(ctx, id, "stdout", big...); err != nil {
+		t.Fatal(err)
+	}
+	n, err := q.Client().XLen(ctx, q.Keys().Log(id)).Result()
+	if err != nil || n < 50 || n > 150+1 {
+		t.Fatalf("log length after 406 lines with cap 50: %d (%v)", n, err)
+	}
+	all, _, _ := q.Logs(ctx, id, "0", 0)
+	if all[len(all)-1].Text != "line 399" {
+		t.Fatalf("last line: %q", all[len(all)-1].Text)
+	}
+	ttl, err := q.Client().PTTL(ctx, q.Keys().Log(id)).Result()
+	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("log ttl: %v (%v), want about 1h", ttl, err)
+	}
+}
+
+func logTexts(lines []queue.LogLine) string {
+	var s []string
+	for _, l := range lines {
+		s = append(s, l.Text)
+	}
+	return strings.Join(s, " ")
+}
+
+func testHeartbeats(t *testing.T, newQueue NewQueue) {
+	ttl := time.Second
+	q := newQueue(t, queue.WithHeartbeatTTL(ttl))
+	ctx := ctxT(t)
+	started := time.UnixMilli(time.Now().UnixMilli())
+	hb := queue.Heartbeat{Host: "h1", Role: "web", SHA: "abc123", PID: 42, Version: "v1",
+		Started: started, SlotsBusy: 1, Slots: 4, Processed: 10, Failed: 2}
+	if err := q.Heartbeat(ctx, hb); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Heartbeat(ctx, queue.Heartbeat{Host: "h2", Role: "db", SHA: "def456"}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := q.Workers(ctx)
+	if err != nil || len(ws) != 2 || ws[0].Host != "h1" || ws[1].Host != "h2" {
+		t.Fatalf("workers: %+v, %v", ws, err)
+	}
+	got := ws[0]
+	if got.SHA != "abc123" || got.PID != 42 || got.Version != "v1" || !got.Started.Equal(started) ||
+		got.SlotsBusy != 1 || got.Slots != 4 || got.Processed != 10 || got.Failed != 2 || got.Time.IsZero() {
+		t.Fatalf("heartbeat round trip: %+v", got)
+	}
+	// h2 keeps beating, h1 stops: h1 drops out after the TTL.
+	end := time.Now().Add(ttl + 200*time.Millisecond)
+	for time.Now().Before(end) {
+		time.Sleep(ttl / 10)
+		if err := q.Heartbeat(ctx, queue.Heartbeat{Host: "h2", Role: "db", SHA: "def456"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws, _ = q.Workers(ctx)
+	if len(ws) != 1 || ws[0].Host != "h2" {
+		t.Fatalf("workers after h1 stopped: %+v", ws)
+	}
+	if _, ok, err := q.Worker(ctx, "h1"); ok || err != nil {
+		t.Fatalf("h1 still alive (%v)", err)
+	}
+	if w, ok, _ := q.Worker(ctx, "h2"); !ok || w.SHA != "def456" {
+		t.Fatalf("h2: %+v %v", w, ok)
+	}
+}
+
+func testNamespaceIsolation(t *testing.T, newQueue NewQueue) {
+	a, b := newQueue(t), newQueue(t)
+	ctx := ctxT(t)
+	target := queue.RoleQueue("web")
+	idA := enqueue(t, a, target, 0)
+	idB := enqueue(t, b, target, 0)
+	if _, dup, _ := b.Enqueue(ctx, &queue.Run{Task: "x", Target: target}, "same-key"); dup {
+		t.Fatal("fresh key a duplicate")
+	}
+	if _, dup, _ := a.Enqueue(ctx, &queue.Run{Task: "x", Target: target}, "same-key"); dup {
+		t.Fatal("idempotency key leaked between namespaces")
+	}
+	ds := claim(t, a, "w1", target, 2)
+	for _, d := range ds {
+		if d.Run.ID == idB {
+			t.Fatal("namespace a claimed b's run")
+		}
+	}
+	if _, err := b.Get(ctx, idA); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("b sees a's run: %v", err)
+	}
+	if _, err := b.Kill(ctx, idA); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("b kills a's run: %v", err)
+	}
+	_ = a.Heartbeat(ctx, queue.Heartbeat{Host: "h1"})
+	if ws, _ := b.Workers(ctx); len(ws) != 0 {
+		t.Fatalf("b sees a's workers: %+v", ws)
+	}
+	wantStats(t, b, target, queue.QueueStats{Waiting: 2})
+}
+
+func testConsume(t *testing.T, newQueue NewQueue) {
+	q := newQueue(t, queue.WithLeaseTTL(300*time.Millisecond), queue.WithHeartbeatTTL(600*time.Millisecond),
+		queue.WithRetryBackoff(50*time.Millisecond, 100*time.Millisecond), queue.WithPollInterval(20*time.Millisecond))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	handler := func(ctx context.Context, d *queue.Delivery) queue.Result {
+		switch d.Run.Task {
+		case "echo":
+			w := q.LogWriter(ctx, d.Run.ID, "stdout")
+			fmt.Fprintf(w, "hello %v\n", d.Run.Params["who"])
+			_ = w.Close()
+		case "fail":
+			return queue.Result{ExitCode: 2, Err: errors.New("always fails")}
+		case "hang":
+			<-ctx.Done()
+			return queue.Result{ExitCode: -1, Err: context.Cause(ctx)}
+		case "slow": // outlives its lease three times
+			time.Sleep(time.Second)
+		case "panic":
+			panic("oops")
+		}
+		return queue.Result{}
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- q.Consume(ctx, queue.ConsumerConfig{Host: "c1", Roles: []string{"app"}, Slots: 3, Block: 200 * time.Millisecond,
+			Heartbeat: func() queue.Heartbeat { return queue.Heartbeat{Role: "app", SHA: "abc"} }}, handler)
+	}()
+	add := func(task, target string, retries int) string {
+		r := &queue.Run{Task: task, Target: target, MaxRetries: retries, Params: map[string]any{"who": "world"}}
+		id, _, err := q.Enqueue(ctx, r, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	hang := add("hang", queue.HostQueue("c1"), 2)
+	ids := []string{add("echo", queue.HostQueue("c1"), 0), add("fail", queue.RoleQueue("app"), 1),
+		add("slow", queue.RoleQueue("app"), 0), add("panic", queue.RoleQueue("app"), 0), hang}
+	eventually(t, 5*time.Second, "hang running", func() bool { return get(t, q, hang).State == queue.StateRunning })
+	if res, err := q.Kill(ctx, hang); err != nil || res != queue.KillSignalled {
+		t.Fatalf("kill: %v %v", res, err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	runs, err := q.Wait(wctx, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []queue.State{queue.StateSucceeded, queue.StateFailed, queue.StateSucceeded, queue.StateFailed, queue.StateKilled}
+	for i, r := range runs {
+		if r.State != want[i] {
+			t.Errorf("run %s (%s): %s (%s), want %s", r.ID, r.Task, r.State, r.Reason, want[i])
+		}
+	}
+	if runs[1].Attempt != 1 || runs[2].Deliveries != 1 || !strings.Contains(runs[3].Reason, "panicked") {
+		t.Errorf("fail attempt %d, slow deliveries %d, panic reason %q", runs[1].Attempt, runs[2].Deliveries, runs[3].Reason)
+	}
+	if lines, _, _ := q.Logs(ctx, ids[0], "", 0); logTexts(lines) != "hello world" {
+		t.Errorf("echo log: %+v", lines)
+	}
+	eventually(t, 2*time.Second, "heartbeat with counts", func() bool {
+		w, ok, _ := q.Worker(ctx, "c1")
+		return ok && w.SHA == "abc" && w.Slots == 3 && w.Processed >= 5
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Consume did not return after cancel")
+	}
+}
