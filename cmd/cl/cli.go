@@ -38,6 +38,7 @@ type CLI struct {
 
 	Config     ConfigCmd     `cmd:"" help:"Create, check and inspect cl.yaml."`
 	Host       HostCmd       `cmd:"" help:"Manage the host registry in cl.yaml."`
+	Task       TaskCmd       `cmd:"" help:"Run tasks on hosts through the Redis queues; status, logs, kill."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }
