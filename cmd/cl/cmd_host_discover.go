@@ -48,7 +48,7 @@ func (c *HostDiscoverCmd) Run(a *App) error {
 	if c.Add && !c.Yes && !interactive {
 		return fmt.Errorf("--add without a terminal to ask on: pass --yes to add every compatible host")
 	}
-	opts := hostexec.OptionsFor(cfg, a.Log)
+	opts := sshOptions(a, cfg)
 	if c.AcceptNew {
 		opts.Policy = hostexec.AcceptNew
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/drift"
-	"github.com/celeroot/celeroot/hostexec"
 )
 
 // HostStatusCmd is `cl host status`.
@@ -20,7 +19,7 @@ func (c *HostStatusCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	conn, err := hostexec.NewConnector(cfg, hostexec.OptionsFor(cfg, a.Log))
+	conn, err := newConnector(a, cfg)
 	if err != nil {
 		return err
 	}
