@@ -87,14 +87,18 @@ func (p *logPrinter) print(prefix string, l queue.LogLine) {
 		return
 	}
 	var w io.Writer = p.a.Stdout
-	if p.toStderr || l.Stream == "stderr" {
+	if p.toStderr || l.Stream != "stdout" {
 		w = p.a.Stderr
 	}
+	text := l.Text
+	if l.Stream != "stdout" && l.Stream != "stderr" { // the worker's own notes ("worker")
+		text = l.Stream + ": " + text
+	}
 	if prefix != "" {
-		fmt.Fprintf(w, "%s | %s\n", prefix, l.Text)
+		fmt.Fprintf(w, "%s | %s\n", prefix, text)
 		return
 	}
-	fmt.Fprintln(w, l.Text)
+	fmt.Fprintln(w, text)
 }
 
 // maxFollowers caps the logs followed at once (each holds a connection

@@ -29,6 +29,7 @@ func noRuns(t *testing.T, f *fleet) {
 }
 
 func TestTaskRejectedBeforeEnqueue(t *testing.T) {
+	t.Parallel()
 	f := newRedisFleet(t)
 	for _, c := range []struct {
 		name string
@@ -57,6 +58,7 @@ func TestTaskRejectedBeforeEnqueue(t *testing.T) {
 }
 
 func TestTaskRunWait(t *testing.T) {
+	t.Parallel()
 	f := newRedisFleet(t)
 	startWorkers(t, f)
 	out, stderr, code := cl(t, f.args("task", "run", "ping", "--role", "webserver", "--wait")...)
@@ -84,6 +86,7 @@ func TestTaskRunWait(t *testing.T) {
 }
 
 func TestTaskIDsStatusLogs(t *testing.T) {
+	t.Parallel()
 	f := newRedisFleet(t)
 	out, stderr, code := cl(t, f.args("-o", "json", "task", "install", "nginx=1.24.0-1", "--tags", "environment=production")...)
 	var subs []submission
@@ -106,6 +109,12 @@ func TestTaskIDsStatusLogs(t *testing.T) {
 		t.Fatalf("status -o json without workers: %d %v\n%s", code, err, out)
 	}
 
+	// Queued runs are killed at once (and these must never install anything).
+	for _, s := range subs {
+		if out, stderr, code := cl(t, f.args("task", "kill", "--task-id", s.ID)...); code != 0 || !strings.Contains(out, "killed") {
+			t.Fatalf("kill queued: %d %s %s", code, out, stderr)
+		}
+	}
 	startWorkers(t, f)
 	out, _, code = cl(t, f.args("task", "run", "echo", "--param", "msg=hello", "--target", "webserver02")...)
 	id := strings.TrimSpace(out)
@@ -129,7 +138,8 @@ func TestTaskIDsStatusLogs(t *testing.T) {
 	}
 	out, _, code = cl(t, f.args("-o", "json", "task", "logs", "--task-id", id)...)
 	var line jsonLogLine
-	if err := json.Unmarshal([]byte(out), &line); err != nil || code != 0 || line.Text != "hello" || line.Stream != "stdout" {
+	first, _, _ := strings.Cut(out, "\n")
+	if err := json.Unmarshal([]byte(first), &line); err != nil || code != 0 || line.Text != "hello" || line.Stream != "stdout" {
 		t.Fatalf("logs -o json: %d %v %q", code, err, out)
 	}
 	out, _, code = cl(t, f.args("task", "status")...)
@@ -143,6 +153,7 @@ func TestTaskIDsStatusLogs(t *testing.T) {
 }
 
 func TestTaskKillAndFollow(t *testing.T) {
+	t.Parallel()
 	f := newRedisFleet(t)
 	startWorkers(t, f)
 	out, _, code := cl(t, f.args("task", "run", "sleep", "--target", "webserver01")...)
