@@ -66,8 +66,8 @@ func Addresses(cidr string, force bool) ([]netip.Addr, error) {
 	if bits > 16 && !force {
 		return nil, fmt.Errorf("--network %s has 2^%d addresses: scan at most a /16 (%d addresses), or pass --force", cidr, bits, MaxAddresses)
 	}
-	if bits > 24 {
-		return nil, fmt.Errorf("--network %s is too large to scan even with --force (at most 2^24 addresses)", cidr)
+	if bits > 20 {
+		return nil, fmt.Errorf("--network %s is too large to scan even with --force (at most 2^20 addresses)", cidr)
 	}
 	var out []netip.Addr
 	for a := pfx.Addr(); pfx.Contains(a); a = a.Next() {
