@@ -39,6 +39,7 @@ type CLI struct {
 	Config     ConfigCmd     `cmd:"" help:"Create, check and inspect cl.yaml."`
 	Host       HostCmd       `cmd:"" help:"Manage the host registry in cl.yaml."`
 	Task       TaskCmd       `cmd:"" help:"Run tasks on hosts through the Redis queues; status, logs, kill."`
+	Dev        DevCmd        `cmd:"" help:"Run an in-memory Redis and a worker per local host on this machine (development only)."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }
