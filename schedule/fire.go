@@ -1,0 +1,193 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Claim outcomes.
+const (
+	claimNew     = "new"     // claimed now: fan out
+	claimResume  = "resume"  // claimed by this lease before (a retried call): fan out
+	claimDone    = "done"    // fired already (by an earlier leader): nothing to do
+	claimOld     = "old"     // the cursor is past the tick: nothing to do
+	claimSkipped = "skipped" // cursor moved over skipped ticks
+)
+
+// claimItem is one tick to claim (or skip) in a claim round.
+type claimItem struct {
+	c      *compiled
+	tick   time.Time
+	mode   string // fire | skip
+	plan   *firePlan
+	key    string
+	status string
+}
+
+// firePlan is what one fire does, fixed when it is claimed and stored in
+// its fire key, so that a leader finishing it after a failover enqueues the
+// same runs to the same hosts.
+type firePlan struct {
+	Schedule   string     `json:"s"`
+	TickMS     int64      `json:"t"`
+	DeadlineMS int64      `json:"d"`
+	Tasks      []TaskRun  `json:"tasks,omitempty"`
+	Hosts      []planHost `json:"hosts,omitempty"`
+	Backup     *Backup    `json:"backup,omitempty"`
+}
+
+type planHost struct {
+	Name string `json:"h"`
+	Task int    `json:"i"` // index into Tasks
+}
+
+func (p *firePlan) tick() time.Time { return time.UnixMilli(p.TickMS) }
+
+// FireEvent tells Options.OnFire about a fire once it is recorded.
+type FireEvent struct {
+	Schedule   string
+	Tick       time.Time
+	Hosts      int
+	Enqueued   int // new runs
+	Duplicates int // hosts whose run was enqueued before (a retried fan-out)
+	Errors     int
+	Recovered  bool      // finished by a sweep after a failover
+	Done       time.Time // when every host's run was enqueued
+	Err        error     // the first error, if any
+}
+
+// FireRecord is the outcome of a fire, kept in its fire key and as the
+// schedule's last fire (cl beat status).
+type FireRecord struct {
+	Schedule   string            `json:"schedule"`
+	Tick       time.Time         `json:"tick"`
+	Beat       string            `json:"beat"`
+	Epoch      int64             `json:"epoch"`
+	DoneAt     time.Time         `json:"done_at"`
+	Hosts      int               `json:"hosts"`
+	Enqueued   int               `json:"enqueued"`
+	Duplicates int               `json:"duplicates"`
+	Errors     int               `json:"errors"`
+	Error      string            `json:"error,omitempty"`
+	Recovered  bool              `json:"recovered,omitempty"`
+	Runs       map[string]string `json:"runs,omitempty"` // host → run id
+	Backup     *BackupResult     `json:"backup,omitempty"`
+}
+
+// planFor resolves the schedule's targets to hosts now (at fire time) and
+// picks each host's task by its role.
+func (b *Beat) planFor(c *compiled, tick time.Time, ld *loaded) *firePlan {
+	p := &firePlan{Schedule: c.spec.Name, TickMS: tick.UnixMilli(), DeadlineMS: c.spec.StartingDeadline().Milliseconds(), Backup: c.backup}
+	if c.backup != nil {
+		return p
+	}
+	byRole := map[string]int{}
+	for _, h := range ld.set.HostsFor(c.spec) {
+		i, ok := byRole[h.Role]
+		if !ok {
+			tr, found := c.spec.Tasks[h.Role]
+			if !found {
+				tr = TaskRun{Error: fmt.Sprintf("schedule %s has no task resolved for role %q", c.spec.Name, h.Role)}
+			}
+			i = len(p.Tasks)
+			p.Tasks = append(p.Tasks, tr)
+			byRole[h.Role] = i
+		}
+		p.Hosts = append(p.Hosts, planHost{Name: h.Name, Task: i})
+	}
+	return p
+}
+
+// claim runs the claim script for every item in pipelined rounds and sets
+// each item's status. It fails as a whole on a Redis error; ErrLeaseLost
+// when Redis says another beat holds the lease.
+func (b *Beat) claim(ctx context.Context, items []*claimItem) error {
+	for start := 0; start < len(items); start += 500 {
+		if err := b.claimChunk(ctx, items[start:min(start+500, len(items))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Beat) claimChunk(ctx context.Context, items []*claimItem) error {
+	value, _, ok := b.l.token()
+	if !ok {
+		return ErrLeaseExpired
+	}
+	now := time.Now().UnixMilli()
+	octx, cancel := context.WithDeadline(ctx, b.l.until())
+	defer cancel()
+	cmds, err := b.runClaims(octx, items, value, now)
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		res, err := cmds[i].StringSlice()
+		if err != nil {
+			return fmt.Errorf("claim %s at %s: %w", it.c.spec.Name, it.tick.Format(time.RFC3339), err)
+		}
+		switch res[0] {
+		case "notleader":
+			b.l.drop()
+			return ErrLeaseLost
+		case "new", "skipped":
+			it.status = res[0]
+		case "old":
+			it.status = claimOld
+		case "exists":
+			it.status = claimDone
+			if len(res) > 2 && res[1] == "firing" && res[2] == value {
+				it.status = claimResume
+			}
+		}
+	}
+	return nil
+}
+
+// runClaims sends the claims in one pipeline (EVALSHA, loading the script
+// when Redis does not have it).
+func (b *Beat) runClaims(ctx context.Context, items []*claimItem, value string, now int64) ([]*redis.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := b.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(items))
+		for i, it := range items {
+			args, err := b.claimArgs(it, value, now)
+			if err != nil {
+				return nil, err
+			}
+			keys := []string{b.k.leader(), b.k.cursor(), it.key, b.k.firing()}
+			cmds[i] = scriptClaim.EvalSha(ctx, pipe, keys, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return cmds, nil
+		}
+		if attempt == 0 && strings.Contains(err.Error(), "NOSCRIPT") {
+			if lerr := scriptClaim.Load(ctx, b.rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("load claim script: %w", lerr)
+			}
+			continue
+		}
+		return nil, fmt.Errorf("claim %d ticks: %w", len(items), err)
+	}
+}
+
+func (b *Beat) claimArgs(it *claimItem, value string, now int64) ([]any, error) {
+	tickMS := it.tick.UnixMilli()
+	it.key = b.k.fire(it.c.spec.Name, tickMS)
+	plan := ""
+	if it.plan != nil {
+		pb, err := json.Marshal(it.plan)
+		if err != nil {
+			return nil, fmt.Errorf("encode plan of %s: %w", it.key, err)
+		}
+		plan = string(pb)
+	}
+	return []any{value, it.c.spec.Name, tickMS, it.c.fp, it.mode, plan, b.opt.FireTTL.Milliseconds(), now}, nil
+}

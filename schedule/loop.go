@@ -1,0 +1,216 @@
+package schedule
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"time"
+)
+
+// maxSleep caps one wait of the fire loop, so that a step of the wall clock
+// (NTP) is noticed within this time. Timers run on the monotonic clock.
+const maxSleep = 30 * time.Second
+
+// sweepEvery is how often the leader looks for fires that another leader
+// claimed and did not finish.
+const sweepEvery = time.Minute
+
+// fireLoop is the leader's loop: it sleeps until the next due tick across
+// all schedules (a heap; no polling), fires what is due, swaps in new sets
+// between fires, and sweeps unfinished fires.
+func (b *Beat) fireLoop(ctx context.Context) {
+	st, err := b.newLeaderState(ctx, b.cur.Load())
+	for err != nil {
+		b.log.Warn("load cursors", "err", err)
+		if !sleep(ctx, 250*time.Millisecond) {
+			return
+		}
+		st, err = b.newLeaderState(ctx, b.cur.Load())
+	}
+	b.fan.sweep(ctx)
+	lastSweep := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		timer.Reset(st.sleepFor(time.Now()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.kick:
+			st = b.swap(ctx, st)
+		case <-timer.C:
+			b.fireDue(ctx, st)
+			if time.Since(lastSweep) >= sweepEvery {
+				b.fan.sweep(ctx)
+				lastSweep = time.Now()
+			}
+		}
+	}
+}
+
+// leaderState is the leader's view of one loaded set.
+type leaderState struct {
+	ld      *loaded
+	h       entryHeap
+	retryAt time.Time // after a Redis error, do not retry before this
+}
+
+// newLeaderState reads the cursors of ld's schedules (creating missing
+// ones at now) and builds the heap.
+func (b *Beat) newLeaderState(ctx context.Context, ld *loaded) (*leaderState, error) {
+	all := append(append([]*compiled{}, ld.specs...), ld.off...)
+	cursors, err := b.loadCursors(ctx, all, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	st := &leaderState{ld: ld}
+	for i, c := range ld.specs {
+		e := &entry{c: c, cursor: cursors[i]}
+		next, err := c.cron.Next(e.cursor)
+		if err != nil {
+			b.log.Warn("schedule never fires again", "schedule", c.spec.Name, "err", err)
+			continue
+		}
+		e.next = next
+		heap.Push(&st.h, e)
+	}
+	b.noteNext(st)
+	return st, nil
+}
+
+// loadCursors runs the cursors script in chunks (a long script blocks Redis).
+func (b *Beat) loadCursors(ctx context.Context, cs []*compiled, now time.Time) ([]time.Time, error) {
+	out := make([]time.Time, 0, len(cs))
+	for start := 0; start < len(cs); start += 1000 {
+		chunk := cs[start:min(start+1000, len(cs))]
+		value, _, ok := b.l.token()
+		if !ok {
+			return nil, ErrLeaseExpired
+		}
+		args := []any{value, now.UnixMilli()}
+		for _, c := range chunk {
+			args = append(args, c.spec.Name, c.fp)
+		}
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := scriptCursors.Run(octx, b.rdb, []string{b.k.leader(), b.k.cursor()}, args...).StringSlice()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("load cursors of %d schedules: %w", len(chunk), err)
+		}
+		for _, s := range res {
+			out = append(out, time.UnixMilli(toInt(s)))
+		}
+	}
+	return out, nil
+}
+
+// sleepFor is how long the loop may sleep: until the first due tick.
+func (st *leaderState) sleepFor(now time.Time) time.Duration {
+	d := maxSleep
+	if e := st.h.peek(); e != nil {
+		d = min(d, e.next.Sub(now))
+	}
+	if wait := st.retryAt.Sub(now); wait > d {
+		d = wait
+	}
+	return max(d, 0)
+}
+
+// swap replaces the loaded set: it first fires what is due under the old
+// set, then rebuilds the heap from Redis' cursors (unchanged schedules
+// continue where they were; changed ones start after now).
+func (b *Beat) swap(ctx context.Context, st *leaderState) *leaderState {
+	ld := b.cur.Load()
+	if ld.digest == st.ld.digest {
+		st.ld = ld
+		return st
+	}
+	b.fireDue(ctx, st)
+	nst, err := b.newLeaderState(ctx, ld)
+	if err != nil {
+		b.log.Warn("swap schedules: keeping the old set until the next try", "err", err)
+		select { // try again on the next loop turn
+		case b.kick <- struct{}{}:
+		default:
+		}
+		st.retryAt = time.Now().Add(250 * time.Millisecond)
+		return st
+	}
+	b.log.Info("schedules swapped", "sha", ld.set.SHA, "digest", ld.digest, "gen", ld.gen)
+	return nst
+}
+
+// fireDue fires every tick due now, in one pipelined claim round.
+func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
+	now := time.Now()
+	if now.Before(st.retryAt) {
+		return
+	}
+	due := st.h.popDue(now)
+	if len(due) == 0 {
+		return
+	}
+	var items []*claimItem
+	prev := make([]entry, len(due))
+	for i, e := range due {
+		prev[i] = *e
+		items = append(items, b.dueItems(e, now, st.ld)...)
+	}
+	if err := b.claim(ctx, items); err != nil {
+		// Nothing was claimed (or we cannot tell): put the entries back as
+		// they were and retry shortly; the claims are idempotent.
+		for i, e := range due {
+			e.cursor, e.next = prev[i].cursor, prev[i].next
+			heap.Push(&st.h, e)
+		}
+		st.retryAt = time.Now().Add(250 * time.Millisecond)
+		b.log.Warn("claim due ticks", "ticks", len(items), "err", err)
+		return
+	}
+	for _, e := range due {
+		if !e.next.IsZero() {
+			heap.Push(&st.h, e)
+		}
+	}
+	for _, it := range items {
+		if it.status == claimNew || it.status == claimResume {
+			b.fan.start(it.key, it.plan)
+		}
+	}
+	b.noteNext(st)
+}
+
+// dueItems decides the ticks of e up to now and advances e.
+func (b *Beat) dueItems(e *entry, now time.Time, ld *loaded) []*claimItem {
+	sp := e.c.spec
+	res, err := dueTicks(e.c.cron, e.cursor, now, duePolicy{Late: b.opt.LateWindow, Deadline: sp.StartingDeadline(), Catchup: sp.Catchup})
+	if err != nil {
+		b.log.Error("due ticks", "schedule", sp.Name, "err", err)
+	}
+	if res.Skipped > 0 {
+		b.log.Warn("missed ticks skipped", "schedule", sp.Name, "skipped", res.Skipped, "catchup", sp.Catchup)
+	}
+	var items []*claimItem
+	for _, t := range res.Fire {
+		items = append(items, &claimItem{c: e.c, tick: t, mode: "fire", plan: b.planFor(e.c, t, ld)})
+	}
+	// Move the cursor over skipped ticks too (fires move it themselves):
+	// every tick up to now has been decided.
+	if res.Skipped > 0 {
+		items = append(items, &claimItem{c: e.c, tick: now, mode: "skip"})
+	}
+	e.cursor = now
+	e.next = res.Next
+	return items
+}
+
+// noteNext records the next due tick for status.
+func (b *Beat) noteNext(st *leaderState) {
+	var next time.Time
+	if e := st.h.peek(); e != nil {
+		next = e.next
+	}
+	b.mu.Lock()
+	b.next = next
+	b.mu.Unlock()
+}

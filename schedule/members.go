@@ -1,0 +1,94 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Member is one running beat as it reports itself in Redis every third of
+// a lease ("<prefix>{beat}:member:<id>", expiring after three leases).
+type Member struct {
+	ID        string    `json:"id"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Version   string    `json:"version,omitempty"`
+	Role      Role      `json:"role"`
+	RoleSince time.Time `json:"role_since"`
+	Started   time.Time `json:"started"`
+	SHA       string    `json:"sha,omitempty"`
+	Digest    string    `json:"digest"`
+	Gen       int64     `json:"gen"`
+	Schedules int       `json:"schedules"`
+	NextFire  time.Time `json:"next_fire,omitzero"`
+	Seen      time.Time `json:"seen"`
+}
+
+func (b *Beat) member() Member {
+	host, _ := os.Hostname()
+	ld := b.cur.Load()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := Member{ID: b.opt.ID, Host: host, PID: os.Getpid(), Version: b.opt.Version, Role: b.role, RoleSince: b.roleSince,
+		Started: b.started, SHA: ld.set.SHA, Digest: ld.digest, Gen: ld.gen, Schedules: len(ld.specs), Seen: time.Now()}
+	if b.role == RoleLeader {
+		m.NextFire = b.next
+	}
+	return m
+}
+
+// heartbeat writes the member record every third of a lease, and at once
+// when the role changes.
+func (b *Beat) heartbeat(ctx context.Context) {
+	t := time.NewTicker(b.opt.Lease / 3)
+	defer t.Stop()
+	var last Role
+	check := time.NewTicker(50 * time.Millisecond)
+	defer check.Stop()
+	b.writeMember(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-check.C:
+			if r := b.Role(); r == last {
+				continue
+			}
+		}
+		last = b.Role()
+		b.writeMember(ctx)
+	}
+}
+
+func (b *Beat) writeMember(ctx context.Context) {
+	m := b.member()
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.Lease/3)
+	defer cancel()
+	ttl := 3 * b.opt.Lease
+	pipe := b.rdb.TxPipeline()
+	pipe.Set(ctx, b.k.member(m.ID), raw, ttl)
+	pipe.ZAdd(ctx, b.k.members(), redis.Z{Score: float64(m.Seen.UnixMilli()), Member: m.ID})
+	pipe.ZRemRangeByScore(ctx, b.k.members(), "-inf", strconv.FormatInt(m.Seen.Add(-ttl).UnixMilli(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.log.Debug("write member record", "err", err)
+	}
+}
+
+// deregister removes the member record when the beat stops.
+func (b *Beat) deregister() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pipe := b.rdb.TxPipeline()
+	pipe.Del(ctx, b.k.member(b.opt.ID))
+	pipe.ZRem(ctx, b.k.members(), b.opt.ID)
+	_, _ = pipe.Exec(ctx)
+}
