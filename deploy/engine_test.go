@@ -1,0 +1,131 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+type localSetup struct {
+	repo   *testRepo
+	target string
+	fw     *fakeWorker
+}
+
+func newLocal(t *testing.T, extra string) *localSetup {
+	target := filepath.Join(t.TempDir(), "opt")
+	marker := filepath.Join(t.TempDir(), "restarted")
+	restart := "'touch " + marker + "'"
+	files := map[string]string{"tasks/system.yaml": "tasks: {}\n", "tasks/a/one.sh": "echo one\n", "tasks/a/two.sh": "echo two\n", "README": "hello\n"}
+	repo := newRepo(t, localYAML(target, restart, extra), files)
+	return &localSetup{repo: repo, target: target, fw: &fakeWorker{target: target, marker: marker, broken: map[string]bool{}}}
+}
+
+func (s *localSetup) deploy(t *testing.T) (*Report, error) {
+	t.Helper()
+	cfg := s.repo.config()
+	e := localEngine(t, cfg, s.fw)
+	rel := s.repo.release(false)
+	return e.Deploy(context.Background(), rel, cfg.Hosts.Values(), Options{})
+}
+
+func (s *localSetup) current(t *testing.T) string {
+	link, err := os.Readlink(filepath.Join(s.target, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(link, "releases/")
+}
+
+func inode(t *testing.T, p string) uint64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
+
+func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
+	s := newLocal(t, "")
+	rep, err := s.deploy(t)
+	if err != nil {
+		t.Fatalf("first deploy: %v\n%+v", err, rep.Hosts)
+	}
+	v1 := rep.Version
+	h := rep.Hosts[0]
+	if h.Outcome != OutcomeDeployed || h.Transfer != "full" || h.FilesSent != 7 || s.current(t) != v1 {
+		t.Fatalf("first deploy: %+v", h)
+	}
+	rel1 := filepath.Join(s.target, "releases", v1)
+	for _, p := range []string{"cl.yaml", "tasks/a/one.sh", "bin/cl", ".celeroot/manifest", ".celeroot/worker.yaml"} {
+		if _, err := os.Stat(filepath.Join(rel1, p)); err != nil {
+			t.Errorf("release lacks %s: %v", p, err)
+		}
+	}
+
+	// Same version again: nothing to do.
+	rep, err = s.deploy(t)
+	if err != nil || rep.Hosts[0].Outcome != OutcomeUnchanged {
+		t.Fatalf("redeploy: %v %+v", err, rep.Hosts[0])
+	}
+
+	// One file changed: one file sent, the rest hard-linked.
+	s.repo.write("tasks/a/one.sh", "echo ONE\n")
+	v2 := s.repo.commit("change one")
+	rep, err = s.deploy(t)
+	if err != nil {
+		t.Fatalf("second deploy: %v %+v", err, rep.Hosts[0])
+	}
+	h = rep.Hosts[0]
+	if h.Transfer != "delta" || h.FilesSent != 1 || h.FilesLinked != 6 || h.From != v1 || s.current(t) != v2 {
+		t.Fatalf("second deploy: %+v", h)
+	}
+	rel2 := filepath.Join(s.target, "releases", v2)
+	if inode(t, filepath.Join(rel1, "bin/cl")) != inode(t, filepath.Join(rel2, "bin/cl")) {
+		t.Error("bin/cl was not hard-linked")
+	}
+	if inode(t, filepath.Join(rel1, "tasks/a/one.sh")) == inode(t, filepath.Join(rel2, "tasks/a/one.sh")) {
+		t.Error("the changed file shares the old inode")
+	}
+	if b, _ := os.ReadFile(filepath.Join(rel2, "tasks/a/one.sh")); string(b) != "echo ONE\n" {
+		t.Errorf("changed file: %q", b)
+	}
+	if st, _ := os.Stat(filepath.Join(rel2, "tasks/a/two.sh")); st.Mode().Perm() != 0o755 {
+		t.Errorf("mode of two.sh: %v", st.Mode())
+	}
+
+	// A broken release: rolled back, old release current.
+	s.repo.write("README", "broken\n")
+	s.repo.git("rm", "-q", "tasks/a/two.sh")
+	v3 := s.repo.commit("broken")
+	s.fw.broken[v3] = true
+	rep, err = s.deploy(t)
+	h = rep.Hosts[0]
+	if err == nil || h.Outcome != OutcomeRolledBack || h.Rollback == nil || !h.Rollback.Verified || s.current(t) != v2 || h.FilesRemoved != 1 {
+		t.Fatalf("broken deploy: %v %+v %+v", err, h, h.Rollback)
+	}
+
+	// Two more good releases: keep_releases 2 prunes the oldest.
+	s.repo.write("README", "fixed\n")
+	v4 := s.repo.commit("fixed")
+	if rep, err = s.deploy(t); err != nil {
+		t.Fatalf("deploy v4: %v %+v", err, rep.Hosts[0])
+	}
+	s.repo.write("README", "again\n")
+	v5 := s.repo.commit("again")
+	if rep, err = s.deploy(t); err != nil {
+		t.Fatalf("deploy v5: %v %+v", err, rep.Hosts[0])
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.target, "releases"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := map[string]bool{v4: true, v5: true}
+	if len(names) != 2 || !want[names[0]] || !want[names[1]] {
+		t.Fatalf("releases after prune: %v (want %s, %s)", names, v4, v5)
+	}
+}

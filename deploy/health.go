@@ -1,0 +1,126 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/celeroot/celeroot/queue"
+)
+
+// Heartbeats reads worker heartbeats (queue.Queue implements it).
+type Heartbeats interface {
+	Worker(ctx context.Context, host string) (hb queue.Heartbeat, ok bool, err error)
+}
+
+// ErrUnhealthy is matched by health check failures.
+var ErrUnhealthy = errors.New("unhealthy")
+
+const (
+	heartbeatPoll = 100 * time.Millisecond
+	urlPoll       = 250 * time.Millisecond
+	urlTimeout    = 5 * time.Second
+)
+
+// beat is a heartbeat as seen before a restart: the new worker must be a
+// different process.
+type beat struct {
+	hb queue.Heartbeat
+	ok bool
+}
+
+func (b beat) String() string {
+	if !b.ok {
+		return "no heartbeat"
+	}
+	return fmt.Sprintf("heartbeat of pid %d reports %s (sent %s ago)", b.hb.PID, ShortVersion(b.hb.SHA), time.Since(b.hb.Time).Round(time.Millisecond))
+}
+
+// fresh reports whether hb comes from a worker started after ref was seen.
+func (b beat) fresh(hb queue.Heartbeat) bool {
+	return !b.ok || hb.PID != b.hb.PID || hb.Started.After(b.hb.Started)
+}
+
+func (r *hostRun) lastBeat(ctx context.Context) beat {
+	if r.e.Heartbeats == nil {
+		return beat{}
+	}
+	hb, ok, err := r.e.Heartbeats.Worker(ctx, r.h.Name)
+	if err != nil {
+		return beat{}
+	}
+	return beat{hb, ok}
+}
+
+// waitHeartbeat waits until a worker started after ref heartbeats with
+// version want.
+func (r *hostRun) waitHeartbeat(ctx context.Context, want string, ref beat) error {
+	if r.e.Heartbeats == nil {
+		return fmt.Errorf("%w: no heartbeat source (Redis) to check %s against", ErrUnhealthy, r.h.Name)
+	}
+	t := time.NewTicker(heartbeatPoll)
+	defer t.Stop()
+	var last beat
+	var lastErr error
+	for {
+		hb, ok, err := r.e.Heartbeats.Worker(ctx, r.h.Name)
+		switch {
+		case err != nil:
+			lastErr = err
+		case ok && hb.SHA == want && ref.fresh(hb):
+			return nil
+		case ok:
+			last = beat{hb, true}
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				msg := last.String()
+				if lastErr != nil {
+					msg += "; last Redis error: " + lastErr.Error()
+				}
+				return fmt.Errorf("%w: the worker did not report %s in time (%s)", ErrUnhealthy, ShortVersion(want), msg)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// waitURL waits until deployment.health_check_url answers 2xx on the host.
+func (r *hostRun) waitURL(ctx context.Context) error {
+	url := r.e.Config.Deployment.HealthCheckURL
+	if url == "" {
+		return nil
+	}
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, urlTimeout)
+		err := r.svc.checkURL(cctx, r.r, url)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("%w: health check %v", ErrUnhealthy, last)
+			}
+			return ctx.Err()
+		case <-time.After(urlPoll):
+		}
+	}
+}
+
+// healthy waits for the heartbeat and then the health URL, within
+// deployment.health_timeout.
+func (r *hostRun) healthy(ctx context.Context, want string, ref beat) error {
+	ctx, cancel := context.WithTimeout(ctx, r.e.healthTimeout())
+	defer cancel()
+	if err := r.waitHeartbeat(ctx, want, ref); err != nil {
+		return err
+	}
+	return r.waitURL(ctx)
+}

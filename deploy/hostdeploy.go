@@ -1,0 +1,279 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+// Deadlines of the steps that have no setting of their own.
+const (
+	stepTimeout     = 60 * time.Second
+	transferRate    = 1 << 20 // bytes per second assumed at worst
+	rollbackTimeout = 60 * time.Second
+	logLines        = 20
+	setupOutputMax  = 16 << 10
+)
+
+// hostRun is one host's deploy: an ordered list of small steps, each with
+// its own deadline, then health, and a rollback when the host was switched
+// but did not become healthy.
+type hostRun struct {
+	e    *Engine
+	rel  *Release
+	h    *config.Host
+	r    *remote
+	svc  service
+	p    probeResult
+	hr   *HostRelease
+	rep  *HostReport
+	sent atomic.Int64
+	// switched is set once current may point to the new release.
+	switched bool
+	// done ends the steps early (the host already runs the release).
+	done bool
+	// ref is the heartbeat seen before the restart.
+	ref beat
+}
+
+func (e *Engine) newRun(rel *Release, h *config.Host) *hostRun {
+	d := e.Config.Deployment
+	run := &hostRun{e: e, rel: rel, h: h,
+		rep: &HostReport{Host: h.Name, Address: h.Address, From: "?", To: rel.Version, Current: "?"}}
+	run.svc = service{name: d.ServiceName, target: d.TargetDirectory, restartCommand: d.RestartCommand, host: h.Name, env: e.Env}
+	return run
+}
+
+func (r *hostRun) target() string { return r.e.Config.Deployment.TargetDirectory }
+
+func (r *hostRun) releaseDir(v string) string { return path.Join(r.target(), "releases", v) }
+
+// deploy runs the steps and returns the host's report.
+func (r *hostRun) deploy(ctx context.Context) *HostReport {
+	r.rep.Started = time.Now()
+	steps := []struct {
+		step Step
+		fn   func(context.Context) error
+	}{
+		{StepConnect, r.connect}, {StepProbe, r.probe}, {StepTransfer, r.transfer}, {StepSetup, r.setup},
+		{StepService, r.service}, {StepSwitch, r.activate}, {StepHealth, r.health},
+	}
+	var err error
+	for _, s := range steps {
+		if r.done {
+			break
+		}
+		if err = r.step(ctx, s.step, s.fn); err != nil {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		r.fail(ctx, err)
+	case r.done:
+		r.rep.Outcome, r.rep.Current = OutcomeUnchanged, r.rel.Version
+	default:
+		r.rep.Outcome, r.rep.Current = OutcomeDeployed, r.rel.Version
+		if err := r.step(ctx, StepPrune, r.prune); err != nil {
+			r.rep.Error = "deployed, but pruning old releases failed: " + err.Error()
+		}
+	}
+	r.finish()
+	return r.rep
+}
+
+// step runs fn with its own deadline, timing it and emitting events.
+func (r *hostRun) step(ctx context.Context, s Step, fn func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.e.emit(Event{Host: r.h.Name, Step: s, Status: StatusStart})
+	start := time.Now()
+	err := fn(ctx)
+	r.rep.Durations.add(s, time.Since(start))
+	if err != nil {
+		r.rep.FailedStep = s
+		r.e.emit(Event{Host: r.h.Name, Step: s, Status: StatusFailed, Message: err.Error(), Bytes: r.sent.Load()})
+		return err
+	}
+	r.e.emit(Event{Host: r.h.Name, Step: s, Status: StatusOK, Bytes: r.sent.Load()})
+	return nil
+}
+
+func (r *hostRun) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.e.Config.SSH.Timeout.D()+stepTimeout)
+	defer cancel()
+	h, err := r.e.Hosts.Open(ctx, r.h)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", r.h.Name, err)
+	}
+	r.r = &remote{host: h, name: r.h.Name, target: r.target(), sent: &r.sent}
+	return nil
+}
+
+// probe reads the host's state and assembles its release; a host already
+// running the release with a live worker is done.
+func (r *hostRun) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	p, err := r.r.probe(ctx, r.rel.Version, path.Join(unitDir, r.svc.name+".service"))
+	if err != nil {
+		return err
+	}
+	r.p, r.svc.systemd = p, p.Systemd
+	r.rep.Arch, r.rep.From, r.rep.Current = p.Arch, p.Current, p.Current
+	bin, err := r.e.binaries().For("linux", p.Arch)
+	if err != nil {
+		return fmt.Errorf("%s (uname -m: %s): %w", r.h.Name, p.Machine, err)
+	}
+	w := WorkerSpec{Host: r.h.Name, Role: r.h.Role, Cluster: r.e.Config.Cluster.Name, Env: r.e.Env}
+	if r.hr, err = r.rel.ForHost(w, bin); err != nil {
+		return err
+	}
+	if p.Current == r.rel.Version && p.Present == r.hr.Manifest.Hash() {
+		if b := r.lastBeat(ctx); b.ok && b.hb.SHA == r.rel.Version {
+			r.done = true
+		}
+	}
+	return nil
+}
+
+// transfer makes releases/<version> on the host: hard links to the
+// unchanged files of the current release plus a tar of the others.
+func (r *hostRun) transfer(ctx context.Context) error {
+	if r.p.Present == r.hr.Manifest.Hash() {
+		r.rep.Transfer = "none"
+		return nil
+	}
+	base, baseName := r.p.Manifest, ""
+	if base != nil {
+		baseName = base.Version
+	}
+	d := Diff(base, r.hr.Manifest)
+	r.rep.FilesSent, r.rep.FilesLinked, r.rep.FilesRemoved = len(d.Send), len(d.Keep), len(d.Removed)
+	r.rep.Transfer = "full"
+	if len(d.Keep) > 0 {
+		r.rep.Transfer = "delta"
+	}
+	err := r.stage(ctx, d, baseName, payloadOptions{gzip: r.p.Gzip, fullManifest: !r.p.SHA256})
+	if errors.Is(err, errManifestMismatch) {
+		err = r.stage(ctx, d, baseName, payloadOptions{gzip: r.p.Gzip, fullManifest: true})
+	}
+	return err
+}
+
+var errManifestMismatch = errors.New("merged manifest mismatch")
+
+func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOptions) error {
+	data, err := r.hr.payload(&r.e.cache, d, o)
+	if err != nil {
+		return fmt.Errorf("build the payload for %s: %w", r.h.Name, err)
+	}
+	timeout := stepTimeout + time.Duration(len(data)/transferRate)*time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	gz := "0"
+	if o.gzip {
+		gz = "1"
+	}
+	res, stderr, err := r.r.call(ctx, nil, bytes.NewReader(data), "stage", r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz)
+	if err == nil && res.ExitCode == manifestMismatch {
+		return errManifestMismatch
+	}
+	return r.r.failed("stage release "+r.rel.Short(), res, stderr, err)
+}
+
+// setup runs deployment.setup_command in the new release directory.
+func (r *hostRun) setup(ctx context.Context) error {
+	argv := r.e.Config.Deployment.SetupCommand
+	if len(argv) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.Config.Deployment.SetupTimeout.D())
+	defer cancel()
+	var out tailBuffer
+	dir := r.releaseDir(r.rel.Version)
+	res, err := r.r.host.Run(ctx, hostexec.Command{Argv: argv, Dir: dir, Stdout: &out, Stderr: &out,
+		Env: map[string]string{"CL_RELEASE": r.rel.Version, "CL_RELEASE_DIR": dir, "CL_HOST": r.h.Name}})
+	for _, a := range argv {
+		r.sent.Add(int64(len(a)) + 1)
+	}
+	r.rep.SetupOutput = out.String()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return fmt.Errorf("setup_command on %s did not finish within %s", r.h.Name, r.e.Config.Deployment.SetupTimeout)
+	case err != nil:
+		return fmt.Errorf("setup_command on %s: %w", r.h.Name, err)
+	case !res.OK():
+		return fmt.Errorf("setup_command on %s exited with status %d (output in the report)", r.h.Name, res.ExitCode)
+	}
+	return nil
+}
+
+func (r *hostRun) service(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	return r.svc.install(ctx, r.r, r.p.Unit)
+}
+
+// activate switches current to the new release and restarts the worker.
+func (r *hostRun) activate(ctx context.Context) error {
+	ref := r.lastBeat(ctx)
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	r.switched = true
+	if err := r.switchTo(ctx, r.rel.Version); err != nil {
+		return err
+	}
+	r.ref = ref
+	return nil
+}
+
+func (r *hostRun) switchTo(ctx context.Context, v string) error {
+	args := append([]string{r.target(), v}, r.svc.restartArgv()...)
+	return r.r.callCheck(ctx, nil, nil, "switch to "+ShortVersion(v)+" and restart the worker", "activate", args...)
+}
+
+func (r *hostRun) health(ctx context.Context) error {
+	return r.healthy(ctx, r.rel.Version, r.ref)
+}
+
+func (r *hostRun) prune(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	var out bytes.Buffer
+	keep := strconv.Itoa(r.e.Config.Deployment.KeepReleases)
+	args := []string{r.target(), keep, r.rel.Version}
+	if r.rep.From != "" {
+		args = append(args, r.rep.From)
+	}
+	if err := r.r.callCheck(ctx, &out, nil, "prune releases", "prune", args...); err != nil {
+		return err
+	}
+	for _, l := range lastLines(out.String(), 1<<20) {
+		if v, ok := strings.CutPrefix(l, "pruned="); ok {
+			r.rep.Pruned = append(r.rep.Pruned, v)
+		}
+	}
+	return nil
+}
+
+func (r *hostRun) finish() {
+	r.rep.BytesSent = r.sent.Load()
+	r.rep.Finished = time.Now()
+	r.rep.Durations.Total = r.rep.Finished.Sub(r.rep.Started).Milliseconds()
+	msg := ""
+	if r.rep.Outcome != OutcomeDeployed && r.rep.Outcome != OutcomeUnchanged {
+		msg = r.rep.Error
+	}
+	r.e.emit(Event{Host: r.h.Name, Step: StepDone, Status: StatusInfo, Outcome: r.rep.Outcome, Bytes: r.rep.BytesSent, Message: msg})
+}

@@ -1,0 +1,165 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync/atomic"
+
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+// hostLib is the host side of deploys (see hostlib.sh). It is installed
+// under a name derived from its content, so a host never runs a library
+// from another cl version and installing it is idempotent.
+//
+//go:embed hostlib.sh
+var hostLib []byte
+
+var hostLibName = func() string {
+	sum := sha256.Sum256(hostLib)
+	return "lib-" + hex.EncodeToString(sum[:])[:12] + ".sh"
+}()
+
+// libMissing is the exit status of the call wrapper when the library is
+// not installed yet.
+const libMissing = 97
+
+// manifestMismatch is stage's exit status when the manifest it merged is
+// not the expected one.
+const manifestMismatch = 98
+
+// callWrapper runs the library when it exists and exits libMissing when not.
+const callWrapper = `if [ -f "$0" ]; then exec /bin/sh "$0" "$@"; fi; exit 97`
+
+// remote runs library commands on one host and counts the bytes it sends.
+type remote struct {
+	host   hostexec.Host
+	name   string
+	target string
+	sent   *atomic.Int64
+}
+
+func (r *remote) libPath() string { return path.Join(r.target, ".celeroot", hostLibName) }
+
+// call runs `sh LIB cmd args...`, installing the library first when it
+// is missing. stdin may be nil; stdout receives the output.
+func (r *remote) call(ctx context.Context, stdout io.Writer, stdin io.Reader, cmd string, args ...string) (hostexec.Result, string, error) {
+	argv := append([]string{"/bin/sh", "-c", callWrapper, r.libPath(), cmd}, args...)
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: argv, Stdin: stdin, Stdout: stdout})
+	if err != nil || res.ExitCode != libMissing {
+		return res, stderr, err
+	}
+	if stdin != nil {
+		return res, stderr, fmt.Errorf("%s on %s: the host library vanished while running", cmd, r.name)
+	}
+	if err := r.install(ctx); err != nil {
+		return res, stderr, err
+	}
+	return r.run(ctx, hostexec.Command{Argv: argv, Stdout: stdout})
+}
+
+// install creates <target>/.celeroot and uploads the library.
+func (r *remote) install(ctx context.Context) error {
+	dir := path.Dir(r.libPath())
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: []string{"mkdir", "-p", "--", dir}})
+	if err == nil && !res.OK() {
+		err = fmt.Errorf("mkdir %s: exit status %d: %s", dir, res.ExitCode, stderr)
+	}
+	if err == nil {
+		r.sent.Add(int64(len(hostLib)))
+		err = r.host.Upload(ctx, bytes.NewReader(hostLib), r.libPath(), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("install the deploy library on %s: %w (is %s writable by the SSH user? see ssh.become)", r.name, err, r.target)
+	}
+	return nil
+}
+
+// run runs c, counting its command line and stdin as sent, and returns
+// the first 8 KiB of its stderr.
+func (r *remote) run(ctx context.Context, c hostexec.Command) (hostexec.Result, string, error) {
+	var stderr tailBuffer
+	c.Stderr = &stderr
+	for _, a := range c.Argv {
+		r.sent.Add(int64(len(a)) + 1)
+	}
+	r.sent.Add(int64(len(c.Line)))
+	if c.Stdin != nil {
+		c.Stdin = &countingReader{r: c.Stdin, n: r.sent}
+	}
+	res, err := r.host.Run(ctx, c)
+	return res, strings.TrimSpace(stderr.String()), err
+}
+
+// check runs c and turns a non-zero exit into an error naming what.
+func (r *remote) check(ctx context.Context, what string, c hostexec.Command) error {
+	res, stderr, err := r.run(ctx, c)
+	return r.failed(what, res, stderr, err)
+}
+
+func (r *remote) failed(what string, res hostexec.Result, stderr string, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s on %s: %w", what, r.name, err)
+	case !res.OK():
+		if stderr == "" {
+			return fmt.Errorf("%s on %s: exit status %d", what, r.name, res.ExitCode)
+		}
+		return fmt.Errorf("%s on %s: exit status %d: %s", what, r.name, res.ExitCode, stderr)
+	}
+	return nil
+}
+
+// callCheck is call with a non-zero exit turned into an error.
+func (r *remote) callCheck(ctx context.Context, stdout io.Writer, stdin io.Reader, what, cmd string, args ...string) error {
+	res, stderr, err := r.call(ctx, stdout, stdin, cmd, args...)
+	return r.failed(what, res, stderr, err)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// tailBuffer keeps the last 8 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if over := len(t.b) - 8192; over > 0 {
+		t.b = t.b[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+// lastLines returns the last n non-empty lines of s.
+func lastLines(s string, n int) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+var errNotLinux = errors.New("not a Linux host")

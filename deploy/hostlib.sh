@@ -1,0 +1,213 @@
+# celeroot host library: the host side of `cl host deploy`, plain POSIX sh
+# (dash, bash, busybox ash) with tar, awk, sort, ln, mv -T and, when
+# present, gzip and sha256sum. cl installs it as
+# <target>/.celeroot/lib-<hash>.sh and runs `sh LIB COMMAND ARGS...`.
+# Nothing here is interpolated by cl: arguments arrive as argv.
+set -eu
+umask 022
+LC_ALL=C
+export LC_ALL
+
+die() {
+	printf 'cl-host: %s\n' "$*" >&2
+	exit 1
+}
+
+sum256() {
+	if command -v sha256sum >/dev/null 2>&1; then
+		sha256sum <"$1" | cut -d' ' -f1
+	fi
+}
+
+# repair T: a replaced release is moved aside (.old-NAME-PID) and the new
+# one renamed in; if that was cut short, current dangles: move it back.
+repair() {
+	R=$1/releases
+	if [ ! -L "$1/current" ] || [ -e "$1/current" ]; then
+		return 0
+	fi
+	name=$(readlink "$1/current")
+	name=${name#releases/}
+	for old in "$R/.old-$name-"*; do
+		if [ -d "$old" ]; then
+			mv "$old" "$R/$name"
+			return 0
+		fi
+	done
+}
+
+# clean R: remove what interrupted deploys left (staging directories, and
+# moved-aside releases whose replacement is in place). Deploys hold a lock,
+# so no other deploy is using them.
+clean() {
+	for d in "$1"/.stage-* "$1"/.old-*; do
+		if [ ! -e "$d" ]; then
+			continue
+		fi
+		case $d in
+		"$1"/.old-*)
+			n=${d#"$1"/.old-}
+			n=${n%-*}
+			if [ ! -e "$1/$n" ]; then
+				mv "$d" "$1/$n"
+				continue
+			fi
+			;;
+		esac
+		rm -rf "$d"
+	done
+}
+
+current() {
+	c=
+	if [ -L "$1/current" ]; then
+		c=$(readlink "$1/current")
+		c=${c#releases/}
+	fi
+	printf '%s' "$c"
+}
+
+# probe T V UNIT: facts and deploy state as key=value lines, then the
+# current release's manifest after a @@manifest line.
+probe() {
+	T=$1 V=$2 UNIT=$3
+	echo "os=$(uname -s)"
+	echo "machine=$(uname -m)"
+	if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi
+	for t in gzip sha256sum; do
+		if command -v "$t" >/dev/null 2>&1; then echo "have_$t=1"; fi
+	done
+	if [ -d "$T/releases" ]; then repair "$T"; fi
+	cur=$(current "$T")
+	echo "current=$cur"
+	if [ -n "$V" ] && [ -f "$T/releases/$V/.celeroot/manifest" ]; then
+		echo "present=$(sum256 "$T/releases/$V/.celeroot/manifest")"
+	fi
+	if [ -n "$UNIT" ] && [ -f "$UNIT" ]; then echo "unit=$(sum256 "$UNIT")"; fi
+	echo @@manifest
+	if [ -n "$cur" ] && [ -f "$T/releases/$cur/.celeroot/manifest" ]; then
+		cat "$T/releases/$cur/.celeroot/manifest"
+	fi
+}
+
+# The awk program that turns the kept manifest lines into mkdir and ln
+# commands, one ln per directory (and per 100 files), not one per file.
+LINK_AWK='
+function q(s) { gsub(/\047/, "\047\\\\\047\047", s); return "\047" s "\047" }
+$2 == "120000" { next }
+{
+	d = $1
+	if (sub(/\/[^\/]*$/, "", d) == 0) d = "."
+	if (!(d in seen)) { seen[d] = 1; dirs = dirs " " q(S "/" d); if (++nd == 100) { print "mkdir -p --" dirs; dirs = ""; nd = 0 } }
+	files[d] = files[d] " " q(B "/" $1)
+	if (++count[d] == 100) { lns[++nl] = "ln --" files[d] " " q(S "/" d "/"); files[d] = ""; count[d] = 0 }
+}
+END {
+	if (dirs != "") print "mkdir -p --" dirs
+	for (i = 1; i <= nl; i++) print lns[i]
+	for (d in files) if (files[d] != "") print "ln --" files[d] " " q(S "/" d "/")
+}'
+
+# stage T V BASE WANT GZ: make releases/V from a tar on stdin (gzip'd when
+# GZ=1) holding the new and changed files plus .celeroot/stage/{drop,
+# manifest-part,end}, hard-linking the other files from releases/BASE, and
+# rename it into place. Exit 98: the merged manifest's sha256 is not WANT
+# (send the whole manifest instead).
+stage() {
+	T=$1 V=$2 B=$3 WANT=$4 GZ=$5
+	R=$T/releases
+	mkdir -p "$R"
+	clean "$R"
+	S=$R/.stage-$V-$$
+	mkdir "$S"
+	trap 'rm -rf "$S"' EXIT
+	if [ "$GZ" = 1 ]; then
+		gzip -dc | (cd "$S" && tar -xf -)
+	else
+		(cd "$S" && tar -xf -)
+	fi
+	C=$S/.celeroot/stage
+	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
+	if [ -n "$B" ]; then
+		BM=$R/$B/.celeroot/manifest
+		[ -f "$BM" ] || die "base release $B has no manifest"
+		touch "$C/drop"
+		awk -F '\t' 'FNR == NR { drop[$0] = 1; next } NF >= 4 && !($1 in drop)' "$C/drop" "$BM" >"$C/keep"
+		awk -F '\t' -v B="$R/$B" -v S="$S" "$LINK_AWK" "$C/keep" | sh -e
+		if [ -f "$C/manifest-part" ]; then
+			{
+				printf 'celeroot-manifest v1 %s\n' "$V"
+				cat "$C/keep" "$C/manifest-part" | sort
+			} >"$S/.celeroot/manifest"
+			if [ "$(sum256 "$S/.celeroot/manifest")" != "$WANT" ]; then
+				echo "cl-host: merged manifest of $V does not match" >&2
+				exit 98
+			fi
+		fi
+	fi
+	[ -f "$S/.celeroot/manifest" ] || die "the upload of release $V has no manifest"
+	rm -rf "$C"
+	if [ -e "$R/$V" ]; then
+		mv "$R/$V" "$R/.old-$V-$$"
+		mv "$S" "$R/$V"
+		rm -rf "$R/.old-$V-$$"
+	else
+		mv "$S" "$R/$V"
+	fi
+	trap - EXIT
+	echo staged
+}
+
+# activate T V [CMD...]: point current at releases/V (a temporary link
+# renamed over it: atomic), then exec CMD (the restart), if any.
+activate() {
+	T=$1 V=$2
+	shift 2
+	[ -f "$T/releases/$V/.celeroot/manifest" ] || die "release $V is not complete"
+	tmp=$T/.current.tmp.$$
+	rm -f "$tmp"
+	ln -s "releases/$V" "$tmp"
+	if ! mv -T "$tmp" "$T/current"; then
+		rm -f "$tmp"
+		die "cannot switch $T/current (mv -T failed)"
+	fi
+	touch "$T/releases/$V"
+	if [ $# -gt 0 ]; then exec "$@"; fi
+}
+
+# deactivate T: remove current (a failed first deploy has nothing to go
+# back to).
+deactivate() {
+	rm -f "$1/current"
+}
+
+# prune T KEEP PROTECT...: keep the KEEP most recently activated releases,
+# current and every PROTECT one; delete the others.
+prune() {
+	T=$1 KEEP=$2
+	shift 2
+	R=$T/releases
+	[ -d "$R" ] || return 0
+	clean "$R"
+	cur=$(current "$T")
+	n=0
+	for d in $(ls -1t "$R"); do
+		n=$((n + 1))
+		keep=0
+		if [ "$n" -le "$KEEP" ] || [ "$d" = "$cur" ]; then keep=1; fi
+		for p in "$@"; do
+			if [ "$d" = "$p" ]; then keep=1; fi
+		done
+		if [ "$keep" = 0 ]; then
+			rm -rf "${R:?}/$d"
+			echo "pruned=$d"
+		fi
+	done
+}
+
+cmd=$1
+shift
+case $cmd in
+probe | stage | activate | deactivate | prune) "$cmd" "$@" ;;
+*) die "unknown command $cmd" ;;
+esac

@@ -1,0 +1,157 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+// StateDir holds the fallback supervisor's pid, state and log files on
+// hosts without systemd.
+const StateDir = "/var/lib/celeroot"
+
+// unitDir is where systemd units are installed.
+const unitDir = "/etc/systemd/system"
+
+// service runs a host's worker: as a systemd unit (deployment.service_name)
+// on hosts whose PID 1 is systemd, under `cl supervise` elsewhere.
+type service struct {
+	systemd        bool
+	name           string // deployment.service_name
+	target         string // deployment.target_directory
+	restartCommand string // deployment.restart_command
+	host           string
+	env            string
+}
+
+func (s service) clPath() string { return path.Join(s.target, "current", BinaryPath) }
+
+// workerArgv is the worker's command line: always through current, so a
+// restart picks up the release current points to.
+func (s service) workerArgv() []string {
+	argv := []string{s.clPath(), "worker", "--host", s.host}
+	if s.env != "" {
+		argv = append(argv, "--env", s.env)
+	}
+	return argv
+}
+
+func (s service) unitPath() string { return path.Join(unitDir, s.name+".service") }
+
+// unit renders the systemd unit.
+func (s service) unit() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Installed by cl host deploy; the next deploy rewrites it.\n")
+	fmt.Fprintf(&b, "[Unit]\nDescription=celeroot worker of %s\nAfter=network-online.target\nWants=network-online.target\n\n", s.host)
+	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s\n", systemdArgv(s.workerArgv()))
+	fmt.Fprintf(&b, "WorkingDirectory=%s\nRestart=always\nRestartSec=2\nKillMode=mixed\nTimeoutStopSec=60\n\n", s.target)
+	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
+	return []byte(b.String())
+}
+
+// systemdArgv quotes argv for an Exec line (double quotes, backslash
+// escapes, % doubled).
+func systemdArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		a = strings.ReplaceAll(a, `\`, `\\`)
+		a = strings.ReplaceAll(a, `"`, `\"`)
+		a = strings.ReplaceAll(a, "%", "%%")
+		q[i] = `"` + a + `"`
+	}
+	return strings.Join(q, " ")
+}
+
+func (s service) superviseArgv(verb string, extra ...string) []string {
+	return append([]string{s.clPath(), "supervise", verb, s.name, "--state-dir", StateDir}, extra...)
+}
+
+// restartArgv restarts (or starts) the worker.
+func (s service) restartArgv() []string {
+	switch {
+	case s.restartCommand != "":
+		return []string{"/bin/sh", "-c", s.restartCommand}
+	case s.systemd:
+		return []string{"systemctl", "restart", s.name}
+	}
+	return s.superviseArgv("restart", append([]string{"--"}, s.workerArgv()...)...)
+}
+
+// install puts the unit in place when it differs from the installed one,
+// and enables it. Nothing is installed for the supervisor: it ships in
+// bin/cl.
+func (s service) install(ctx context.Context, r *remote, installedSum string) error {
+	if !s.systemd {
+		return r.check(ctx, "create "+StateDir, hostexec.Command{Argv: []string{"mkdir", "-p", "--", StateDir}})
+	}
+	unit := s.unit()
+	sum := sha256.Sum256(unit)
+	if hex.EncodeToString(sum[:]) != installedSum {
+		r.sent.Add(int64(len(unit)))
+		if err := r.host.Upload(ctx, bytes.NewReader(unit), s.unitPath(), 0o644); err != nil {
+			return fmt.Errorf("install unit %s: %w", s.unitPath(), err)
+		}
+		if err := r.check(ctx, "systemctl daemon-reload", hostexec.Command{Argv: []string{"systemctl", "daemon-reload"}}); err != nil {
+			return err
+		}
+	}
+	return r.check(ctx, "enable "+s.name, hostexec.Command{Argv: []string{"systemctl", "enable", "--quiet", s.name}})
+}
+
+// stop stops the worker and, with disable, keeps it from starting again
+// (systemd: disable and remove the unit).
+func (s service) stop(ctx context.Context, r *remote, disable bool) error {
+	if s.systemd {
+		if disable {
+			return r.check(ctx, "disable "+s.name, hostexec.Command{Line: fmt.Sprintf(
+				"systemctl disable --now %[1]s 2>/dev/null || systemctl stop %[1]s 2>/dev/null || :; rm -f %[2]s && systemctl daemon-reload",
+				hostexec.Quote(s.name), hostexec.Quote(s.unitPath()))})
+		}
+		return r.check(ctx, "stop "+s.name, hostexec.Command{Argv: []string{"systemctl", "stop", s.name}})
+	}
+	// The supervisor is stopped by whichever cl is still on the host.
+	script := `for c in "$1"/current/bin/cl "$1"/releases/*/bin/cl; do if [ -x "$c" ]; then shift; exec "$c" supervise stop "$@"; fi; done; exit 0`
+	return r.check(ctx, "stop "+s.name, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", s.target, s.name, "--state-dir", StateDir}})
+}
+
+// logTail returns the worker's last n log lines (journal or the
+// supervisor's log file); problems reading them become the lines.
+func (s service) logTail(ctx context.Context, r *remote, n int) []string {
+	var c hostexec.Command
+	if s.systemd {
+		c.Argv = []string{"journalctl", "-u", s.name, "-n", fmt.Sprint(n), "--no-pager", "-o", "cat"}
+	} else {
+		c.Argv = []string{"tail", "-n", fmt.Sprint(n), path.Join(StateDir, s.name+".log")}
+	}
+	var out tailBuffer
+	c.Stdout = &out
+	res, stderr, err := r.run(ctx, c)
+	switch {
+	case err != nil:
+		return []string{"(could not read the worker's log: " + err.Error() + ")"}
+	case !res.OK():
+		return []string{fmt.Sprintf("(could not read the worker's log: exit status %d: %s)", res.ExitCode, stderr)}
+	}
+	return lastLines(out.String(), n)
+}
+
+// checkURL asks the release's own cl to GET url on the host (no curl or
+// wget needed); nil when it answered 2xx.
+func (s service) checkURL(ctx context.Context, r *remote, url string) error {
+	var out tailBuffer
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: []string{s.clPath(), "supervise", "check", url}, Stdout: &out})
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		msg := strings.TrimSpace(stderr + " " + out.String())
+		return fmt.Errorf("%s: %s", url, msg)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startWait bounds how long Start waits for the detached supervisor to
+// take its lock.
+const startWait = 5 * time.Second
+
+// Start runs `self supervise run NAME --state-dir DIR -- ARGV...` detached
+// (new session, stdin /dev/null, output to the log) and returns once it
+// holds its lock. A supervisor that already runs is left alone.
+func Start(o Options, self string) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	if len(o.Argv) == 0 {
+		return fmt.Errorf("start %s: no command given (after --)", o.Name)
+	}
+	if running, err := o.locked(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("start %s: %w", o.Name, err)
+	} else if running {
+		return nil
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return fmt.Errorf("start %s: %w", o.Name, err)
+	}
+	out, err := os.OpenFile(o.Log(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", o.Name, err)
+	}
+	defer out.Close()
+	args := append([]string{"supervise", "run", o.Name, "--state-dir", o.Dir, "--"}, o.Argv...)
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", o.Name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(startWait)
+	for time.Now().Before(deadline) {
+		if running, _ := o.locked(); running {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("start %s: the supervisor exited at once (%v); see %s", o.Name, err, o.Log())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("start %s: the supervisor did not take its lock within %s; see %s", o.Name, startWait, o.Log())
+}
+
+// Restart restarts the child of a running supervisor now (SIGHUP). When
+// none runs, or it runs another command than o.Argv (when given), a
+// supervisor for o.Argv is started instead.
+func Restart(o Options, self string) error {
+	st, err := ReadStatus(o.Files)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", o.Name, err)
+	}
+	switch {
+	case !st.Running:
+		if len(o.Argv) == 0 {
+			return fmt.Errorf("restart %s: not running, and no command given to start (after --)", o.Name)
+		}
+		return Start(o, self)
+	case len(o.Argv) > 0 && !slices.Equal(st.Argv, o.Argv):
+		if err := Stop(o.Files, o.withDefaults().StopGrace+5*time.Second); err != nil {
+			return err
+		}
+		return Start(o, self)
+	}
+	return o.signal(syscall.SIGHUP)
+}
+
+// signal sends sig to the supervisor, which must hold its lock.
+func (f Files) signal(sig syscall.Signal) error {
+	pid, err := f.readPID()
+	if err != nil {
+		return fmt.Errorf("signal %s: %w", f.Name, err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal %s (pid %d): %w", f.Name, pid, err)
+	}
+	return nil
+}
+
+// Stop stops a running supervisor and its child and waits up to timeout
+// for it to exit (then kills both). Stopping one that does not run is not
+// an error.
+func Stop(f Files, timeout time.Duration) error {
+	st, err := ReadStatus(f)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", f.Name, err)
+	}
+	if !st.Running {
+		return nil
+	}
+	if err := f.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if running, _ := f.locked(); !running {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.ChildPID > 0 {
+		_ = syscall.Kill(-st.ChildPID, syscall.SIGKILL)
+	}
+	_ = f.signal(syscall.SIGKILL)
+	return fmt.Errorf("stop %s: it did not stop within %s; killed it", f.Name, timeout)
+}
+
+// Check GETs url and returns nil for a 2xx answer, with the status line.
+func Check(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("check %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("check %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	line := resp.Status + " " + strings.TrimSpace(string(body))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return line, fmt.Errorf("check %s: %s", url, line)
+	}
+	return line, nil
+}
