@@ -34,7 +34,7 @@ func (b *Beat) member() Member {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := Member{ID: b.opt.ID, Host: host, PID: os.Getpid(), Version: b.opt.Version, Role: b.role, RoleSince: b.roleSince,
-		Started: b.started, SHA: ld.set.SHA, Digest: ld.digest, Gen: ld.gen, Schedules: len(ld.specs), Seen: time.Now()}
+		Started: b.started, SHA: ld.set.SHA, Digest: ld.digest, Gen: ld.gen, Schedules: len(ld.set.Schedules), Seen: time.Now()}
 	if b.role == RoleLeader {
 		m.NextFire = b.next
 	}

@@ -108,6 +108,12 @@ func readLeader(ctx context.Context, rdb redis.UniversalClient, k keys) (*Leader
 	return li, nil
 }
 
+// Members returns the beats of q's namespace that reported within three
+// leases.
+func Members(ctx context.Context, q *queue.Queue) ([]Member, error) {
+	return readMembers(ctx, q.Client(), newKeys(q.Keys().Prefix()))
+}
+
 func readMembers(ctx context.Context, rdb redis.UniversalClient, k keys) ([]Member, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

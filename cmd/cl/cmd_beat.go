@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/schedule"
+)
+
+// BeatCmd is `cl beat`: the scheduler and its control commands.
+type BeatCmd struct {
+	Run           BeatRunCmd     `cmd:"" default:"withargs" help:"Run the scheduler (the default: cl beat [CONFIG])."`
+	Status        BeatStatusCmd  `cmd:"" help:"Leader, beats, loaded schedules, next and last fires."`
+	Stop          BeatStopCmd    `cmd:"" help:"Stop the local beat (pidfile), or with --leader make the leader step down."`
+	Restart       BeatRestartCmd `cmd:"" help:"Stop the local beat and start a new one in the background (for CD pipelines)."`
+	Backup        BeatBackupCmd  `cmd:"" help:"Snapshot celeroot's Redis keys now (what redis.backup does on its schedule)."`
+	RestoreBackup BeatRestoreCmd `cmd:"" name:"restore-backup" help:"Load a snapshot back into Redis (RESTORE … REPLACE)."`
+}
+
+// beatFlags are the flags of the commands that start a beat.
+type beatFlags struct {
+	ConfigArg string        `arg:"" optional:"" name:"config" placeholder:"CONFIG" help:"cl.yaml to load (default: -c/--config)."`
+	Pidfile   string        `placeholder:"PATH" help:"Pidfile of the local beat (default: /run/celeroot/beat-CLUSTER[-ENV].pid as root, else $XDG_RUNTIME_DIR/celeroot/…, else /tmp/celeroot-UID/…)."`
+	Lease     time.Duration `default:"15s" help:"Leader lease: a standby takes over at most this long after the leader stops renewing."`
+	ID        string        `placeholder:"ID" help:"Beat id in Redis and status (default: HOST-PID-RANDOM)."`
+}
+
+// BeatRunCmd is `cl beat [CONFIG]`.
+type BeatRunCmd struct {
+	beatFlags
+	DryRun   bool   `name:"dry-run" help:"Print each schedule's next fire times (in its timezone) and the hosts each reaches, then exit; needs no Redis."`
+	Count    int    `short:"n" default:"5" help:"Fire times per schedule with --dry-run."`
+	Loglevel string `name:"loglevel" enum:",debug,info,warn,error" default:"" placeholder:"LEVEL" help:"Same as --log-level (the seed's spelling)."`
+}
+
+// Run loads the configuration and runs the beat until SIGINT/SIGTERM.
+// SIGHUP reloads the configuration file and publishes it to every beat.
+func (c *BeatRunCmd) Run(a *App) error {
+	if c.Loglevel != "" {
+		a.LogLevel = c.Loglevel
+		a.Log = newLogger(a.Stderr, c.Loglevel, a.LogFormat)
+	}
+	if c.ConfigArg != "" {
+		a.ConfigPath = c.ConfigArg
+	}
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	set := localSet(a, cfg)
+	if c.DryRun {
+		return printDryRun(a, set, c.Count)
+	}
+	pid, err := lockPidfile(c.pidfile(a, cfg))
+	if err != nil {
+		return err
+	}
+	defer pid.release()
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	b, err := schedule.NewFromSet(set, q, schedule.Options{ID: c.ID, Lease: c.Lease, Version: version, Logger: a.Log})
+	if err != nil {
+		return err
+	}
+	a.Log.Info("beat starting", "id", b.ID(), "namespace", q.Namespace().String(), "pidfile", pid.path, "schedules", len(set.Schedules))
+	ctx, cancel := context.WithCancel(a.Ctx)
+	defer cancel()
+	go reloadOnHUP(ctx, a, b)
+	return b.Run(ctx)
+}
+
+func (f *beatFlags) pidfile(a *App, cfg *config.Config) string {
+	if f.Pidfile != "" {
+		return f.Pidfile
+	}
+	return defaultPidfile(cfg.Cluster.Name, a.Env)
+}
+
+// reloadOnHUP re-reads the configuration on SIGHUP and publishes it. A
+// configuration that does not load is reported and the old one stays.
+func reloadOnHUP(ctx context.Context, a *App, b *schedule.Beat) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := a.LoadConfig()
+		if err != nil {
+			a.Log.Error("SIGHUP: configuration not reloaded; the beat keeps the loaded schedules", "config", a.ConfigPath, "err", err)
+			continue
+		}
+		if err := b.ReloadSet(ctx, localSet(a, cfg)); err != nil {
+			a.Log.Error("SIGHUP: reload", "err", err)
+		}
+	}
+}
+
+// localSet builds the schedule set of a configuration file, labelled with
+// the commit of its git work tree when there is one.
+func localSet(a *App, cfg *config.Config) *schedule.Set {
+	path, err := filepath.Abs(a.ConfigPath)
+	if err != nil {
+		path = a.ConfigPath
+	}
+	return schedule.FromConfig(cfg, headSHA(filepath.Dir(path)), "file:"+path)
+}
+
+// headSHA is the HEAD commit of the git work tree holding dir, or "".
+func headSHA(dir string) string {
+	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return ""
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return ""
+	}
+	return head.Hash().String()
+}
+
+// dryRunRow is one schedule in `cl beat --dry-run`.
+type dryRunRow struct {
+	Schedule string      `json:"schedule"`
+	Cron     string      `json:"cron"`
+	Timezone string      `json:"timezone"`
+	Enabled  bool        `json:"enabled"`
+	Hosts    []string    `json:"hosts"`
+	Next     []time.Time `json:"next"`
+	Problems []string    `json:"problems,omitempty"`
+}
+
+// printDryRun prints, per schedule, its next n fire times in its timezone
+// and the hosts each would reach.
+func printDryRun(a *App, set *schedule.Set, n int) error {
+	rows, err := dryRunRows(set, time.Now(), n)
+	if err != nil {
+		return err
+	}
+	if a.JSON() {
+		return a.PrintJSON(rows)
+	}
+	for _, r := range rows {
+		state := ""
+		if !r.Enabled {
+			state = " (disabled: never fires)"
+		}
+		fmt.Fprintf(a.Stdout, "%s  %q  %s%s\n", r.Schedule, r.Cron, r.Timezone, state)
+		fmt.Fprintf(a.Stdout, "  hosts: %s\n", orNone(strings.Join(r.Hosts, ", ")))
+		for _, p := range r.Problems {
+			fmt.Fprintf(a.Stdout, "  problem: %s\n", p)
+		}
+		for _, t := range r.Next {
+			fmt.Fprintf(a.Stdout, "  %s\n", t.Format("Mon 2006-01-02 15:04:05 MST"))
+		}
+	}
+	return nil
+}
+
+func dryRunRows(set *schedule.Set, now time.Time, n int) ([]dryRunRow, error) {
+	specs := append([]schedule.Spec{}, set.Schedules...)
+	if b := set.Backup; b != nil {
+		specs = append(specs, schedule.Spec{Name: schedule.BackupName, Cron: b.Schedule, Timezone: "UTC", Enabled: true})
+	}
+	rows := make([]dryRunRow, 0, len(specs))
+	for i := range specs {
+		sp := &specs[i]
+		c, err := schedule.ParseCron(sp.Cron, sp.Timezone)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s: %w", sp.Name, err)
+		}
+		r := dryRunRow{Schedule: sp.Name, Cron: sp.Cron, Timezone: c.Location().String(), Enabled: sp.Enabled, Hosts: []string{}}
+		if sp.Name == schedule.BackupName {
+			r.Hosts = append(r.Hosts, "(the leading beat's machine: "+set.Backup.Directory+")")
+		}
+		for _, h := range set.HostsFor(sp) {
+			r.Hosts = append(r.Hosts, h.Name)
+			if tr := sp.Tasks[h.Role]; tr.Error != "" {
+				r.Problems = append(r.Problems, h.Name+": "+tr.Error)
+			}
+		}
+		if sp.Enabled {
+			if r.Next, err = c.NextN(now, n); err != nil {
+				r.Problems = append(r.Problems, err.Error())
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
