@@ -1,0 +1,295 @@
+// Command queuebench measures celeroot's task queue for bench/queue/run.sh:
+// enqueue rate, end-to-end throughput of the built-in no-op task (ping) and
+// of a subprocess task (/bin/true), with a worker in a separate process
+// (package worker, the code of `cl worker`) against one Redis.
+//
+//	queuebench -redis URL -dir DIR [-concurrency 4] [-n 20000] [-n-true 2000] [-n-enqueue 20000]
+//	queuebench worker -dir DIR        (started by the above)
+//
+// It prints one "name value" line per figure (runs per second).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/worker"
+)
+
+const host = "bench"
+
+var ns = queue.Namespace{Cluster: "bench", Env: "bench"}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		fs := flag.NewFlagSet("worker", flag.ExitOnError)
+		dir := fs.String("dir", "", "directory holding the generated cl.yaml")
+		prof := fs.String("cpuprofile", os.Getenv("QUEUEBENCH_CPUPROFILE"), "write the worker's CPU profile to this file")
+		_ = fs.Parse(os.Args[2:])
+		if *prof != "" {
+			f, err := os.Create(*prof)
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+		if err := runWorker(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "queuebench worker:", err)
+		}
+		return
+	}
+	var o opts
+	flag.StringVar(&o.url, "redis", "", "redis URL (required)")
+	flag.StringVar(&o.dir, "dir", "", "work directory (required)")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "worker slots")
+	flag.IntVar(&o.n, "n", 20000, "runs for the end-to-end no-op measure")
+	flag.IntVar(&o.nTrue, "n-true", 2000, "runs for the subprocess measure")
+	flag.IntVar(&o.nEnqueue, "n-enqueue", 20000, "runs for the enqueue measure")
+	flag.IntVar(&o.producers, "producers", 1, "concurrent producers in the end-to-end measures")
+	flag.Parse()
+	if o.url == "" || o.dir == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "queuebench:", err)
+		os.Exit(1)
+	}
+}
+
+type opts struct {
+	url, dir              string
+	concurrency, n, nTrue int
+	nEnqueue, producers   int
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	q         *queue.Queue
+	target    string
+	workerCmd *exec.Cmd
+	workerLog *os.File
+}
+
+func run(o opts) error {
+	if err := writeConfig(o.dir, o.url, o.concurrency); err != nil {
+		return err
+	}
+	o.ctx, o.cancel = context.WithTimeout(context.Background(), 30*time.Minute)
+	defer o.cancel()
+	q, err := queue.Open(o.ctx, o.url, ns)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	o.q, o.target = q, queue.HostQueue(host)
+
+	// Enqueue rate, no worker running.
+	rate, err := enqueueRate(o, o.nEnqueue, 1)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cl_enqueue_1 %.0f\n", rate)
+	if rate, err = enqueueRate(o, o.nEnqueue, 16); err != nil {
+		return err
+	}
+	fmt.Printf("cl_enqueue_16 %.0f\n", rate)
+
+	if err := startWorker(&o); err != nil {
+		return err
+	}
+	defer stopWorker(&o)
+	if _, err := endToEnd(o, "ping", "", 500); err != nil { // warm-up
+		return err
+	}
+	if rate, err = endToEnd(o, "ping", "", o.n); err != nil {
+		return err
+	}
+	fmt.Printf("cl_e2e_ping %.0f\n", rate)
+	if rate, err = endToEnd(o, "true", "bench", o.nTrue); err != nil {
+		return err
+	}
+	fmt.Printf("cl_e2e_true %.0f\n", rate)
+	return nil
+}
+
+// writeConfig writes a one-host configuration whose role loads a module with
+// the subprocess task "true".
+func writeConfig(dir, url string, concurrency int) error {
+	if err := os.MkdirAll(filepath.Join(dir, "tasks"), 0o755); err != nil {
+		return err
+	}
+	cl := fmt.Sprintf(`cluster: {name: bench}
+redis: {url: "%s"}
+hosts:
+  %s: {role: bench, address: 127.0.0.1, connection: local}
+workers:
+  bench: {queue: bench, concurrency: %d, max_tasks_per_child: 0, tasks: [bench]}
+deployment: {target_directory: %s, health_check_url: ""}
+`, url, host, concurrency, filepath.Join(dir, "releases"))
+	mod := "tasks:\n  true:\n    command: [\"/bin/true\"]\n    timeout: 1m\n"
+	if err := os.WriteFile(filepath.Join(dir, "cl.yaml"), []byte(cl), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "tasks", "bench.yaml"), []byte(mod), 0o644)
+}
+
+// enqueueRate enqueues n ping runs from the given number of clients and
+// returns runs per second; the namespace is emptied afterwards.
+func enqueueRate(o opts, n, clients int) (float64, error) {
+	start := time.Now()
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := c; i < n; i += clients {
+				if _, _, err := o.q.Enqueue(o.ctx, &queue.Run{Task: "ping", Module: config.BuiltinModule, Target: o.target}, ""); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("enqueue: %w", err)
+	}
+	if err := o.q.Client().FlushDB(o.ctx).Err(); err != nil {
+		return 0, err
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// endToEnd enqueues n runs (o.producers at once, the worker consuming meanwhile)
+// and waits until every result is stored; it checks that all succeeded and
+// returns runs per second.
+func endToEnd(o opts, task, module string, n int) (float64, error) {
+	if module == "" {
+		module = config.BuiltinModule
+	}
+	ids := make([]string, n)
+	start := time.Now()
+	errs := make(chan error, o.producers)
+	var wg sync.WaitGroup
+	for p := range o.producers {
+		wg.Go(func() {
+			for i := p; i < n; i += o.producers {
+				id, _, err := o.q.Enqueue(o.ctx, &queue.Run{Task: task, Module: module, Target: o.target, Timeout: time.Minute}, "")
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = id
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("enqueue %s: %w", task, err)
+	}
+	// Complete deletes a run's stream entry with its result: an empty
+	// stream means every result is stored.
+	stream := o.q.Keys().Stream(o.target)
+	for {
+		l, err := o.q.Client().XLen(o.ctx, stream).Result()
+		if err != nil {
+			return 0, err
+		}
+		if l == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	if err := checkSucceeded(o, ids); err != nil {
+		return 0, fmt.Errorf("%s: %w", task, err)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// checkSucceeded reads the state of every run, pipelined.
+func checkSucceeded(o opts, ids []string) error {
+	for lo := 0; lo < len(ids); lo += 1000 {
+		hi := min(lo+1000, len(ids))
+		pipe := o.q.Client().Pipeline()
+		for _, id := range ids[lo:hi] {
+			pipe.HGet(o.ctx, o.q.Keys().Run(o.target, id), "state")
+		}
+		cmds, err := pipe.Exec(o.ctx)
+		if err != nil {
+			return fmt.Errorf("read states: %w", err)
+		}
+		for i, c := range cmds {
+			if s := c.(interface{ Val() string }).Val(); s != string(queue.StateSucceeded) {
+				return fmt.Errorf("run %s is %q, want succeeded (see worker.log in the work directory)", ids[lo+i], s)
+			}
+		}
+	}
+	return nil
+}
+
+// startWorker runs `queuebench worker` and waits for its heartbeat.
+func startWorker(o *opts) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.workerLog, err = os.Create(filepath.Join(o.dir, "worker.log"))
+	if err != nil {
+		return err
+	}
+	o.workerCmd = exec.Command(self, "worker", "-dir", o.dir)
+	o.workerCmd.Stdout, o.workerCmd.Stderr = o.workerLog, o.workerLog
+	if err := o.workerCmd.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	for range 500 {
+		if _, ok, _ := o.q.Worker(o.ctx, host); ok {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("worker sent no heartbeat within 10s (see %s)", o.workerLog.Name())
+}
+
+func stopWorker(o *opts) {
+	if o.workerCmd == nil {
+		return
+	}
+	_ = o.workerCmd.Process.Signal(syscall.SIGTERM)
+	_ = o.workerCmd.Wait()
+	_ = o.workerLog.Close()
+}
+
+// runWorker is the worker process: package worker on the generated config,
+// as `cl worker --host bench` runs it, until SIGTERM.
+func runWorker(dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	cfg, _, err := config.LoadValid(config.Options{Path: filepath.Join(dir, "cl.yaml")})
+	if err != nil {
+		return err
+	}
+	q, err := queue.Open(ctx, cfg.Redis.URL, ns)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	abs, _ := filepath.Abs(dir)
+	return worker.Run(ctx, worker.Options{Config: cfg, Host: host, Queue: q, ReleaseDir: abs, SHA: "bench",
+		Version: "bench", HealthAddr: "-", Logger: log, Grace: 5 * time.Second})
+}
