@@ -129,3 +129,38 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 		t.Fatalf("releases after prune: %v (want %s, %s)", names, v4, v5)
 	}
 }
+
+func TestPendingCommit(t *testing.T) {
+	repo := newRepo(t, "cluster:\n  name: x\n", map[string]string{"sub/keep.txt": "k\n"})
+	before := repo.git("rev-parse", "HEAD")
+	pc, err := PrepareCommit(repo.path, []byte("cluster:\n  name: y\n"), "cl: test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := repo.git("rev-parse", "HEAD"); got != before {
+		t.Fatalf("HEAD moved before Finish: %s", got)
+	}
+	rel, err := pc.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := rel.Lookup("cl.yaml"); !ok || string(f.Data) != "cluster:\n  name: y\n" || rel.Version != pc.Hash() {
+		t.Fatalf("release: %+v", f)
+	}
+	if _, ok := rel.Lookup("sub/keep.txt"); !ok {
+		t.Fatal("other files lost")
+	}
+	if err := pc.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got := repo.git("rev-parse", "HEAD"); got != pc.Hash() {
+		t.Fatalf("HEAD %s, want %s", got, pc.Hash())
+	}
+	if st := repo.git("status", "--porcelain"); st != "" {
+		t.Fatalf("work tree not clean after Finish: %q", st)
+	}
+	if msg := repo.git("log", "-1", "--format=%s"); msg != "cl: test" {
+		t.Fatalf("message %q", msg)
+	}
+	repo.git("fsck", "--strict")
+}

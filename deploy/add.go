@@ -1,0 +1,256 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+// The steps of `cl host add`, the seed's seven.
+const (
+	StepSSH           Step = "ssh"
+	StepPrerequisites Step = "prerequisites"
+	StepCode          Step = "code"
+	StepConfiguration Step = "configuration"
+	StepRegistration  Step = "registration"
+)
+
+// DefaultMinFree is the free space a new host needs on the target's file
+// system besides the release itself.
+const DefaultMinFree = 100 << 20
+
+// AddOptions describe a host to add.
+type AddOptions struct {
+	Load    config.Options  // where cl.yaml is; Env is the worker's overlay
+	Spec    config.HostSpec // the host as given on the command line
+	Commit  bool            // commit the registration (cl.yaml in a git work tree)
+	Message string          // the commit message
+	MinFree uint64          // DefaultMinFree when zero
+}
+
+// StepReport is one step of an add.
+type StepReport struct {
+	Step    Step   `json:"step"`
+	OK      bool   `json:"ok"`
+	Ms      int64  `json:"ms"`
+	Message string `json:"message,omitempty"`
+}
+
+// AddReport is the plain-data result of `cl host add`.
+type AddReport struct {
+	Host         string       `json:"host"`
+	Version      string       `json:"version"`
+	Steps        []StepReport `json:"steps"`
+	Deploy       *HostReport  `json:"deploy,omitempty"`
+	Registered   bool         `json:"registered"`
+	Path         string       `json:"path"`
+	Commit       string       `json:"commit,omitempty"`
+	NotCommitted string       `json:"not_committed,omitempty"`
+	// Leftovers name what a failed add could not remove from the host.
+	Leftovers []string `json:"leftovers,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// adder runs the seven steps of one add.
+type adder struct {
+	e       *Engine
+	o       AddOptions
+	rep     *AddReport
+	host    *config.Host
+	content []byte         // cl.yaml with the host
+	pending *PendingCommit // nil without a commit
+	rel     *Release
+	run     *hostRun
+	pre     prereqs
+}
+
+// Add runs the seed's seven steps for a new host: SSH test, prerequisites,
+// code distribution, service setup, configuration, health check,
+// registration in cl.yaml (and commit). The release deployed is the one
+// the registration creates: the registration commit itself (prepared up
+// front, the branch moved at the end), or with Commit false the work tree
+// with the new cl.yaml. Any failure leaves cl.yaml alone and removes what
+// was put on the host; what could not be removed is listed in Leftovers.
+// tmpl supplies Hosts, Heartbeats, Binaries, Events, Log and Env.
+func Add(ctx context.Context, tmpl *Engine, o AddOptions) (*AddReport, error) {
+	a := &adder{o: o, rep: &AddReport{Host: o.Spec.Name, Path: o.Load.Path}}
+	if err := a.prepare(tmpl); err != nil {
+		a.rep.Error = err.Error()
+		return a.rep, err
+	}
+	steps := []struct {
+		step Step
+		fn   func(context.Context) error
+	}{
+		{StepSSH, a.ssh}, {StepPrerequisites, a.prerequisites}, {StepCode, a.code}, {StepService, a.run.service},
+		{StepConfiguration, a.run.activate}, {StepHealth, a.run.health}, {StepRegistration, a.register},
+	}
+	for _, s := range steps {
+		if err := a.step(ctx, s.step, s.fn); err != nil {
+			a.rep.Error = fmt.Sprintf("%s: %v", s.step, err)
+			a.cleanup(context.WithoutCancel(ctx), s.step)
+			a.finishDeploy(OutcomeFailed)
+			return a.rep, fmt.Errorf("add host %s: %s", o.Spec.Name, a.rep.Error)
+		}
+	}
+	a.finishDeploy(OutcomeDeployed)
+	return a.rep, nil
+}
+
+// prepare edits cl.yaml in memory, validates it, and builds the release.
+func (a *adder) prepare(tmpl *Engine) error {
+	data, err := os.ReadFile(a.o.Load.Path)
+	if err != nil {
+		return fmt.Errorf("add host %s: %w", a.o.Spec.Name, err)
+	}
+	if _, diags, err := config.Load(config.Options{Path: a.o.Load.Path, Env: a.o.Load.Env, Content: data}); err != nil {
+		return err
+	} else if diags.HasErrors() {
+		return fmt.Errorf("%s is invalid before the edit; fix it first:\n%w", a.o.Load.Path, diags.Errors())
+	}
+	if a.content, err = config.AddHost(data, a.o.Spec); err != nil {
+		return err
+	}
+	cfg, diags, err := config.Load(config.Options{Path: a.o.Load.Path, Env: a.o.Load.Env, Content: a.content})
+	if err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		return fmt.Errorf("refusing the change, it would make %s invalid (file left untouched):\n%w", a.o.Load.Path, diags.Errors())
+	}
+	a.host, _ = cfg.Hosts.Get(a.o.Spec.Name)
+	if a.rel, err = a.release(); err != nil {
+		return err
+	}
+	a.rep.Version = a.rel.Version
+	a.e = &Engine{Config: cfg, Env: a.o.Load.Env, Hosts: tmpl.Hosts, Heartbeats: tmpl.Heartbeats, Binaries: tmpl.binaries(),
+		Log: tmpl.Log, Events: tmpl.Events, HealthTimeout: tmpl.HealthTimeout}
+	a.run = a.e.newRun(a.rel, a.host)
+	a.run.rep.From = ""
+	return nil
+}
+
+// release is the registration commit's tree, or the work tree with the
+// new cl.yaml when not committing.
+func (a *adder) release() (*Release, error) {
+	if a.o.Commit {
+		pc, err := PrepareCommit(a.o.Load.Path, a.content, a.o.Message)
+		if err == nil {
+			a.pending = pc
+			return pc.Release()
+		}
+		if !errors.Is(err, ErrNotGit) {
+			return nil, err
+		}
+	}
+	rel, err := FromWorkTree(WorkTreeOptions{ConfigPath: a.o.Load.Path, AllowDirty: true,
+		Override: map[string][]byte{filepath.Base(a.o.Load.Path): a.content}})
+	if errors.Is(err, ErrNotGit) {
+		return nil, fmt.Errorf("%w (or add the host with --no-deploy)", err)
+	}
+	return rel, err
+}
+
+func (a *adder) step(ctx context.Context, s Step, fn func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.e.emit(Event{Host: a.host.Name, Step: s, Status: StatusStart})
+	start := time.Now()
+	err := fn(ctx)
+	sr := StepReport{Step: s, OK: err == nil, Ms: time.Since(start).Milliseconds()}
+	if err != nil {
+		sr.Message = err.Error()
+		a.e.emit(Event{Host: a.host.Name, Step: s, Status: StatusFailed, Message: err.Error()})
+	} else {
+		a.e.emit(Event{Host: a.host.Name, Step: s, Status: StatusOK})
+	}
+	a.rep.Steps = append(a.rep.Steps, sr)
+	return err
+}
+
+func (a *adder) ssh(ctx context.Context) error {
+	if err := a.run.connect(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	return a.run.r.check(ctx, "run a command", hostexec.Command{Argv: []string{"true"}})
+}
+
+func (a *adder) prerequisites(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	p, err := a.run.r.prereqs(ctx, a.run.svc.unitPath())
+	if err != nil {
+		return err
+	}
+	a.pre = p
+	a.run.rep.Arch = p.Arch
+	bin, err := a.e.binaries().For("linux", p.Arch)
+	if err != nil {
+		return fmt.Errorf("%s (uname -m: %s): %w", a.host.Name, p.Machine, err)
+	}
+	minFree := a.o.MinFree
+	if minFree == 0 {
+		minFree = DefaultMinFree
+	}
+	var tree uint64
+	for _, f := range a.rel.Files {
+		tree += uint64(f.Size)
+	}
+	user := a.e.Config.ConnFor(a.host).User
+	return p.verdict(a.host.Name, a.run.target(), user, uint64(bin.Size)+tree+minFree)
+}
+
+// code stages the release (tree, binary, worker configuration) and runs
+// setup_command.
+func (a *adder) code(ctx context.Context) error {
+	for _, fn := range []func(context.Context) error{a.run.probe, a.run.transfer, a.run.setup} {
+		if err := fn(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// register writes cl.yaml and commits it (moving the branch to the
+// prepared commit), or only writes it.
+func (a *adder) register(ctx context.Context) error {
+	if a.pending != nil {
+		if err := a.pending.Finish(); err != nil {
+			return err
+		}
+		a.rep.Commit = a.pending.Hash()
+	} else {
+		if err := config.WriteFileAtomic(a.o.Load.Path, a.content, 0o644); err != nil {
+			return err
+		}
+		a.rep.NotCommitted = "--no-commit"
+		if a.o.Commit {
+			a.rep.NotCommitted = "not in a git work tree"
+		}
+	}
+	a.rep.Registered = true
+	return nil
+}
+
+func (a *adder) finishDeploy(o Outcome) {
+	if a.run == nil {
+		return
+	}
+	if a.run.rep.Outcome == "" {
+		a.run.rep.Outcome = o
+		if o == OutcomeDeployed {
+			a.run.rep.Current = a.rel.Version
+		}
+	}
+	a.run.rep.BytesSent = a.run.sent.Load()
+	a.rep.Deploy = a.run.rep
+}
