@@ -10,8 +10,9 @@ import (
 
 // HostCmd groups the host registry commands.
 type HostCmd struct {
-	Add      HostAddCmd      `cmd:"" help:"Register a host in cl.yaml (and commit the change)."`
-	Remove   HostRemoveCmd   `cmd:"" help:"Remove a host from cl.yaml (and commit the change)."`
+	Add      HostAddCmd      `cmd:"" help:"Add a host: SSH test, prerequisites, deploy, health check, then register it in cl.yaml (and commit)."`
+	Remove   HostRemoveCmd   `cmd:"" help:"Stop and disable a host's worker and remove the host from cl.yaml (and commit)."`
+	Deploy   HostDeployCmd   `cmd:"" help:"Deploy the config repository's commit to hosts: delta sync, restart, health check, rollback."`
 	Update   HostUpdateCmd   `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
 	List     HostListCmd     `cmd:"" help:"List hosts."`
 	Status   HostStatusCmd   `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
@@ -44,17 +45,21 @@ type HostAddCmd struct {
 	Name string `arg:"" help:"Host name (letters, digits, . _ -)."`
 	Role string `required:"" help:"Worker role (a key of workers:)."`
 	hostFlags
-	NoDeploy bool `name:"no-deploy" help:"Only register the host in cl.yaml; do not deploy to it. (Registration is all host add does until the deploy engine lands.)"`
-	NoCommit bool `name:"no-commit" help:"Do not commit the change to git."`
+	NoDeploy bool `name:"no-deploy" help:"Only register the host in cl.yaml; do not deploy to it."`
+	NoCommit bool `name:"no-commit" help:"Do not commit the change to git (the host then runs the dirty work tree's release)."`
 }
 
-// Run registers the host.
+// Run deploys to the host and registers it (see addHost), or only
+// registers it with --no-deploy.
 func (c *HostAddCmd) Run(a *App) error {
 	spec, err := c.spec(c.Name, c.Role)
 	if err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("cl: add host %s (role %s)", c.Name, c.Role)
+	if !c.NoDeploy {
+		return addHost(a, spec, msg, !c.NoCommit)
+	}
 	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.AddHost(b, spec) }, msg, !c.NoCommit,
 		fmt.Sprintf("added host %s (role %s)", c.Name, c.Role))
 }
@@ -62,12 +67,19 @@ func (c *HostAddCmd) Run(a *App) error {
 // HostRemoveCmd is `cl host remove`.
 type HostRemoveCmd struct {
 	Name     string `arg:"" help:"Host to remove."`
+	Purge    bool   `help:"Also delete the host's releases, current link and worker state files (kept by default)."`
+	Force    bool   `help:"Remove the host from cl.yaml even when it cannot be reached to stop its worker."`
+	NoStop   bool   `name:"no-stop" help:"Only unregister: do not connect to the host (its worker keeps running)."`
 	NoCommit bool   `name:"no-commit" help:"Do not commit the change to git."`
 }
 
-// Run removes the host.
+// Run stops and disables the host's worker and unregisters it (see
+// removeHost).
 func (c *HostRemoveCmd) Run(a *App) error {
 	msg := fmt.Sprintf("cl: remove host %s", c.Name)
+	if !c.NoStop {
+		return removeHost(a, c, msg)
+	}
 	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.RemoveHost(b, c.Name) }, msg, !c.NoCommit,
 		fmt.Sprintf("removed host %s", c.Name))
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/queue"
+)
+
+// HostDeployCmd is `cl host deploy`.
+type HostDeployCmd struct {
+	selectFlags
+	Strategy          string `placeholder:"all|rolling|canary" help:"Rollout strategy (default: deployment.strategy)."`
+	Batch             string `placeholder:"N|N%" help:"Rolling batch size: hosts or a percentage of them (default: deployment.batch)."`
+	MaxFail           *int   `name:"max-fail" placeholder:"N" help:"Failed hosts tolerated before the rollout stops (default: deployment.max_fail)."`
+	Canary            int    `placeholder:"N" help:"Hosts in the canary batch (default: deployment.canary)."`
+	Parallel          int    `default:"32" placeholder:"N" help:"Hosts deployed at once at most."`
+	Check             bool   `help:"Only compare each host's release with the wanted one; exit 2 when any differs."`
+	AllowDirty        bool   `name:"allow-dirty" help:"Deploy uncommitted changes (version <sha>-dirty-<hash>)."`
+	RollbackOnFailure bool   `name:"rollback-on-failure" help:"When the rollout stops, switch the hosts it updated back too."`
+	ForceUnlock       string `name:"force-unlock" placeholder:"ID" help:"Clear a stale deploy lock with this id (then deploy, if hosts are selected)."`
+}
+
+// Run deploys (or checks) the selected hosts.
+func (c *HostDeployCmd) Run(a *App) error {
+	sel := c.selectFlags
+	if c.ForceUnlock != "" && len(sel.Target) == 0 && sel.Role == "" && len(sel.Tags) == 0 && !sel.All {
+		return c.unlockOnly(a)
+	}
+	cfg, hosts, err := selectHosts(a, sel, c.Check)
+	if err != nil {
+		return err
+	}
+	if c.Strategy != "" && c.Strategy != deploy.StrategyAll && c.Strategy != deploy.StrategyRolling && c.Strategy != deploy.StrategyCanary {
+		return fmt.Errorf("--strategy %q: use all, rolling or canary", c.Strategy)
+	}
+	rel, err := deploy.FromWorkTree(deploy.WorkTreeOptions{ConfigPath: a.ConfigPath, AllowDirty: c.AllowDirty})
+	if err != nil {
+		return err
+	}
+	conn, err := newConnector(a, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	e := &deploy.Engine{Config: cfg, Env: a.Env, Hosts: conn, Log: a.Log}
+	if c.Check {
+		return c.check(a, cfg, e, rel, hosts)
+	}
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	e.Heartbeats = q
+	return c.deploy(a, q, e, rel, hosts)
+}
+
+func (c *HostDeployCmd) deploy(a *App, q *queue.Queue, e *deploy.Engine, rel *deploy.Release, hosts []*config.Host) error {
+	prefix := q.Keys().Prefix()
+	if c.ForceUnlock != "" {
+		if err := forceUnlock(a, q, c.ForceUnlock); err != nil {
+			return err
+		}
+	}
+	command := "cl " + strings.Join(os.Args[1:], " ")
+	lock, err := deploy.AcquireLock(a.Ctx, q.Client(), prefix, deploy.LockInfo{Version: rel.Version, Command: command})
+	if err != nil {
+		return err
+	}
+	defer lock.Release(a.Ctx)
+	ctx, cancel := context.WithCancelCause(a.Ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(errors.New("the deploy lock was lost (Redis unreachable?): stopped"))
+		case <-ctx.Done():
+		}
+	}()
+	view := newDeployView(a, rel, hosts)
+	e.Events = view.event
+	rep, err := e.Deploy(ctx, rel, hosts, deploy.Options{Strategy: c.Strategy, Batch: c.Batch, MaxFail: c.MaxFail,
+		Canary: c.Canary, Parallel: c.Parallel, RollbackOnFailure: c.RollbackOnFailure, ID: lock.Info.ID, Command: command})
+	view.close()
+	if rep == nil {
+		return err
+	}
+	if perr := printDeployReport(a, rep); perr != nil {
+		return perr
+	}
+	if err != nil && !rep.Interrupted {
+		return silentExit(ExitError)
+	}
+	return err
+}
+
+func (c *HostDeployCmd) unlockOnly(a *App) error {
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	return forceUnlock(a, q, c.ForceUnlock)
+}
+
+func forceUnlock(a *App, q *queue.Queue, id string) error {
+	info, err := deploy.ForceUnlock(a.Ctx, q.Client(), q.Keys().Prefix(), id)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		fmt.Fprintln(a.Stderr, "the deploy lock was not held")
+		return nil
+	}
+	fmt.Fprintf(a.Stderr, "cleared the deploy lock %s (%s, deploying %s since %s)\n", info.ID, info.Holder,
+		deploy.ShortVersion(info.Version), info.Started.Format("2006-01-02 15:04:05"))
+	return nil
+}
+
+// check compares the hosts with the release: exit 2 when any differs, 1
+// when any cannot be reached.
+func (c *HostDeployCmd) check(a *App, cfg *config.Config, e *deploy.Engine, rel *deploy.Release, hosts []*config.Host) error {
+	if q, err := openQueue(a, cfg); err == nil {
+		defer q.Close()
+		e.Heartbeats = q
+	} else {
+		fmt.Fprintf(a.Stderr, "cl: no heartbeats (%v): comparing releases on the hosts only\n", err)
+	}
+	progress := newProgress(a, "checking")
+	progress.update(0, len(hosts), "")
+	res := e.Check(a.Ctx, rel.Version, hosts, c.Parallel)
+	progress.done()
+	differ, down := 0, 0
+	for _, r := range res {
+		switch {
+		case !r.Reachable:
+			down++
+		case !r.UpToDate:
+			differ++
+		}
+	}
+	if a.JSON() {
+		if err := a.PrintJSON(map[string]any{"version": rel.Version, "dirty": rel.Dirty, "hosts": res}); err != nil {
+			return err
+		}
+	} else {
+		printCheck(a, rel, res, differ, down)
+	}
+	switch {
+	case down > 0:
+		return silentExit(ExitError)
+	case differ > 0:
+		return silentExit(ExitChanges)
+	}
+	return nil
+}
+
+func printCheck(a *App, rel *deploy.Release, res []deploy.CheckResult, differ, down int) {
+	t := newTable(a.Stdout, "HOST", "CURRENT", "WORKER", "WANTED", "STATUS")
+	for _, r := range res {
+		status := "up to date"
+		switch {
+		case !r.Reachable:
+			status = "unreachable"
+		case !r.UpToDate:
+			status = "differs"
+		}
+		t.row(r.Host, short(r.Current), short(r.Worker), rel.Short(), status)
+	}
+	t.flush()
+	for _, r := range res {
+		if r.Error != "" {
+			fmt.Fprintf(a.Stdout, "%s: %s\n", r.Host, r.Error)
+		}
+	}
+	fmt.Fprintf(a.Stdout, "%d of %d hosts up to date with %s", len(res)-differ-down, len(res), rel.Short())
+	if down > 0 {
+		fmt.Fprintf(a.Stdout, ", %d unreachable", down)
+	}
+	fmt.Fprintln(a.Stdout)
+}
+
+// short shortens a version for tables: "-" for none, "?" kept.
+func short(v string) string {
+	switch v {
+	case "":
+		return "-"
+	case "?":
+		return "?"
+	}
+	return deploy.ShortVersion(v)
+}
