@@ -11,6 +11,8 @@
 #      (mode 0755) and has a header; "sh -n"/"bash -n" on every script;
 #      the shellcheck linter when installed (skipped otherwise); every param
 #      declared in a module .yaml is read by its script as CL_PARAM_<NAME>.
+#      The shared library lib/*.sh (sourced, not run: mode 0644, POSIX sh) and
+#      how every script sources it (relative to its own location).
 #   2. runs every task script once in a sandbox: PATH holds only symlinks to
 #      basic utilities plus fake tools (apt-get, nginx, systemctl, ss, pgrep,
 #      certbot, mysqladmin, mysqlcheck, mysqldump, id) that log their
@@ -19,6 +21,9 @@
 #      is removed on exit; nothing needs root, nothing touches the network,
 #      the real /etc or any service. The fake "id" makes the scripts believe
 #      they run as root (or not) as each case requires.
+#   3. lib/ sourcing: every script started from another working directory,
+#      through a symlinked tasks/ directory and by a relative path, still
+#      finds lib/common.sh (and lib/<domain>.sh).
 #
 # Requirements: bash 4+, coreutils, findutils, grep, sed, awk, gzip, openssl.
 #
@@ -59,7 +64,9 @@ skip() {
 # ---------------------------------------------------------------------------
 say "== static checks"
 CASE=static
-mapfile -t SCRIPTS < <(cd "$HERE" && find . -mindepth 2 -name '*.sh' -type f | sed 's|^\./||' | sort)
+# task scripts: tasks/<module>/*.sh; the shared library tasks/lib/*.sh is no task
+mapfile -t SCRIPTS < <(cd "$HERE" && find . -mindepth 2 ! -path './lib/*' -name '*.sh' -type f | sed 's|^\./||' | sort)
+mapfile -t LIBS < <(cd "$HERE" && find lib -maxdepth 1 -name '*.sh' -type f 2>/dev/null | sort)
 [ "${#SCRIPTS[@]}" -gt 0 ] || {
 	say "no task scripts found under $HERE"
 	exit 2
@@ -79,10 +86,48 @@ for s in "${SCRIPTS[@]}"; do
 	grep -q '^# Exit codes:' "$f" && ok "$s documents exit codes" || bad "$s has no '# Exit codes:' header"
 	grep -q '^set -eu' "$f" && ok "$s uses set -eu" || bad "$s does not start with set -eu"
 	if grep -qw eval "$f"; then bad "$s uses eval"; else ok "$s has no eval"; fi
+	# sources lib/common.sh first, each library relative to the script's own
+	# location and announced to shellcheck: the two lines
+	#   # shellcheck source=../lib/<name>.sh
+	#   . "$(dirname -- "$0")/../lib/<name>.sh"
+	mapfile -t srcs < <(grep -E '^\. ' "$f")
+	if [ "${srcs[0]:-}" = '. "$(dirname -- "$0")/../lib/common.sh"' ]; then ok "$s sources lib/common.sh first"; else bad "$s does not source lib/common.sh first"; fi
+	for line in "${srcs[@]}"; do
+		lib=$(printf '%s\n' "$line" | sed -n 's|^\. "\$(dirname -- "\$0")/\.\./\(lib/[a-z_]*\.sh\)"$|\1|p')
+		if [ -z "$lib" ]; then
+			bad "$s: '$line' does not source lib/<name>.sh relative to \$0"
+		elif [ ! -f "$HERE/$lib" ]; then
+			bad "$s sources $lib, which does not exist"
+		elif grep -B 1 -xF "$line" "$f" | head -n 1 | grep -qxF "# shellcheck source=../$lib"; then
+			ok "$s sources $lib"
+		else
+			bad "$s: no '# shellcheck source=../$lib' line before sourcing it"
+		fi
+	done
 done
 
+[ "${#LIBS[@]}" -gt 0 ] && ok "lib/*.sh found" || bad "no shared library under lib/"
+for l in "${LIBS[@]}"; do
+	f="$HERE/$l"
+	mode=$(stat -c %a "$f")
+	[ "$mode" = 644 ] && ok "$l mode 0644 (sourced, not run)" || bad "$l has mode $mode, want 644"
+	[ "$(head -n 1 "$f")" = '# shellcheck shell=sh' ] && ok "$l declares shell=sh" || bad "$l: first line is not '# shellcheck shell=sh'"
+	sh -n "$f" && ok "sh -n $l" || bad "sh -n $l"
+	bash -n "$f" && ok "bash -n $l" || bad "bash -n $l"
+	# it runs inside the scripts: no options of its own, no eval, no bash-only syntax
+	if grep -qE '^[[:space:]]*set -' "$f"; then bad "$l changes shell options"; else ok "$l leaves the shell options alone"; fi
+	if grep -qw eval "$f"; then bad "$l uses eval"; else ok "$l has no eval"; fi
+	if grep -v '^[[:space:]]*#' "$f" | grep -qE '\[\[[[:space:]]|(^|[;&|[:space:]])(local|declare|typeset)[[:space:]]|^[[:space:]]*function[[:space:]]|<<<|\$\{[A-Za-z_]+//'; then
+		bad "$l uses bash-only syntax"
+	else
+		ok "$l has no bash-only syntax"
+	fi
+done
+[ -e "$HERE/lib.yaml" ] && bad "lib.yaml exists: lib/ would be loaded as a module" || ok "lib is not a task module"
+
 if command -v shellcheck >/dev/null 2>&1; then
-	if (cd "$HERE" && shellcheck "${SCRIPTS[@]}" test_scripts.sh) >"$WORK/shellcheck.out" 2>&1; then
+	# -x follows the sourced libraries (.shellcheckrc: source-path=SCRIPTDIR)
+	if (cd "$HERE" && shellcheck -x "${SCRIPTS[@]}" "${LIBS[@]}" test_scripts.sh) >"$WORK/shellcheck.out" 2>&1; then
 		ok "shellcheck"
 	else
 		bad "shellcheck reported problems"
@@ -333,15 +378,22 @@ mkdir -p "$FAKES/openssl" && ln -s "$(command -v openssl)" "$FAKES/openssl/opens
 
 # run <script> "<fake tools>" [VAR=value...]: runs a task script in the sandbox;
 # sets RC, leaves stdout in $WORK/out, stderr in $WORK/err, fake calls in $WORK/fake.log
-run() {
-	local script=$1 tools=$2 p="" t
-	shift 2
+run() { run_as . "$HERE/$1" "$@"; }
+# run_as <dir> <path> <script> "<fake tools>" [VAR=value...]: like run, but
+# starts <script> as <path> (absolute, or relative to <dir>) from the working
+# directory <dir>
+run_as() {
+	local dir=$1 path=$2 script=$3 tools=$4 p="" t
+	shift 4
 	for t in $tools; do p="$p$FAKES/$t:"; done
 	: >"$WORK/fake.log"
-	env -i PATH="$p$SYSBIN" HOME="$WORK/home" TMPDIR="$WORK/tmp" LC_ALL=C \
-		CL_TASK="$(dirname "$script").$(basename "$script" .sh)" CL_RUN_ID=test-run-1 \
-		CL_HOST=testhost CL_RELEASE_DIR="$WORK/release" FAKE_LOG="$WORK/fake.log" \
-		"$@" "$HERE/$script" >"$WORK/out" 2>"$WORK/err" </dev/null
+	(
+		cd "$dir" || exit 99
+		exec env -i PATH="$p$SYSBIN" HOME="$WORK/home" TMPDIR="$WORK/tmp" LC_ALL=C \
+			CL_TASK="$(dirname "$script").$(basename "$script" .sh)" CL_RUN_ID=test-run-1 \
+			CL_HOST=testhost CL_RELEASE_DIR="$WORK/release" FAKE_LOG="$WORK/fake.log" \
+			"$@" "$path"
+	) >"$WORK/out" 2>"$WORK/err" </dev/null
 	RC=$?
 }
 # expect_rc N: checks the exit code; for failures also the one-line stderr contract
@@ -888,6 +940,74 @@ expect_rc 6
 CASE="verify_latest, invalid max_age_hours"
 run $S "id" CL_PARAM_DESTINATION="$B" CL_PARAM_MAX_AGE_HOURS=-3
 expect_rc 2
+
+# ---------------------------------------------------------------------------
+# 3. lib/ sourcing
+# ---------------------------------------------------------------------------
+say "== lib/ sourcing"
+# A release whose tasks/ is a symlink to this directory, and an unrelated
+# working directory. CL_RELEASE_DIR points nowhere: the scripts must find
+# lib/ relative to their own path ($0), not through it or the cwd.
+REL="$WORK/linked-release"
+mkdir -p "$REL" "$WORK/elsewhere" || exit 2
+ln -s "$HERE" "$REL/tasks" || exit 2
+NOREL=CL_RELEASE_DIR="$WORK/nonexistent"
+
+# Every script, started through the symlinked tasks/ from another directory:
+# whatever it finds missing in the sandbox, it must end with a documented exit
+# code and, when it fails, with the one-line "<task>: reason" of die(), which
+# only lib/common.sh defines (a failed "." prints the shell's own error).
+for s in "${SCRIPTS[@]}"; do
+	CASE="$s via symlinked tasks/ from another cwd"
+	task="$(dirname "$s").$(basename "$s" .sh)"
+	run_as "$WORK/elsewhere" "$REL/tasks/$s" "$s" "id" "$NOREL" CL_PARAM_DESTINATION="$WORK/nope"
+	codes=$(sed -n '/^# Exit codes:/,/^[^#]/s/^#   \([0-9]\)  .*/\1/p' "$HERE/$s" | tr '\n' ' ')
+	case " $codes" in
+	*" $RC "*) ok "exit $RC is documented ($codes)" ;;
+	*) bad "exit $RC is not one of the documented codes ($codes)" ;;
+	esac
+	if [ "$RC" -eq 0 ]; then
+		ok "ran to the end"
+	elif [ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -q "^$task: " "$WORK/err"; then
+		ok "one-line reason from die()"
+	else
+		bad "stderr is not one line starting with '$task: ' (lib/ not loaded?)"
+	fi
+done
+
+CASE="worker-style: cwd = release, relative path through the symlink"
+run_as "$REL" tasks/nginx_management/test_config.sh nginx_management/test_config.sh "id nginx" "$NOREL"
+expect_rc 0
+out_has "^nginx configuration OK on testhost$"
+log_has "^nginx -t"
+
+CASE="relative ./path from the module directory (entered through the symlink)"
+run_as "$REL/tasks/apt_management" ./upgrade_packages.sh apt_management/upgrade_packages.sh "id apt-get" "$NOREL" FAKE_UID=1000
+expect_rc 0
+out_has "^dry run: 4 package\(s\) would be upgraded on testhost"
+
+CASE="relative ../ path from a sibling module directory"
+run_as "$HERE/nginx_management" ../mysql_management/status.sh mysql_management/status.sh "id mysqladmin" "$NOREL"
+expect_rc 0
+out_has "^server version: 10.11.6-MariaDB"
+
+CASE="bash script, absolute path through the symlink, cwd /"
+run_as / "$REL/tasks/backup_tasks/verify_latest.sh" backup_tasks/verify_latest.sh "id" "$NOREL" CL_PARAM_DESTINATION="$WORK/nope"
+expect_rc 6
+err_has "^backup_tasks.verify_latest: $WORK/nope does not exist"
+
+CASE="without CL_TASK, die() names the script itself"
+run_as "$WORK/elsewhere" "$REL/tasks/ssl_management/check_expiry.sh" ssl_management/check_expiry.sh "id openssl" "$NOREL" CL_TASK= CL_PARAM_DAYS=x
+expect_rc 2
+err_has "^check_expiry.sh: invalid value for days: 'x'"
+
+CASE="a script without its lib/ fails loudly"
+mkdir -p "$WORK/nolib/nginx_management"
+cp "$HERE/nginx_management/test_config.sh" "$WORK/nolib/nginx_management/"
+run_as "$WORK/elsewhere" "$WORK/nolib/nginx_management/test_config.sh" nginx_management/test_config.sh "id nginx"
+[ "$RC" -ne 0 ] && ok "exit $RC" || bad "exit 0 without lib/common.sh"
+err_has "lib/common.sh"
+log_lacks "nginx"
 
 # ---------------------------------------------------------------------------
 say "== $PASS passed, $FAIL failed, $SKIP skipped"

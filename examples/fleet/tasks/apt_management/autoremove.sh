@@ -23,38 +23,27 @@
 #   3  apt-get not found (not a Debian/Ubuntu host)
 #   4  dry_run=false but not running as root
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-bool() {
-	case $2 in
-	true | True | TRUE | 1 | yes) echo true ;;
-	false | False | FALSE | 0 | no) echo false ;;
-	*) die 2 "invalid value for $1: '$2' (expected true or false)" ;;
-	esac
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/apt.sh
+. "$(dirname -- "$0")/../lib/apt.sh"
 
 DRY_RUN=$(bool dry_run "${CL_PARAM_DRY_RUN:-false}")
 PURGE=$(bool purge "${CL_PARAM_PURGE:-false}")
 
-command -v apt-get >/dev/null 2>&1 || die 3 "apt-get not found: $HOST is not a Debian/Ubuntu host"
+need_apt_get
 uid=$(id -u)
 if [ "$DRY_RUN" = false ] && [ "$uid" -ne 0 ]; then
 	die 4 "dry_run=false needs root (running as uid $uid)"
 fi
 
-export DEBIAN_FRONTEND=noninteractive
 purge_opt=""
 if [ "$PURGE" = true ]; then purge_opt="--purge"; fi
 
 # Lines look like: Remv linux-image-6.1.0-9-amd64 [6.1.27-1]
-sim=$(apt-get -s -o Debug::NoLocking=1 autoremove $purge_opt 2>&1) ||
-	die 1 "apt-get simulation failed: $(printf '%s\n' "$sim" | tail -n 1)"
+sim=$(apt_simulate autoremove $purge_opt)
 list=$(printf '%s\n' "$sim" | awk '/^(Remv|Purg) / { v = $3; gsub(/[][]/, "", v); printf "  %s %s\n", $2, v }')
-count=$(printf '%s\n' "$list" | grep -c . || true)
+count=$(count_lines "$list")
 
 if [ "$count" -eq 0 ]; then
 	echo "nothing to autoremove on $HOST"
@@ -70,9 +59,5 @@ echo "removing $count package(s) on $HOST (purge=$PURGE)"
 printf '%s\n' "$list"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-if ! apt-get -q -y -o DPkg::Lock::Timeout=300 autoremove $purge_opt >"$tmp" 2>&1; then
-	cat "$tmp"
-	die 1 "apt-get autoremove failed: $(tail -n 1 "$tmp")"
-fi
-cat "$tmp"
+apt_run "$tmp" autoremove $purge_opt || die 1 "apt-get autoremove failed: $(tail -n 1 "$tmp")"
 echo "removed $count package(s)"

@@ -24,57 +24,29 @@
 #   3  apt-get not found (not a Debian/Ubuntu host)
 #   4  auto_install=true but not running as root
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-bool() {
-	case $2 in
-	true | True | TRUE | 1 | yes) echo true ;;
-	false | False | FALSE | 0 | no) echo false ;;
-	*) die 2 "invalid value for $1: '$2' (expected true or false)" ;;
-	esac
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/apt.sh
+. "$(dirname -- "$0")/../lib/apt.sh"
 
 AUTO_INSTALL=$(bool auto_install "${CL_PARAM_AUTO_INSTALL:-false}")
 NOTIFY=$(bool notify "${CL_PARAM_NOTIFY:-false}")
 
-command -v apt-get >/dev/null 2>&1 || die 3 "apt-get not found: $HOST is not a Debian/Ubuntu host"
+need_apt_get
 uid=$(id -u)
 if [ "$AUTO_INSTALL" = true ] && [ "$uid" -ne 0 ]; then
 	die 4 "auto_install=true needs root (running as uid $uid)"
 fi
 
-export DEBIAN_FRONTEND=noninteractive
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-
-if [ "$uid" -eq 0 ]; then
-	echo "refreshing package lists (apt-get update)"
-	apt-get -q -o DPkg::Lock::Timeout=300 update >"$tmp" 2>&1 ||
-		die 1 "apt-get update failed: $(tail -n 1 "$tmp")"
-	grep -E '^(W|E|Err):' "$tmp" || true
-else
-	echo "warning: not running as root, using the cached package lists (they may be stale)"
-fi
+apt_refresh "$uid" "$tmp"
 
 # Simulate a full upgrade and keep the packages whose candidate comes from a
-# security archive. Lines look like:
-#   Inst libssl3 [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])
-sim=$(apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>&1) ||
-	die 1 "apt-get simulation failed: $(printf '%s\n' "$sim" | tail -n 1)"
-updates=$(printf '%s\n' "$sim" | awk '
-	/^Inst / {
-		origin = $0; sub(/^[^(]*\(/, "", origin)
-		if (tolower(origin) !~ /security/) next
-		old = "(new)"; new = $3
-		if ($3 ~ /^\[/) { old = $3; gsub(/[][]/, "", old); new = $4 }
-		sub(/^\(/, "", new)
-		print $2, old, new
-	}')
-count=$(printf '%s\n' "$updates" | grep -c . || true)
+# security archive: "<package> <installed version> <new version>" lines.
+sim=$(apt_simulate dist-upgrade)
+updates=$(printf '%s\n' "$sim" | apt_installs security)
+count=$(count_lines "$updates")
 names=$(printf '%s\n' "$updates" | awk 'NF { printf "%s%s", sep, $1; sep = " " }')
 
 echo "$count security update(s) pending on $HOST"
@@ -92,14 +64,10 @@ if [ "$AUTO_INSTALL" = true ] && [ "$count" -gt 0 ]; then
 	upgradable=$(printf '%s\n' "$updates" | awk '$2 != "(new)" { printf "%s%s", sep, $1; sep = " " }')
 	set -f # package names are split on spaces on purpose, never globbed
 	# shellcheck disable=SC2086
-	if ! apt-get -q -y -o DPkg::Lock::Timeout=300 \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		install --only-upgrade $upgradable >"$tmp" 2>&1; then
-		cat "$tmp"
+	apt_run "$tmp" -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		install --only-upgrade $upgradable ||
 		die 1 "apt-get install of security updates failed: $(tail -n 1 "$tmp")"
-	fi
 	set +f
-	cat "$tmp"
 	installed=$count
 	echo "installed $installed security update(s)"
 fi

@@ -40,35 +40,10 @@
 #   4  destination (or defaults_file) is not writable/readable: run as root
 #   7  another backup is already running on the same destination
 set -euo pipefail
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { local rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-bool() {
-	case $2 in
-	true | True | TRUE | 1 | yes) echo true ;;
-	false | False | FALSE | 0 | no) echo false ;;
-	*) die 2 "invalid value for $1: '$2' (expected true or false)" ;;
-	esac
-}
-int() { # int NAME VALUE MAX -> prints the value without leading zeros
-	[[ $2 =~ ^[0-9]{1,9}$ ]] || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	local v=$((10#$2))
-	((v <= $3)) || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	echo "$v"
-}
-pick() { # print the first of the given commands that is installed
-	local c
-	for c in "$@"; do
-		if command -v "$c" >/dev/null 2>&1; then
-			echo "$c"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/mysql.sh
+. "$(dirname -- "$0")/../lib/mysql.sh"
 
 COMPRESSION=$(bool compression "${CL_PARAM_COMPRESSION:-true}")
 RETENTION=$(int retention_days "${CL_PARAM_RETENTION_DAYS:-14}" 3650)
@@ -95,17 +70,12 @@ if [[ -n $DATABASES ]]; then
 	((${#dbs[@]} > 0)) || die 2 "databases lists no database: '$DATABASES'"
 fi
 
-DUMP=$(pick mariadb-dump mysqldump) ||
-	die 3 "MySQL/MariaDB client tools are not installed (need mariadb-dump or mysqldump): run \`cl task install mariadb-client --target $HOST\`"
-if [[ $COMPRESSION == true ]]; then
-	command -v gzip >/dev/null 2>&1 || die 3 "gzip is not installed: run \`cl task install gzip --target $HOST\`"
-fi
+DUMP=$(mysql_tool mariadb-dump mysqldump)
+if [[ $COMPRESSION == true ]]; then need_tool gzip; fi
 
 client_opts=()
 if [[ -n $DEFAULTS ]]; then
-	[[ $DEFAULTS == /* ]] || die 2 "defaults_file must be an absolute path: '$DEFAULTS'"
-	[[ -e $DEFAULTS ]] || die 2 "defaults_file $DEFAULTS does not exist"
-	[[ -r $DEFAULTS ]] || die 4 "cannot read defaults_file $DEFAULTS"
+	check_defaults_file "$DEFAULTS"
 	client_opts=("--defaults-extra-file=$DEFAULTS") # must be the first option
 fi
 dump_opts=(--single-transaction --quick --routines --events --triggers --hex-blob)

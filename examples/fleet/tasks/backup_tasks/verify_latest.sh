@@ -30,18 +30,8 @@
 #   4  destination is not readable: run as root
 #   6  destination does not exist or holds no dump
 set -euo pipefail
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { local rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-int() { # int NAME VALUE MAX -> prints the value without leading zeros
-	[[ $2 =~ ^[0-9]{1,9}$ ]] || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	local v=$((10#$2))
-	((v <= $3)) || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	echo "$v"
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
 
 DEST=${CL_PARAM_DESTINATION:-/var/backups/celeroot/mysql}
 MAX_AGE=$(int max_age_hours "${CL_PARAM_MAX_AGE_HOURS:-0}" 87600)
@@ -84,7 +74,7 @@ for bset in "${sets[@]}"; do
 	if ((size == 0)); then
 		reason="empty file"
 	elif [[ $f == *.gz ]]; then
-		command -v gzip >/dev/null 2>&1 || die 3 "gzip is not installed: run \`cl task install gzip --target $HOST\`"
+		need_tool gzip
 		if ! last=$(gzip -dc -- "$f" 2>"$errfile" | tail -n 1); then
 			reason="gzip integrity check failed: $(grep . "$errfile" | tail -n 1 || true)"
 		fi

@@ -28,68 +28,26 @@
 #   5  cannot connect to the server
 #   6  the database does not exist
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-pick() { # print the first of the given commands that is installed
-	for c in "$@"; do
-		if command -v "$c" >/dev/null 2>&1; then
-			echo "$c"
-			return 0
-		fi
-	done
-	return 1
-}
-# Reads mysqlcheck output on stdin; prints problem lines, then one last line
-# "SUMMARY <tables> <tables with errors> <tables with warnings>".
-summarize() {
-	awk '
-	/^[[:space:]]*$/ { next }
-	/^[A-Za-z-]*(check|mysqlcheck): / { print "ERROR   " $0; gerr++; next }
-	/^(error|Error|warning|Warning|note|Note|info|status)[[:space:]]*:/ {
-		lvl = tolower($1); sub(/[[:space:]]*:.*/, "", lvl)
-		msg = $0; sub(/^[^:]*:[[:space:]]*/, "", msg)
-		if (lvl == "error" || (lvl == "status" && msg !~ /^OK/)) {
-			if (!(cur in e)) { e[cur] = 1; nerr++ }
-			print "ERROR   " cur ": " msg
-		} else if (lvl == "warning") {
-			if (!(cur in w)) { w[cur] = 1; nwarn++ }
-			print "WARNING " cur ": " msg
-		}
-		next
-	}
-	{ cur = $1; ntab++ }
-	END { printf "SUMMARY %d %d %d\n", ntab, nerr + gerr, nwarn }'
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/mysql.sh
+. "$(dirname -- "$0")/../lib/mysql.sh"
 
 DB=${CL_PARAM_DATABASE:-}
 DEFAULTS=${CL_PARAM_DEFAULTS_FILE:-}
-if [ -n "$DB" ]; then
-	case $DB in
-	-* | *[!A-Za-z0-9_-]*) die 2 "invalid database name '$DB' (allowed: letters, digits, _ -)" ;;
-	esac
-	[ "${#DB}" -le 64 ] || die 2 "database name longer than 64 characters: '$DB'"
-fi
+if [ -n "$DB" ]; then check_db_name "$DB"; fi
 
-CHECK=$(pick mariadb-check mysqlcheck) ||
-	die 3 "MySQL/MariaDB client tools are not installed (need mariadb-check or mysqlcheck): run \`cl task install mariadb-client --target $HOST\`"
+CHECK=$(mysql_tool mariadb-check mysqlcheck)
 ADMIN=$(pick mariadb-admin mysqladmin || true)
 
+# client options go first (--defaults-extra-file must be the first option)
 set --
 if [ -n "$DEFAULTS" ]; then
-	case $DEFAULTS in /*) ;; *) die 2 "defaults_file must be an absolute path: '$DEFAULTS'" ;; esac
-	[ -e "$DEFAULTS" ] || die 2 "defaults_file $DEFAULTS does not exist"
-	[ -r "$DEFAULTS" ] || die 4 "cannot read defaults_file $DEFAULTS"
+	check_defaults_file "$DEFAULTS"
 	set -- "--defaults-extra-file=$DEFAULTS"
 fi
 
-if [ -n "$ADMIN" ]; then
-	ping=$("$ADMIN" "$@" ping 2>&1) ||
-		die 5 "cannot connect to the MySQL/MariaDB server on $HOST: $(printf '%s\n' "$ping" | grep . | tail -n 1)"
-fi
+if [ -n "$ADMIN" ]; then mysql_ping "$ADMIN" "$@" >/dev/null; fi
 
 if [ -n "$DB" ]; then
 	scope="database $DB"
@@ -101,15 +59,11 @@ fi
 case $out in
 *"Unknown database"*) die 6 "database $DB does not exist on $HOST" ;;
 esac
-report=$(printf '%s\n' "$out" | summarize)
-problems=$(printf '%s\n' "$report" | sed '$d')
-read -r _ ntab nerr nwarn <<EOF_SUMMARY
-$(printf '%s\n' "$report" | tail -n 1)
-EOF_SUMMARY
+mysqlcheck_summary "$out" # sets ntab, nerr, nwarn and problems
 
 echo "checked $ntab table(s) in $scope on $HOST: $nerr with errors, $nwarn with warnings"
 if [ -n "$problems" ]; then printf '%s\n' "$problems"; fi
 if [ "$rc" -ne 0 ]; then
-	die 1 "$CHECK exited with $rc: $(printf '%s\n' "$out" | grep . | tail -n 1)"
+	die 1 "$CHECK exited with $rc: $(last_line "$out")"
 fi
 [ "$nerr" -eq 0 ] || die 1 "$nerr table(s) with errors in $scope"

@@ -25,40 +25,24 @@
 #   4  defaults_file exists but is not readable
 #   5  cannot connect to the server
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-pick() { # print the first of the given commands that is installed
-	for c in "$@"; do
-		if command -v "$c" >/dev/null 2>&1; then
-			echo "$c"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/mysql.sh
+. "$(dirname -- "$0")/../lib/mysql.sh"
 
 DEFAULTS=${CL_PARAM_DEFAULTS_FILE:-}
-ADMIN=$(pick mariadb-admin mysqladmin) ||
-	die 3 "MySQL/MariaDB client tools are not installed (need mariadb-admin or mysqladmin): run \`cl task install mariadb-client --target $HOST\`"
+ADMIN=$(mysql_tool mariadb-admin mysqladmin)
 
 # client options go first (--defaults-extra-file must be the first option)
 set --
 if [ -n "$DEFAULTS" ]; then
-	case $DEFAULTS in /*) ;; *) die 2 "defaults_file must be an absolute path: '$DEFAULTS'" ;; esac
-	[ -e "$DEFAULTS" ] || die 2 "defaults_file $DEFAULTS does not exist"
-	[ -r "$DEFAULTS" ] || die 4 "cannot read defaults_file $DEFAULTS"
+	check_defaults_file "$DEFAULTS"
 	set -- "--defaults-extra-file=$DEFAULTS"
 fi
 
-# mysqladmin ping exits 0 whenever the server is running, even if access is denied
-ping=$("$ADMIN" "$@" ping 2>&1) ||
-	die 5 "cannot connect to the MySQL/MariaDB server on $HOST: $(printf '%s\n' "$ping" | grep . | tail -n 1)"
+ping=$(mysql_ping "$ADMIN" "$@")
 status=$("$ADMIN" "$@" status 2>&1) ||
-	die 1 "$ADMIN status failed: $(printf '%s\n' "$status" | grep . | tail -n 1)"
+	die 1 "$ADMIN status failed: $(last_line "$status")"
 version=$("$ADMIN" "$@" version 2>/dev/null | sed -n 's/^Server version[[:space:]]*//p' || true)
 
 echo "host: $HOST"

@@ -29,45 +29,26 @@
 #   4  not running as root
 #   6  sites-available/<site> or the sites-enabled directory does not exist
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-bool() {
-	case $2 in
-	true | True | TRUE | 1 | yes) echo true ;;
-	false | False | FALSE | 0 | no) echo false ;;
-	*) die 2 "invalid value for $1: '$2' (expected true or false)" ;;
-	esac
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/nginx.sh
+. "$(dirname -- "$0")/../lib/nginx.sh"
 
 SITE=${CL_PARAM_SITE:-}
 RELOAD=$(bool reload "${CL_PARAM_RELOAD:-true}")
 CONF_DIR=${CL_PARAM_CONF_DIR:-/etc/nginx}
-[ -n "$SITE" ] || die 2 "parameter site is required"
-case $SITE in
-.* | *[!A-Za-z0-9._-]*) die 2 "invalid site name '$SITE' (allowed: letters, digits, . _ -; no leading .)" ;;
-esac
-case $CONF_DIR in
-/*) ;;
-*) die 2 "conf_dir must be an absolute path: '$CONF_DIR'" ;;
-esac
-case $CONF_DIR in
-*..*) die 2 "conf_dir must not contain '..': '$CONF_DIR'" ;;
-esac
+check_site_name "$SITE"
+check_conf_dir "$CONF_DIR"
 
-command -v nginx >/dev/null 2>&1 ||
-	die 3 "nginx is not installed: run \`cl task install nginx --target $HOST\`"
+need_tool nginx
 if [ "$RELOAD" = true ]; then
-	command -v systemctl >/dev/null 2>&1 || die 3 "systemctl not found: $HOST does not run systemd (use reload=false)"
+	have systemctl || die 3 "systemctl not found: $HOST does not run systemd (use reload=false)"
 fi
-[ "$(id -u)" -eq 0 ] || die 4 "enabling a site needs root"
+need_root "enabling a site needs root"
 
 avail="$CONF_DIR/sites-available/$SITE"
 link="$CONF_DIR/sites-enabled/$SITE"
-[ -d "$CONF_DIR/sites-enabled" ] || die 6 "$CONF_DIR/sites-enabled does not exist (not a Debian-style nginx layout?)"
+need_sites_enabled "$CONF_DIR"
 [ -f "$avail" ] || die 6 "site $SITE not found: $avail does not exist"
 
 changed=false
@@ -86,25 +67,15 @@ else
 	echo "enabled site $SITE ($link -> $avail)"
 fi
 
-out=$(nginx -t 2>&1) && rc=0 || rc=$?
-printf '%s\n' "$out"
-if [ "$rc" -ne 0 ]; then
-	reason=$(printf '%s\n' "$out" | grep -E '\[(emerg|alert|crit)\]' | head -n 1)
+if ! nginx_test; then
 	if [ "$changed" = true ]; then
 		rm -f "$link"
 		echo "rolled back: removed $link"
-		die 1 "nginx configuration test failed with site $SITE enabled (link removed): ${reason:-nginx -t exited with $rc}"
+		die 1 "nginx configuration test failed with site $SITE enabled (link removed): $NGINX_REASON"
 	fi
-	die 1 "nginx configuration test failed: ${reason:-nginx -t exited with $rc}"
+	die 1 "nginx configuration test failed: $NGINX_REASON"
 fi
 
 if [ "$RELOAD" = true ]; then
-	state=$(systemctl is-active nginx 2>/dev/null || true)
-	if [ "$state" = active ]; then
-		out=$(systemctl reload nginx 2>&1) ||
-			die 1 "site $SITE enabled but systemctl reload nginx failed: $(printf '%s\n' "$out" | head -n 1)"
-		echo "nginx reloaded"
-	else
-		echo "nginx is not running (state: ${state:-unknown}); not reloaded"
-	fi
+	nginx_reload_if_active "site $SITE enabled"
 fi

@@ -20,23 +20,17 @@
 #   4  not running as root
 #   5  nginx is not running (start it with: systemctl start nginx)
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/nginx.sh
+. "$(dirname -- "$0")/../lib/nginx.sh"
 
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
+need_tool nginx
+have systemctl || die 3 "systemctl not found: $HOST does not run systemd"
+need_root "reloading nginx needs root"
 
-command -v nginx >/dev/null 2>&1 ||
-	die 3 "nginx is not installed: run \`cl task install nginx --target $HOST\`"
-command -v systemctl >/dev/null 2>&1 || die 3 "systemctl not found: $HOST does not run systemd"
-[ "$(id -u)" -eq 0 ] || die 4 "reloading nginx needs root"
-
-out=$(nginx -t 2>&1) && rc=0 || rc=$?
-printf '%s\n' "$out"
-if [ "$rc" -ne 0 ]; then
-	reason=$(printf '%s\n' "$out" | grep -E '\[(emerg|alert|crit)\]' | head -n 1)
-	die 1 "nginx configuration test failed, not reloading: ${reason:-nginx -t exited with $rc}"
+if ! nginx_test; then
+	die 1 "nginx configuration test failed, not reloading: $NGINX_REASON"
 fi
 
 state=$(systemctl is-active nginx 2>/dev/null || true)

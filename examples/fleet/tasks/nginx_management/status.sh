@@ -19,19 +19,14 @@
 #   3  nginx or systemctl is not installed
 #   5  nginx is installed but not active (state on stderr)
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
 
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-
-command -v nginx >/dev/null 2>&1 ||
-	die 3 "nginx is not installed: run \`cl task install nginx --target $HOST\`"
-command -v systemctl >/dev/null 2>&1 || die 3 "systemctl not found: $HOST does not run systemd"
+need_tool nginx
+have systemctl || die 3 "systemctl not found: $HOST does not run systemd"
 
 count_workers() {
-	if command -v pgrep >/dev/null 2>&1; then
+	if have pgrep; then
 		pgrep -c -f '^nginx: worker process' || true # prints 0 (and exits 1) when none
 		return 0
 	fi
@@ -51,7 +46,7 @@ echo "nginx: ${version:-unknown version}"
 echo "service: ${state:-unknown} (enabled: ${enabled:-unknown})"
 echo "worker processes: $(count_workers)"
 
-if command -v ss >/dev/null 2>&1; then
+if have ss; then
 	# LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("nginx",pid=812,fd=6),...)
 	ports=$(ss -ltnp 2>/dev/null | awk 'NR > 1 && /users:\(\("nginx"/ { print $4 }' | sort -u | tr '\n' ' ' | sed 's/ $//')
 	if [ -n "$ports" ]; then

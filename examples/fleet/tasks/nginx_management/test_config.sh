@@ -17,21 +17,15 @@
 #   3  nginx is not installed
 #   4  not running as root (nginx -t opens the pid file, logs and certificates)
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
+# shellcheck source=../lib/nginx.sh
+. "$(dirname -- "$0")/../lib/nginx.sh"
 
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
+need_tool nginx
+need_root "nginx -t needs root (it opens the pid file, logs and certificates)"
 
-command -v nginx >/dev/null 2>&1 ||
-	die 3 "nginx is not installed: run \`cl task install nginx --target $HOST\`"
-[ "$(id -u)" -eq 0 ] || die 4 "nginx -t needs root (it opens the pid file, logs and certificates)"
-
-out=$(nginx -t 2>&1) && rc=0 || rc=$?
-printf '%s\n' "$out"
-if [ "$rc" -ne 0 ]; then
-	reason=$(printf '%s\n' "$out" | grep -E '\[(emerg|alert|crit)\]' | head -n 1)
-	die 1 "nginx configuration test failed: ${reason:-nginx -t exited with $rc}"
+if ! nginx_test; then
+	die 1 "nginx configuration test failed: $NGINX_REASON"
 fi
 echo "nginx configuration OK on $HOST"

@@ -29,32 +29,14 @@
 #   4  path is not readable (Let's Encrypt directories are root-only)
 #   6  path does not exist or holds no certificate
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-int() { # int NAME VALUE MAX -> prints the value without leading zeros
-	case $2 in
-	'' | *[!0-9]*) die 2 "invalid value for $1: '$2' (expected an integer 0-$3)" ;;
-	esac
-	[ "${#2}" -le 9 ] || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	v=$(printf '%s' "$2" | sed 's/^0*//')
-	v=${v:-0}
-	[ "$v" -le "$3" ] || die 2 "invalid value for $1: '$2' (expected an integer 0-$3)"
-	echo "$v"
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
 
 DAYS=$(int days "${CL_PARAM_DAYS:-21}" 3650)
 CERT_PATH=${CL_PARAM_PATH:-/etc/letsencrypt/live}
-case $CERT_PATH in
-/*) ;;
-*) die 2 "path must be absolute: '$CERT_PATH'" ;;
-esac
+is_absolute "$CERT_PATH" || die 2 "path must be absolute: '$CERT_PATH'"
 
-command -v openssl >/dev/null 2>&1 ||
-	die 3 "openssl is not installed: run \`cl task install openssl --target $HOST\`"
+need_tool openssl
 [ -e "$CERT_PATH" ] || die 6 "$CERT_PATH does not exist"
 [ -r "$CERT_PATH" ] || die 4 "cannot read $CERT_PATH: run as root"
 

@@ -27,31 +27,16 @@
 #   3  certbot is not installed
 #   4  not running as root
 set -eu
-exec </dev/null
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
-HOST="${CL_HOST:-$(uname -n)}"
-
-die() { rc=$1; shift; printf '%s: %s\n' "${CL_TASK:-${0##*/}}" "$*" >&2; exit "$rc"; }
-bool() {
-	case $2 in
-	true | True | TRUE | 1 | yes) echo true ;;
-	false | False | FALSE | 0 | no) echo false ;;
-	*) die 2 "invalid value for $1: '$2' (expected true or false)" ;;
-	esac
-}
+# shellcheck source=../lib/common.sh
+. "$(dirname -- "$0")/../lib/common.sh"
 
 DRY_RUN=$(bool dry_run "${CL_PARAM_DRY_RUN:-false}")
 RELOAD_NGINX=$(bool reload_nginx "${CL_PARAM_RELOAD_NGINX:-true}")
 LIVE=${CL_PARAM_PATH:-/etc/letsencrypt/live}
-case $LIVE in
-/*) ;;
-*) die 2 "path must be absolute: '$LIVE'" ;;
-esac
+is_absolute "$LIVE" || die 2 "path must be absolute: '$LIVE'"
 
-command -v certbot >/dev/null 2>&1 ||
-	die 3 "certbot is not installed: run \`cl task install certbot --target $HOST\`"
-[ "$(id -u)" -eq 0 ] || die 4 "certbot renew needs root"
+need_tool certbot
+need_root "certbot renew needs root"
 
 before=$(mktemp)
 after=$(mktemp)
@@ -72,7 +57,7 @@ else
 fi
 if [ -n "$out" ]; then printf '%s\n' "$out"; fi
 if [ "$rc" -ne 0 ]; then
-	die 1 "certbot renew failed (exit $rc): $(printf '%s\n' "$out" | grep . | tail -n 1)"
+	die 1 "certbot renew failed (exit $rc): $(last_line "$out")"
 fi
 snapshot >"$after"
 
@@ -89,7 +74,7 @@ if [ "$RELOAD_NGINX" = false ]; then
 	echo "reload_nginx=false; nginx not reloaded"
 	exit 0
 fi
-if ! command -v nginx >/dev/null 2>&1; then
+if ! have nginx; then
 	echo "nginx is not installed; nothing to reload"
 	exit 0
 fi
@@ -98,7 +83,7 @@ printf '%s\n' "$out"
 if [ "$rc" -ne 0 ]; then
 	die 1 "certificates renewed but nginx -t failed, not reloaded: $(printf '%s\n' "$out" | grep -E '\[(emerg|alert|crit)\]' | head -n 1)"
 fi
-command -v systemctl >/dev/null 2>&1 || die 1 "certificates renewed but systemctl is not available to reload nginx"
+have systemctl || die 1 "certificates renewed but systemctl is not available to reload nginx"
 state=$(systemctl is-active nginx 2>/dev/null || true)
 if [ "$state" != active ]; then
 	echo "nginx is not running (state: ${state:-unknown}); not reloaded"
