@@ -19,9 +19,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
@@ -105,10 +108,22 @@ func run(o opts) error {
 	}
 	fmt.Printf("cl_enqueue_16 %.0f\n", rate)
 
+	// Worker throughput alone: a full queue, then the worker.
+	ids, err := enqueueN(o, "ping", config.BuiltinModule, o.n)
+	if err != nil {
+		return err
+	}
 	if err := startWorker(&o); err != nil {
 		return err
 	}
 	defer stopWorker(&o)
+	if err := waitDrained(o); err != nil {
+		return err
+	}
+	if rate, err = drainRate(o, ids); err != nil {
+		return err
+	}
+	fmt.Printf("cl_drain_ping %.0f\n", rate)
 	if _, err := endToEnd(o, "ping", "", 500); err != nil { // warm-up
 		return err
 	}
@@ -200,24 +215,70 @@ func endToEnd(o opts, task, module string, n int) (float64, error) {
 	if err := <-errs; err != nil {
 		return 0, fmt.Errorf("enqueue %s: %w", task, err)
 	}
-	// Complete deletes a run's stream entry with its result: an empty
-	// stream means every result is stored.
-	stream := o.q.Keys().Stream(o.target)
-	for {
-		l, err := o.q.Client().XLen(o.ctx, stream).Result()
-		if err != nil {
-			return 0, err
-		}
-		if l == 0 {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := waitDrained(o); err != nil {
+		return 0, err
 	}
 	elapsed := time.Since(start)
 	if err := checkSucceeded(o, ids); err != nil {
 		return 0, fmt.Errorf("%s: %w", task, err)
 	}
 	return float64(n) / elapsed.Seconds(), nil
+}
+
+// waitDrained waits until the host queue's stream is empty. Complete
+// deletes a run's stream entry with its result: an empty stream means every
+// result is stored.
+func waitDrained(o opts) error {
+	stream := o.q.Keys().Stream(o.target)
+	for {
+		l, err := o.q.Client().XLen(o.ctx, stream).Result()
+		if err != nil || l == 0 {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// enqueueN enqueues n runs from one client, no worker running.
+func enqueueN(o opts, task, module string, n int) ([]string, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		id, _, err := o.q.Enqueue(o.ctx, &queue.Run{Task: task, Module: module, Target: o.target, Timeout: time.Minute}, "")
+		if err != nil {
+			return nil, fmt.Errorf("enqueue %s: %w", task, err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// drainRate is runs per second from the first start to the last finish
+// recorded in the runs, which all must have succeeded.
+func drainRate(o opts, ids []string) (float64, error) {
+	if err := checkSucceeded(o, ids); err != nil {
+		return 0, err
+	}
+	var first, last int64
+	for lo := 0; lo < len(ids); lo += 1000 {
+		pipe := o.q.Client().Pipeline()
+		cmds := make([]*redis.SliceCmd, 0, 1000)
+		for _, id := range ids[lo:min(lo+1000, len(ids))] {
+			cmds = append(cmds, pipe.HMGet(o.ctx, o.q.Keys().Run(o.target, id), "started", "finished"))
+		}
+		if _, err := pipe.Exec(o.ctx); err != nil {
+			return 0, fmt.Errorf("read run times: %w", err)
+		}
+		for _, c := range cmds {
+			v := c.Val()
+			st, _ := strconv.ParseInt(fmt.Sprint(v[0]), 10, 64)
+			fin, _ := strconv.ParseInt(fmt.Sprint(v[1]), 10, 64)
+			if first == 0 || st < first {
+				first = st
+			}
+			last = max(last, fin)
+		}
+	}
+	return float64(len(ids)) / (float64(last-first) / 1000), nil
 }
 
 // checkSucceeded reads the state of every run, pipelined.

@@ -4,6 +4,7 @@
 #   - end-to-end no-op task throughput (enqueue -> run -> result stored):
 #     cl's built-in ping vs a Celery no-op task (prefork pool), same concurrency;
 #   - enqueue rate of one client (cl, Celery) and of 16 clients (cl);
+#   - cl's worker alone, draining a pre-filled queue;
 #   - a subprocess task (/bin/true through a task module) with cl;
 #   - redis-benchmark -t set,lpush on the same server: the ceiling.
 # Prints a markdown table with cl/Celery ratios (docs/benchmarks.md keeps one).
@@ -79,6 +80,7 @@ $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}
 | measure (runs or requests per second) | cl | Celery $celery_version | cl / Celery |
 | --- | ---: | ---: | ---: |
 | end-to-end no-op task (enqueue → run → result stored) | $cl_e2e | $ce_e2e | $(ratio "$cl_e2e" "$ce_e2e") |
+| worker alone: queue pre-filled with N no-op runs, first start → last result | $(get cl_drain_ping) | — | |
 | enqueue, 1 client | $cl_enq | $ce_enq | $(ratio "$cl_enq" "$ce_enq") |
 | enqueue, 16 clients | $(get cl_enqueue_16) | — | |
 | end-to-end subprocess task (\`/bin/true\`) | $(get cl_e2e_true) | — | |
