@@ -2,11 +2,14 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/celeroot/celeroot/config"
 )
 
 type localSetup struct {
@@ -163,4 +166,112 @@ func TestPendingCommit(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 	repo.git("fsck", "--strict")
+}
+
+func TestLocalSetupFailureKeepsOldRelease(t *testing.T) {
+	s := newLocal(t, "  setup_command: [\"/bin/sh\", \"-c\", \"echo setting up in $PWD; test -f first || exit 3\"]\n")
+	s.repo.write("first", "")
+	s.repo.commit("first")
+	if rep, err := s.deploy(t); err != nil {
+		t.Fatalf("first: %v %+v", err, rep.Hosts[0])
+	}
+	v1 := s.current(t)
+	s.repo.git("rm", "-q", "first")
+	s.repo.commit("setup will fail")
+	rep, err := s.deploy(t)
+	h := rep.Hosts[0]
+	if err == nil || h.Outcome != OutcomeFailed || h.FailedStep != StepSetup || s.current(t) != v1 || h.Current != v1 {
+		t.Fatalf("%v %+v", err, h)
+	}
+	if !strings.Contains(h.SetupOutput, "setting up in "+filepath.Join(s.target, "releases", rep.Version)) {
+		t.Fatalf("setup output %q", h.SetupOutput)
+	}
+}
+
+func TestLocalFirstDeployFailsLeavesNoCurrent(t *testing.T) {
+	s := newLocal(t, "")
+	rel := s.repo.release(false)
+	s.fw.broken[rel.Version] = true
+	rep, err := s.deploy(t)
+	h := rep.Hosts[0]
+	if err == nil || h.Outcome != OutcomeRolledBack || h.Rollback == nil || h.Rollback.To != "" || h.Current != "" {
+		t.Fatalf("%v %+v %+v", err, h, h.Rollback)
+	}
+	if _, err := os.Lstat(filepath.Join(s.target, "current")); !os.IsNotExist(err) {
+		t.Fatalf("current after a failed first deploy: %v", err)
+	}
+}
+
+func TestLocalInterruptedDeployRollsBack(t *testing.T) {
+	s := newLocal(t, "")
+	if _, err := s.deploy(t); err != nil {
+		t.Fatal(err)
+	}
+	v1 := s.current(t)
+	s.repo.write("README", "v2\n")
+	v2 := s.repo.commit("v2")
+	s.fw.broken[v2] = true // health never passes: we interrupt while waiting
+	cfg := s.repo.config()
+	e := localEngine(t, cfg, s.fw)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.Events = func(ev Event) {
+		if ev.Step == StepHealth && ev.Status == StatusStart {
+			cancel()
+		}
+	}
+	rep, err := e.Deploy(ctx, s.repo.release(false), cfg.Hosts.Values(), Options{})
+	h := rep.Hosts[0]
+	if !errors.Is(err, context.Canceled) || !rep.Interrupted || h.Outcome != OutcomeCancelled || h.Rollback == nil || s.current(t) != v1 {
+		t.Fatalf("%v %+v %+v", err, h, h.Rollback)
+	}
+}
+
+func TestLocalAddAndRemove(t *testing.T) {
+	s := newLocal(t, "")
+	// Start from a config without hosts.
+	yaml := strings.Replace(localYAML(s.target, "'touch "+s.fw.marker+"'", ""), "hosts:\n  local1:\n    role: web\n    address: 127.0.0.1\n", "", 1)
+	s.repo.write("cl.yaml", yaml)
+	before := s.repo.commit("no hosts")
+	tmpl := localEngine(t, nil, s.fw)
+	spec := config.HostSpec{Name: "local1", Role: "web", Address: "127.0.0.1"}
+	load := config.Options{Path: s.repo.path}
+
+	// A failing add (the worker never becomes healthy) registers nothing
+	// and cleans the host.
+	s.fw.mu.Lock()
+	s.fw.brokenAll = true
+	s.fw.mu.Unlock()
+	rep, err := Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Commit: true, Message: "cl: add host local1 (role web)"})
+	if err == nil || rep.Registered || len(rep.Leftovers) > 0 {
+		t.Fatalf("failing add: %v %+v", err, rep)
+	}
+	if got := s.repo.git("rev-parse", "HEAD"); got != before {
+		t.Fatal("a failed add moved HEAD")
+	}
+	if _, err := os.Stat(s.target); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(s.target)
+		t.Fatalf("target left behind: %v %v", err, entries)
+	}
+
+	s.fw.mu.Lock()
+	s.fw.brokenAll = false
+	s.fw.mu.Unlock()
+	rep, err = Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Commit: true, Message: "cl: add host local1 (role web)"})
+	if err != nil || !rep.Registered || rep.Commit == "" || len(rep.Steps) != 7 {
+		t.Fatalf("add: %v %+v", err, rep)
+	}
+	if head := s.repo.git("rev-parse", "HEAD"); head != rep.Commit || s.current(t) != rep.Commit || rep.Version != rep.Commit {
+		t.Fatalf("HEAD %s, current %s, report %+v", head, s.current(t), rep)
+	}
+	if st := s.repo.git("status", "--porcelain"); st != "" {
+		t.Fatalf("dirty after add: %q", st)
+	}
+
+	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Commit: true, Message: "cl: remove host local1"})
+	if err != nil || !rrep.Unregistered || rrep.Commit == "" {
+		t.Fatalf("remove: %v %+v", err, rrep)
+	}
+	if _, err := os.Stat(filepath.Join(s.target, "releases", rep.Commit)); err != nil {
+		t.Fatalf("remove without --purge deleted the release: %v", err)
+	}
 }

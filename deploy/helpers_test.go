@@ -116,6 +116,7 @@ type fakeWorker struct {
 	target, marker string
 	mu             sync.Mutex
 	broken         map[string]bool
+	brokenAll      bool
 }
 
 func (f *fakeWorker) Worker(ctx context.Context, host string) (queue.Heartbeat, bool, error) {
@@ -130,7 +131,7 @@ func (f *fakeWorker) Worker(ctx context.Context, host string) (queue.Heartbeat, 
 	sha := strings.TrimPrefix(link, "releases/")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.broken[sha] {
+	if f.broken[sha] || f.brokenAll {
 		return queue.Heartbeat{}, false, nil
 	}
 	return queue.Heartbeat{Host: host, SHA: sha, PID: int(st.ModTime().UnixNano() % 1e9), Started: st.ModTime(), Time: time.Now()}, true, nil
