@@ -1,0 +1,207 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/queue"
+)
+
+// refusedExit is the exit code recorded for runs that never started a
+// process: refused, bad parameters, skipped, could not be started.
+const refusedExit = -1
+
+// run executes one delivery and returns its result. stopped reports that
+// the task was stopped because ctx ended (kill, lost lease, shutdown); the
+// caller decides from ctx's cause what becomes of it.
+func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool) {
+	r := d.Run
+	t, err := w.resolve(r)
+	if err != nil {
+		return w.refuse(ctx, r, err), false
+	}
+	params, perrs := t.ResolveParams(r.Params)
+	if len(perrs) > 0 {
+		errs := make([]error, len(perrs))
+		for i, pe := range perrs {
+			errs[i] = pe
+		}
+		return w.refuse(ctx, r, fmt.Errorf("bad params for %s: %w", t.Ref(), errors.Join(errs...))), false
+	}
+	if killed, err := w.q.Cancelled(ctx, r.ID); err != nil {
+		w.log.Warn("check kill before start", "run", r.ID, "err", err) // renewal reports it later
+	} else if killed {
+		return queue.Result{ExitCode: refusedExit, Killed: true}, false
+	}
+	if sched := w.forbids(r); sched != "" {
+		other, ok := w.guard.enter(sched, r.ID)
+		if !ok {
+			return w.refuse(ctx, r, fmt.Errorf("skipped: schedule %s has concurrency forbid and its run %s is still running on %s",
+				sched, other, w.o.Host)), false
+		}
+		defer w.guard.leave(sched, r.ID)
+	}
+	w.log.Info("run started", "run", r.ID, "task", t.Ref(), "queue", d.Queue, "attempt", r.Attempt, "deliveries", r.Deliveries)
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = t.Timeout.D()
+	}
+	if t.Builtin {
+		return w.runBuiltin(ctx, r, t, params, timeout)
+	}
+	return w.runProcess(ctx, r, t, params, timeout)
+}
+
+// resolve finds the run's task among the role's modules and the built-ins;
+// a task of a module the role does not load is refused.
+func (w *worker) resolve(r *queue.Run) (*config.Task, error) {
+	name := r.Task
+	if r.Module != "" && !strings.Contains(name, ".") {
+		name = r.Module + "." + name
+	}
+	t, err := w.cfg.FindTask(name, w.role.Tasks)
+	if err != nil {
+		return nil, fmt.Errorf("refused by worker %s (role %s): %w", w.o.Host, w.host.Role, err)
+	}
+	return t, nil
+}
+
+// forbids returns the schedule of r when that schedule forbids concurrent
+// runs, "" otherwise.
+func (w *worker) forbids(r *queue.Run) string {
+	if r.ScheduleID == "" {
+		return ""
+	}
+	s, ok := w.cfg.Schedules.Get(r.ScheduleID)
+	if !ok || s.Concurrency != "forbid" {
+		return ""
+	}
+	return s.Name
+}
+
+// refuse writes why a run did not start to its log and returns the failure.
+func (w *worker) refuse(ctx context.Context, r *queue.Run, err error) queue.Result {
+	w.log.Warn("run refused", "run", r.ID, "task", r.Task, "module", r.Module, "err", err)
+	w.note(ctx, r.ID, err.Error())
+	return queue.Result{ExitCode: refusedExit, Err: err}
+}
+
+// note appends one line of the worker's own to the run's log (stream
+// "worker"), best effort.
+func (w *worker) note(ctx context.Context, runID, line string) {
+	if err := w.q.AppendLog(context.WithoutCancel(ctx), runID, "worker", line); err != nil {
+		w.log.Warn("write run log", "run", runID, "err", err)
+	}
+}
+
+// runProcess runs a command or script task as a subprocess.
+func (w *worker) runProcess(ctx context.Context, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
+	argv, err := w.argv(t)
+	if err != nil {
+		return w.refuse(ctx, r, err), false
+	}
+	stdin, err := json.Marshal(params)
+	if err != nil {
+		return w.refuse(ctx, r, fmt.Errorf("encode params of run %s: %w", r.ID, err)), false
+	}
+	env := append(baseEnv(), envList(t.Env)...)
+	env = append(env, config.ParamEnv(params)...)
+	env = append(env, w.contextEnv(r, t)...)
+	return w.exec(ctx, r, spec{Argv: argv, Dir: w.o.ReleaseDir, Env: env, Stdin: stdin, Timeout: timeout})
+}
+
+// exec runs a spec with the run's log as output and turns the outcome into
+// a result.
+func (w *worker) exec(ctx context.Context, r *queue.Run, s spec) (queue.Result, bool) {
+	lctx := context.WithoutCancel(ctx) // the last lines of a killed task still go to the log
+	stdout := w.logWriter(lctx, r.ID, "stdout")
+	stderr := w.logWriter(lctx, r.ID, "stderr")
+	s.Stdout, s.Stderr, s.KillGrace = stdout, stderr, w.killGrace
+	out := execute(ctx, s)
+	stdout.Close()
+	stderr.Close()
+	w.note(ctx, r.ID, out.summary())
+	res := queue.Result{ExitCode: out.ExitCode, Err: out.Err}
+	if out.TimedOut {
+		res.Err = fmt.Errorf("timed out after %s (exit code %d)", s.Timeout, out.ExitCode)
+	}
+	return res, out.Stopped
+}
+
+// argv is the command line of a command or script task.
+func (w *worker) argv(t *config.Task) ([]string, error) {
+	switch {
+	case len(t.Command) > 0:
+		return t.Command, nil
+	case t.Script != "":
+		if !filepath.IsLocal(t.Script) {
+			return nil, fmt.Errorf("task %s: script %q must stay inside tasks/", t.Ref(), t.Script)
+		}
+		return []string{filepath.Join(w.o.ReleaseDir, "tasks", t.Script)}, nil
+	}
+	return nil, fmt.Errorf("task %s has neither command nor script", t.Ref())
+}
+
+// contextEnv are the CL_* variables describing the run.
+func (w *worker) contextEnv(r *queue.Run, t *config.Task) []string {
+	return []string{"CL_TASK=" + t.Name, "CL_MODULE=" + t.Module, "CL_RUN_ID=" + r.ID,
+		"CL_HOST=" + w.o.Host, "CL_RELEASE_DIR=" + w.o.ReleaseDir}
+}
+
+// baseEnv is the worker's environment without CL_* variables, which belong
+// to the run.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func envList(m map[string]string) []string {
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// logWriter sends complete lines to the run's log. Redis errors are logged
+// once and otherwise ignored: a task never fails (or gets SIGPIPE) because
+// its log could not be written.
+func (w *worker) logWriter(ctx context.Context, runID, stream string) io.WriteCloser {
+	return &tolerantWriter{w: w.q.LogWriter(ctx, runID, stream), report: func(err error) {
+		w.log.Warn("write run log", "run", runID, "stream", stream, "err", err)
+	}}
+}
+
+type tolerantWriter struct {
+	w      io.WriteCloser
+	report func(error)
+	once   sync.Once
+}
+
+func (t *tolerantWriter) Write(p []byte) (int, error) {
+	if _, err := t.w.Write(p); err != nil {
+		t.once.Do(func() { t.report(err) })
+	}
+	return len(p), nil
+}
+
+func (t *tolerantWriter) Close() error {
+	if err := t.w.Close(); err != nil {
+		t.once.Do(func() { t.report(err) })
+	}
+	return nil
+}

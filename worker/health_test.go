@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func getHealth(t *testing.T, url string) (int, Health) {
+	t.Helper()
+	code, h, err := tryHealth(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, h
+}
+
+func tryHealth(url string) (int, Health, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, Health{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var h Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return 0, Health{}, fmt.Errorf("decode health from %s: %w", url, err)
+	}
+	return resp.StatusCode, h, nil
+}
+
+func TestHealthEndpoint(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	f := newFixture(t, roleOpts{concurrency: 2, healthPort: port})
+	w := f.start(func(o *Options) { o.HealthAddr = "" }) // from deployment.health_check_url
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	var h Health
+	waitFor(t, 5*time.Second, "a healthy answer", func() bool {
+		code, got, err := tryHealth(url)
+		h = got
+		return err == nil && code == http.StatusOK
+	})
+	if h.Status != "ok" || h.SHA != "abc123" || h.Redis != "ok" || h.Host != "h1" || h.Role != "app" || h.Slots != 2 || !h.Serving {
+		t.Errorf("healthy answer %+v", h)
+	}
+	f.redis.Stop()
+	code, h := getHealth(t, url)
+	if code != http.StatusServiceUnavailable || h.Status != "unavailable" || h.Redis == "ok" || h.SHA != "abc123" {
+		t.Errorf("with redis down: %d %+v; want 503 with the redis error", code, h)
+	}
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/other", port)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /other: %d, want 404", resp.StatusCode)
+		}
+	}
+	if err := w.stop(t, 15*time.Second); err != nil {
+		t.Errorf("stop with redis down: %v", err)
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Errorf("health endpoint still answers after Run returned")
+	}
+}
+
+func TestHealthAddressInUseFailsRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, roleOpts{})
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	f.start(func(o *Options) { o.HealthAddr = addr })
+	waitFor(t, 5*time.Second, "the first worker's health endpoint", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	err := Run(t.Context(), Options{Config: f.cfg, Host: "h1", Queue: f.q, HealthAddr: addr})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--health-addr") {
+		t.Errorf("second worker on %s: %v; want address in use with a hint", addr, err)
+	}
+}

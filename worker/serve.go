@@ -1,0 +1,341 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/celeroot/celeroot/queue"
+)
+
+// serve claims and runs until ctx ends or the budget is spent, drains, and
+// returns why it stopped.
+func (w *worker) serve(ctx context.Context) error {
+	claimCtx, stopClaiming := context.WithCancelCause(ctx)
+	defer stopClaiming(nil)
+	runBase, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopRuns(nil)
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	w.stopClaiming, w.runBase, w.stopRuns = stopClaiming, runBase, stopRuns
+	w.serving.Store(true)
+
+	drained := make(chan struct{})
+	var loops sync.WaitGroup
+	loops.Go(func() { w.maintain(bg) })
+	loops.Go(func() { w.control(bg) })
+	loops.Go(func() { w.enforceGrace(ctx, drained) })
+
+	w.retry(claimCtx, "create queues", func() error { return w.q.EnsureQueues(claimCtx, w.queues...) })
+	w.replay(claimCtx)
+	w.claimLoop(claimCtx)
+	w.serving.Store(false)
+	if n := w.busy(); n > 0 {
+		w.log.Info("draining: waiting for running tasks", "runs", n, "why", context.Cause(claimCtx))
+	}
+	w.runs.Wait()
+	close(drained)
+	stopBG()
+	loops.Wait()
+	return context.Cause(claimCtx)
+}
+
+// enforceGrace stops the runs still going Grace after ctx is cancelled;
+// they are handed back.
+func (w *worker) enforceGrace(ctx context.Context, drained <-chan struct{}) {
+	select {
+	case <-drained:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(w.o.Grace)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return
+	case <-t.C:
+	}
+	w.log.Warn("grace period over: stopping running tasks", "runs", w.busy(), "grace", w.o.Grace)
+	w.stopRuns(errShutdown)
+}
+
+// replay restarts the runs a previous process of this host had started.
+// Once only: a second replay would take over the runs just started.
+func (w *worker) replay(ctx context.Context) {
+	for _, qu := range w.queues {
+		ds, err := w.q.Replay(ctx, w.o.Host, qu)
+		if err != nil {
+			// What a failed replay leaves is reclaimed when its lease expires.
+			w.log.Error("replay runs", "queue", qu, "err", err)
+		}
+		for _, d := range ds {
+			w.log.Info("replaying run", "run", d.Run.ID, "task", d.Run.Task, "queue", qu)
+			w.budget.tryTake() // counted by start even when none is left
+			w.start(d, w.tryAcquire())
+		}
+	}
+}
+
+// release frees a slot.
+func (w *worker) release() { <-w.slots }
+
+func (w *worker) tryAcquire() bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// claimLoop claims runs into free slots while there is budget, taking the
+// queues in turns, and every tick first reclaims runs of dead workers.
+func (w *worker) claimLoop(ctx context.Context) {
+	var b backoff
+	lastReclaim := time.Now()
+	for turn := 0; ; turn++ {
+		n := w.reserve(ctx)
+		if n == 0 {
+			return
+		}
+		var ds []*queue.Delivery
+		if time.Since(lastReclaim) >= w.tick {
+			ds, lastReclaim = w.reclaim(ctx, n), time.Now()
+		}
+		var err error
+		if len(ds) < n {
+			var got []*queue.Delivery
+			got, err = w.q.Claim(ctx, w.o.Host, rotate(w.queues, turn), n-len(ds), w.block)
+			ds = append(ds, got...)
+		}
+		for _, d := range ds {
+			w.start(d, true)
+		}
+		w.unreserve(n - len(ds))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			w.log.Error("claim runs", "queues", w.queues, "err", err)
+			b.sleep(ctx)
+		default:
+			b = backoff{}
+		}
+	}
+}
+
+// reserve waits for a free slot and a start left in the budget, then takes
+// the other free ones too; it returns how many it holds (0: ctx ended).
+func (w *worker) reserve(ctx context.Context) int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	if !w.budget.take(ctx) {
+		w.release()
+		return 0
+	}
+	n := 1
+	for w.tryAcquire() {
+		if !w.budget.tryTake() {
+			w.release()
+			break
+		}
+		n++
+	}
+	return n
+}
+
+func (w *worker) unreserve(n int) {
+	for range n {
+		w.release()
+		w.budget.give()
+	}
+}
+
+// rotate returns qs starting at element turn mod len(qs), so that no queue
+// always comes first.
+func rotate(qs []string, turn int) []string {
+	i := turn % len(qs)
+	return append(append([]string{}, qs[i:]...), qs[:i]...)
+}
+
+// start runs d in its own goroutine; owned says whether d holds a slot.
+// Its budget reservation, if any, is spent.
+func (w *worker) start(d *queue.Delivery, owned bool) {
+	if w.budget.use() {
+		w.stopClaiming(errRecycle)
+	}
+	rctx, cancel := context.WithCancelCause(w.runBase)
+	w.mu.Lock()
+	w.inflight[d.Run.ID] = &flight{d: d, cancel: cancel}
+	w.mu.Unlock()
+	w.runs.Go(func() {
+		defer func() {
+			cancel(nil)
+			w.mu.Lock()
+			delete(w.inflight, d.Run.ID)
+			w.mu.Unlock()
+			if owned {
+				w.release()
+			}
+		}()
+		res, stopped := w.run(rctx, d)
+		if stopped {
+			switch cause := context.Cause(rctx); {
+			case errors.Is(cause, queue.ErrLeaseLost), errors.Is(cause, errShutdown):
+				w.log.Warn("run handed back", "run", d.Run.ID, "queue", d.Queue, "why", cause)
+				return
+			case errors.Is(cause, errKilled):
+				res = queue.Result{ExitCode: res.ExitCode, Killed: true}
+			}
+		}
+		w.complete(d, res)
+	})
+}
+
+// complete records a result, retrying Redis errors until the grace period
+// of a shutdown ends; the run stays in flight meanwhile, so its lease is
+// renewed. A run given up on stays pending and is replayed or reclaimed.
+func (w *worker) complete(d *queue.Delivery, res queue.Result) {
+	ctx := context.WithoutCancel(w.runBase)
+	var b backoff
+	for {
+		r, err := w.q.Complete(ctx, d, res)
+		if err == nil {
+			w.processed.Add(1)
+			if !r.State.Successful() {
+				w.failed.Add(1)
+			}
+			w.log.Info("run finished", "run", d.Run.ID, "task", d.Run.Task, "state", r.State,
+				"exit_code", r.ExitCode, "reason", r.Reason)
+			return
+		}
+		if errors.Is(err, queue.ErrLeaseLost) {
+			w.log.Warn("result dropped: lease lost", "run", d.Run.ID, "err", err)
+			return
+		}
+		w.log.Error("complete run", "run", d.Run.ID, "err", err)
+		if !b.sleep(w.runBase) {
+			return
+		}
+	}
+}
+
+// maintain renews leases and sends heartbeats every tick until ctx ends.
+func (w *worker) maintain(ctx context.Context) {
+	t := time.NewTicker(w.tick)
+	defer t.Stop()
+	w.heartbeat(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.renew(ctx)
+		w.heartbeat(ctx)
+	}
+}
+
+func (w *worker) renew(ctx context.Context) {
+	w.mu.Lock()
+	ds := make([]*queue.Delivery, 0, len(w.inflight))
+	for _, f := range w.inflight {
+		ds = append(ds, f.d)
+	}
+	w.mu.Unlock()
+	lost, killed, err := w.q.Renew(ctx, ds...)
+	if err != nil && ctx.Err() == nil {
+		w.log.Error("renew leases", "runs", len(ds), "err", err)
+	}
+	for _, d := range lost {
+		w.cancelRun(d.Run.ID, queue.ErrLeaseLost)
+	}
+	for _, d := range killed {
+		w.cancelRun(d.Run.ID, errKilled)
+	}
+}
+
+// reclaim takes over up to n runs whose lease expired (their worker died).
+func (w *worker) reclaim(ctx context.Context, n int) []*queue.Delivery {
+	var out []*queue.Delivery
+	for _, qu := range w.queues {
+		if len(out) == n {
+			break
+		}
+		ds, err := w.q.Reclaim(ctx, w.o.Host, qu, n-len(out))
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("reclaim runs", "queue", qu, "err", err)
+		}
+		for _, d := range ds {
+			w.log.Info("reclaimed run", "run", d.Run.ID, "task", d.Run.Task, "queue", qu)
+		}
+		out = append(out, ds...)
+	}
+	return out
+}
+
+// control reads the host's control stream and stops killed runs.
+func (w *worker) control(ctx context.Context) {
+	var b backoff
+	for ctx.Err() == nil {
+		msgs, err := w.q.ReadControl(ctx, w.o.Host, time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("read control stream", "err", err)
+				b.sleep(ctx)
+			}
+			continue
+		}
+		b = backoff{}
+		for _, m := range msgs {
+			if m.Op == "kill" {
+				w.cancelRun(m.Run, errKilled)
+			}
+		}
+		if err := w.q.AckControl(ctx, w.o.Host, msgs...); err != nil && ctx.Err() == nil {
+			w.log.Error("ack control messages", "err", err)
+		}
+	}
+}
+
+func (w *worker) cancelRun(id string, cause error) {
+	w.mu.Lock()
+	f := w.inflight[id]
+	w.mu.Unlock()
+	if f != nil {
+		w.log.Info("stopping run", "run", id, "why", cause)
+		f.cancel(cause)
+	}
+}
+
+// retry calls f until it succeeds or ctx ends.
+func (w *worker) retry(ctx context.Context, what string, f func() error) {
+	var b backoff
+	for ctx.Err() == nil {
+		err := f()
+		if err == nil {
+			return
+		}
+		w.log.Error(what, "err", err)
+		b.sleep(ctx)
+	}
+}
+
+// backoff sleeps 100ms, 200ms, … up to 2s between failed Redis calls.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) sleep(ctx context.Context) bool {
+	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
