@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/celeroot/celeroot/queue"
+)
+
+// beatQueue opens the namespace of the beat fleet for counting runs.
+func beatQueue(t *testing.T, redisAddr string) *queue.Queue {
+	t.Helper()
+	q, err := queue.Open(context.Background(), "redis://"+redisAddr+"/0", queue.Namespace{Cluster: "e2ebeat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// TestBeatLeaderKilledExactlyOnce runs three beats on seconds schedules,
+// SIGKILLs whichever leads every few seconds (restarting it as a new
+// standby), reloads the configuration halfway (a third host joins the
+// targets) by SIGHUP to the leader, and then checks, per schedule, that
+// every tick of the run has exactly one run per targeted host.
+func TestBeatLeaderKilledExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e")
+	}
+	duration := 75 * time.Second // 3 schedules × 75 ticks
+	if os.Getenv("CL_E2E_LONG") == "1" {
+		duration = 5 * time.Minute
+	}
+	const lease = 2 * time.Second
+	redisAddr := StartRedis(t, "127.0.0.1")
+	q := beatQueue(t, redisAddr)
+	dir := t.TempDir()
+	fleet := &beatFleet{Dir: dir, Hosts: []string{"h1", "h2"}, Schedules: []string{"s1", "s2", "s3"}}
+	cfg := fleet.write(t, redisAddr)
+
+	beats := map[string]*beatProc{}
+	var all []*beatProc
+	for i := range 3 {
+		id := fmt.Sprintf("b%d", i)
+		beats[id] = startBeatProc(t, cfg, dir, id, lease)
+		all = append(all, beats[id])
+	}
+	waitLeader(t, q, 10*time.Second, func(string) bool { return true })
+	start := time.Now()
+	first := start.Unix() + 1
+	var reloadAt time.Time
+	var killedAt []time.Time
+	gen := 0
+	for time.Since(start) < duration {
+		time.Sleep(time.Duration(3000+rand.IntN(3000)) * time.Millisecond)
+		if reloadAt.IsZero() && time.Since(start) > duration/2 {
+			fleet.Hosts = append(fleet.Hosts, "h3")
+			fleet.write(t, redisAddr)
+			leader := beats[leaderID(t, q)]
+			if leader == nil {
+				t.Fatalf("leader %q is not one of ours", leaderID(t, q))
+			}
+			leader.signal(syscall.SIGHUP)
+			reloadAt = time.Now()
+			continue
+		}
+		id := leaderID(t, q)
+		p := beats[id]
+		if p == nil {
+			continue // between leaders
+		}
+		// Kill right after a tick, when the leader is likely claiming or
+		// enqueueing, so that new leaders have half-done fires to finish.
+		now := time.Now()
+		time.Sleep(now.Truncate(time.Second).Add(time.Second + time.Duration(rand.IntN(3000))*time.Microsecond).Sub(now))
+		p.kill()
+		killedAt = append(killedAt, time.Now())
+		delete(beats, id)
+		gen++
+		nid := fmt.Sprintf("%s-r%d", id[:2], gen)
+		beats[nid] = startBeatProc(t, cfg, dir, nid, lease)
+		all = append(all, beats[nid])
+	}
+	end := time.Now().Unix() - 1
+	time.Sleep(2 * lease) // let the last fires land
+	for _, p := range beats {
+		p.terminate()
+	}
+	if len(killedAt) < 8 {
+		t.Errorf("only %d leader kills in %v", len(killedAt), duration)
+	}
+	takeover, recovered, dups := failoverStats(t, all, killedAt)
+
+	counts := runsPerTick(t, q, []string{"h1", "h2", "h3"})
+	ticks := 0
+	for _, s := range fleet.Schedules {
+		for tick := first; tick <= end; tick++ {
+			ticks++
+			n, want := counts[s][tick], 2
+			if tick > reloadAt.Unix()+1 {
+				want = 3
+			}
+			if n == want || (n == 2 || n == 3) && tick >= reloadAt.Unix()-1 && tick <= reloadAt.Unix()+1 {
+				continue
+			}
+			t.Errorf("schedule %s tick %s: %d runs, want %d", s, time.Unix(tick, 0).Format("15:04:05"), n, want)
+		}
+		for tick, n := range counts[s] {
+			if n > 3 {
+				t.Errorf("schedule %s tick %d fired more than once: %d runs", s, tick, n)
+			}
+		}
+	}
+	t.Logf("%d ticks over %v, %d leader kills (SIGKILL), reload at +%v: every tick fired exactly once",
+		ticks, duration, len(killedAt), reloadAt.Sub(start).Round(time.Second))
+	t.Logf("takeover after a kill: max %v (lease %v); %d fires finished by a sweep, %d runs found already enqueued",
+		takeover.Round(time.Millisecond), lease, recovered, dups)
+	if takeover > lease+time.Second {
+		t.Errorf("a standby took %v to take over (lease %v)", takeover, lease)
+	}
+}
+
+// failoverStats reads the beats' logs: the longest time from a kill to the
+// next "leader" event, and the fires finished by sweeps.
+func failoverStats(t *testing.T, procs []*beatProc, kills []time.Time) (takeover time.Duration, recovered, dups int) {
+	var leads []time.Time
+	for _, p := range procs {
+		for _, ev := range p.events(t, "beat role", "leader") {
+			leads = append(leads, ev.Time)
+		}
+		for _, ev := range p.events(t, "fired", "") {
+			if ev.Recovered {
+				recovered++
+			}
+			dups += ev.Duplicates
+		}
+	}
+	sort.Slice(leads, func(i, j int) bool { return leads[i].Before(leads[j]) })
+	for _, k := range kills {
+		i := sort.Search(len(leads), func(i int) bool { return leads[i].After(k) })
+		if i == len(leads) {
+			t.Errorf("no beat took over after the kill at %s", k.Format(time.StampMilli))
+			continue
+		}
+		takeover = max(takeover, leads[i].Sub(k))
+	}
+	return takeover, recovered, dups
+}
+
+// TestBeatCutOffStopsBeforeStandbyStarts puts the leader behind a proxy and
+// freezes it (a partition: the leader's renewals hang). The leader must
+// stop firing, on its own clock, before the standby takes the lease; when
+// the proxy thaws, the cut-off leader's delayed commands reach Redis and
+// are fenced off. Every tick still fires exactly once.
+func TestBeatCutOffStopsBeforeStandbyStarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e")
+	}
+	const lease = 2 * time.Second
+	redisAddr := StartRedis(t, "127.0.0.1")
+	q := beatQueue(t, redisAddr)
+	proxy := startFreezeProxy(t, redisAddr)
+	dir := t.TempDir()
+	fleet := &beatFleet{Dir: dir, Hosts: []string{"h1", "h2"}, Schedules: []string{"s1"}}
+	viaProxy, direct := fleet.write(t, proxy.Addr()), fleet.write(t, redisAddr)
+
+	a := startBeatProc(t, viaProxy, dir, "a", lease)
+	waitLeader(t, q, 10*time.Second, func(id string) bool { return id == "a" })
+	b := startBeatProc(t, direct, dir, "b", lease)
+	first := time.Now().Unix() + 1
+	time.Sleep(3 * time.Second)
+
+	proxy.frozen.Store(true)
+	frozeAt := time.Now()
+	waitLeader(t, q, 3*lease, func(id string) bool { return id == "b" })
+	time.Sleep(time.Second)
+	proxy.frozen.Store(false) // the stale commands arrive now
+	time.Sleep(3 * time.Second)
+	end := time.Now().Unix() - 1
+	time.Sleep(lease)
+	a.terminate()
+	b.terminate()
+
+	stopped := a.events(t, "stopped leading", "")
+	took := b.events(t, "beat role", "leader")
+	if len(stopped) == 0 || len(took) == 0 {
+		t.Fatalf("log events: a stopped leading %d times, b became leader %d times", len(stopped), len(took))
+	}
+	aStop, bLead := stopped[0].Time, took[0].Time
+	if !aStop.Before(bLead) {
+		t.Errorf("the cut-off leader stopped at %s, after the standby took over at %s", aStop.Format(time.StampMicro), bLead.Format(time.StampMicro))
+	}
+	t.Logf("frozen at %s; a stopped firing %v later, b led %v after that (lease %v)",
+		frozeAt.Format(time.StampMilli), aStop.Sub(frozeAt).Round(time.Millisecond), bLead.Sub(aStop).Round(time.Millisecond), lease)
+
+	counts := runsPerTick(t, q, fleet.Hosts)
+	var bad []string
+	for tick := first; tick <= end; tick++ {
+		if n := counts["s1"][tick]; n != 2 {
+			bad = append(bad, fmt.Sprintf("%s:%d", time.Unix(tick, 0).Format("15:04:05"), n))
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("ticks without exactly one run per host: %v", bad)
+	}
+}
