@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,13 @@ func newWorker(o Options) (*worker, error) {
 	if o.ReleaseDir == "" {
 		o.ReleaseDir = o.Config.Source.Dir
 	}
+	// Scripts run with the release as their working directory: their
+	// paths must not be relative to it.
+	dir, err := filepath.Abs(o.ReleaseDir)
+	if err != nil {
+		return nil, fmt.Errorf("start worker %s: release directory %s: %w", o.Host, o.ReleaseDir, err)
+	}
+	o.ReleaseDir = dir
 	w := &worker{
 		o: o, cfg: o.Config, q: o.Queue, host: h, role: role,
 		queues:    []string{queue.HostQueue(o.Host), queue.RoleQueue(role.Queue)},

@@ -41,6 +41,7 @@ type CLI struct {
 	Supervise  SuperviseCmd  `cmd:"" help:"Keep the worker running on hosts without systemd (used by deploys)."`
 	Task       TaskCmd       `cmd:"" help:"Run tasks on hosts through the Redis queues; status, logs, kill."`
 	Dev        DevCmd        `cmd:"" help:"Run an in-memory Redis and a worker per local host on this machine (development only)."`
+	Worker     WorkerCmd     `cmd:"" help:"Run this host's worker: consume its host and role queues and run tasks."`
 	Beat       BeatCmd       `cmd:"" help:"The scheduler: one leader fires cron schedules to hosts; status, stop, restart, backups."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`

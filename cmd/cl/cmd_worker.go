@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/celeroot/celeroot/worker"
+)
+
+// WorkerCmd is `cl worker --host NAME`: this host's worker, in the
+// foreground, until SIGTERM (or a max_tasks_per_child recycle).
+type WorkerCmd struct {
+	Host       string `required:"" placeholder:"NAME" help:"This host's name in cl.yaml hosts."`
+	HealthAddr string `name:"health-addr" placeholder:"ADDR" help:"Listen address of the health endpoint (default: from deployment.health_check_url; - for none)."`
+}
+
+// workerSource is where the worker's configuration and tasks come from.
+type workerSource struct {
+	ConfigPath string // cl.yaml to load
+	ReleaseDir string // "" = the directory of cl.yaml
+	SHA        string
+}
+
+// Run loads cl.yaml (a release's own copy when cl runs from a release),
+// connects to Redis and serves until SIGTERM.
+func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
+	exe, _ := os.Executable()
+	src := chooseWorkerSource(a.ConfigPath, configGiven(kctx), exe)
+	a.ConfigPath = src.ConfigPath
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	return worker.Run(a.Ctx, worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
+		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log})
+}
+
+// configGiven reports whether -c/--config or CL_CONFIG chose cl.yaml.
+func configGiven(kctx *kong.Context) bool {
+	if os.Getenv("CL_CONFIG") != "" {
+		return true
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && p.Flag.Name == "config" {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseWorkerSource uses the release's cl.yaml and its directory name as
+// SHA when cl runs as <target>/releases/<sha>/bin/cl next to
+// <target>/releases/<sha>/cl.yaml and no configuration was given
+// explicitly; otherwise the given cl.yaml, SHA "dev".
+func chooseWorkerSource(configPath string, given bool, exe string) workerSource {
+	dev := workerSource{ConfigPath: configPath, SHA: worker.DevSHA}
+	if given || exe == "" {
+		return dev
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	bin := filepath.Dir(exe)
+	release := filepath.Dir(bin)
+	if filepath.Base(bin) != "bin" || filepath.Base(filepath.Dir(release)) != "releases" {
+		return dev
+	}
+	cfgPath := filepath.Join(release, "cl.yaml")
+	if fi, err := os.Stat(cfgPath); err != nil || !fi.Mode().IsRegular() {
+		return dev
+	}
+	return workerSource{ConfigPath: cfgPath, ReleaseDir: release, SHA: filepath.Base(release)}
+}
