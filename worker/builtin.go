@@ -28,7 +28,7 @@ func (w *worker) runBuiltin(ctx context.Context, r *queue.Run, t *config.Task, p
 	}
 	env = append(append(baseEnv(), env...), w.contextEnv(r, t)...)
 	w.note(ctx, r.ID, "running "+fmt.Sprint(argv))
-	return w.exec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
+	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
 }
 
 // ErrNoPackageManager: none of the supported package managers is installed.
@@ -124,15 +124,18 @@ func serviceCommand(name, action string, look lookPathFunc, systemd bool) ([]str
 
 // bootCommand enables or disables a service at boot without systemd.
 func bootCommand(name, action string, look lookPathFunc) ([]string, error) {
-	on := action == "enable"
+	chk, rc := "on", "add"
+	if action == "disable" {
+		chk, rc = "off", "del"
+	}
 	if p, err := look("update-rc.d"); err == nil {
 		return []string{p, name, action}, nil
 	}
 	if p, err := look("chkconfig"); err == nil {
-		return []string{p, name, map[bool]string{true: "on", false: "off"}[on]}, nil
+		return []string{p, name, chk}, nil
 	}
 	if p, err := look("rc-update"); err == nil {
-		return []string{p, map[bool]string{true: "add", false: "del"}[on], name}, nil
+		return []string{p, rc, name}, nil
 	}
 	return nil, fmt.Errorf("%s %s: %w", action, name, ErrNoServiceManager)
 }

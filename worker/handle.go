@@ -116,12 +116,12 @@ func (w *worker) runProcess(ctx context.Context, r *queue.Run, t *config.Task, p
 	env := append(baseEnv(), envList(t.Env)...)
 	env = append(env, config.ParamEnv(params)...)
 	env = append(env, w.contextEnv(r, t)...)
-	return w.exec(ctx, r, spec{Argv: argv, Dir: w.o.ReleaseDir, Env: env, Stdin: stdin, Timeout: timeout})
+	return w.runSpec(ctx, r, spec{Argv: argv, Dir: w.o.ReleaseDir, Env: env, Stdin: stdin, Timeout: timeout})
 }
 
-// exec runs a spec with the run's log as output and turns the outcome into
-// a result.
-func (w *worker) exec(ctx context.Context, r *queue.Run, s spec) (queue.Result, bool) {
+// runSpec runs a spec with the run's log as output and turns the outcome
+// into a result.
+func (w *worker) runSpec(ctx context.Context, r *queue.Run, s spec) (queue.Result, bool) {
 	lctx := context.WithoutCancel(ctx) // the last lines of a killed task still go to the log
 	stdout := w.logWriter(lctx, r.ID, "stdout")
 	stderr := w.logWriter(lctx, r.ID, "stderr")

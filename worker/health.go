@@ -67,7 +67,11 @@ func (w *worker) healthListen() (addr, path string, err error) {
 		}
 		addr = u.Host
 		if u.Port() == "" {
-			addr = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
+			port := "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+			addr = net.JoinHostPort(u.Hostname(), port)
 		}
 	}
 	if w.o.HealthAddr != "" {

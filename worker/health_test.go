@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/celeroot/celeroot/config"
 )
 
 func getHealth(t *testing.T, url string) (int, Health) {
@@ -81,5 +83,32 @@ func TestHealthAddressInUseFailsRun(t *testing.T) {
 	err := Run(t.Context(), Options{Config: f.cfg, Host: "h1", Queue: f.q, HealthAddr: addr})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--health-addr") {
 		t.Errorf("second worker on %s: %v; want address in use with a hint", addr, err)
+	}
+}
+
+func TestHealthListen(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ url, flag, addr, path, err string }{
+		{"http://localhost:8000/health", "", "localhost:8000", "/health", ""},
+		{"http://10.0.0.5/status/live", "", "10.0.0.5:80", "/status/live", ""},
+		{"https://web1/health", "", "web1:443", "/health", ""},
+		{"http://localhost:8000", "", "localhost:8000", "/health", ""},
+		{"http://localhost:8000/health", "127.0.0.1:9001", "127.0.0.1:9001", "/health", ""},
+		{"", "127.0.0.1:9001", "127.0.0.1:9001", "/health", ""},
+		{"localhost:8000", "", "", "", "want http://host:port/path"},
+		{"", "", "", "", "no health address"},
+	}
+	for _, c := range cases {
+		w := &worker{cfg: &config.Config{Deployment: config.Deployment{HealthCheckURL: c.url}}, o: Options{HealthAddr: c.flag}}
+		addr, path, err := w.healthListen()
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err %v, want %q", c.url, err, c.err)
+			}
+			continue
+		}
+		if err != nil || addr != c.addr || path != c.path {
+			t.Errorf("%q %q: %q %q %v; want %q %q", c.url, c.flag, addr, path, err, c.addr, c.path)
+		}
 	}
 }

@@ -47,7 +47,8 @@ const (
 // ErrUnknownHost is returned by Run when Options.Host is not in cl.yaml.
 var ErrUnknownHost = errors.New("host not in cl.yaml")
 
-// Stop reasons, returned as the cause of the claiming context.
+// Why claiming stops (errRecycle) and why a run's context is cancelled
+// (errKilled, errShutdown; queue.ErrLeaseLost).
 var (
 	errRecycle  = errors.New("max_tasks_per_child reached: recycling")
 	errKilled   = errors.New("killed by request")

@@ -244,3 +244,31 @@ func TestRunRejectsUnknownHost(t *testing.T) {
 		t.Errorf("Run with unknown host: %v", err)
 	}
 }
+
+func TestRoleQueueAndReclaimFromDeadWorker(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, roleOpts{concurrency: 2})
+	ctx := context.Background()
+	// A worker of the role that died right after claiming: it never renews.
+	lost := &queue.Run{Task: "ping", Module: "builtin", Target: queue.RoleQueue("app_q")}
+	if _, _, err := f.q.Enqueue(ctx, lost, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := f.q.Claim(ctx, "ghost", []string{queue.RoleQueue("app_q")}, 1, 0); err != nil || len(ds) != 1 {
+		t.Fatalf("ghost claim: %v %v", ds, err)
+	}
+	f.start(nil)
+	fresh := &queue.Run{Task: "ping", Module: "builtin", Target: queue.RoleQueue("app_q")}
+	if _, _, err := f.q.Enqueue(ctx, fresh, ""); err != nil {
+		t.Fatal(err)
+	}
+	runs := f.wait(15*time.Second, fresh.ID, lost.ID)
+	for _, r := range runs {
+		if r.State != queue.StateSucceeded || r.Worker != "h1" {
+			t.Errorf("role run %s: %s on %q, want succeeded on h1", r.ID, r.State, r.Worker)
+		}
+	}
+	if runs[1].Deliveries != 2 {
+		t.Errorf("reclaimed run: %d deliveries, want 2 (ghost, then h1)", runs[1].Deliveries)
+	}
+}
