@@ -20,7 +20,7 @@ import (
 
 // fixture is a config repository, a real redis-server and a queue on it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	redis *queuetest.RedisServer
 	cfg   *config.Config
@@ -78,6 +78,8 @@ const testModule = `tasks:
     script: t/slow.sh
   fails:
     command: ["/bin/sh", "-c", "echo broken >&2; exit 3"]
+  "true":
+    command: ["/bin/true"]
 `
 
 const otherModule = `tasks:
@@ -86,7 +88,7 @@ const otherModule = `tasks:
 `
 
 // newFixture writes the config, starts redis-server and opens a queue.
-func newFixture(t *testing.T, ro roleOpts) *fixture {
+func newFixture(t testing.TB, ro roleOpts) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), redis: queuetest.StartRedis(t)}
 	f.writeRepo(ro)
@@ -161,14 +163,14 @@ func (f *fixture) start(mod func(*Options)) *running {
 }
 
 // stop cancels the worker (SIGTERM) and waits for Run to return.
-func (r *running) stop(t *testing.T, within time.Duration) error {
+func (r *running) stop(t testing.TB, within time.Duration) error {
 	t.Helper()
 	r.cancel()
 	return r.wait(t, within)
 }
 
 // wait waits for Run to return by itself.
-func (r *running) wait(t *testing.T, within time.Duration) error {
+func (r *running) wait(t testing.TB, within time.Duration) error {
 	t.Helper()
 	select {
 	case err, ok := <-r.done:
@@ -294,7 +296,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
