@@ -70,11 +70,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer hs.stop()
-	w.log.Info("worker started", "host", w.o.Host, "role", w.host.Role, "queues", strings.Join(w.queues, ","),
+	w.log.Info("worker started", "role", w.host.Role, "queues", strings.Join(w.queues, ","),
 		"slots", w.role.Concurrency, "max_tasks_per_child", w.role.MaxTasksPerChild, "sha", w.o.SHA,
 		"release", w.o.ReleaseDir, "health", hs.addr())
 	why := w.serve(ctx)
-	w.log.Info("worker stopped", "host", w.o.Host, "why", why,
+	w.log.Info("worker stopped", "why", why,
 		"processed", w.processed.Load(), "failed", w.failed.Load())
 	return nil
 }
