@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -187,7 +188,7 @@ func (a *adder) ssh(ctx context.Context) error {
 func (a *adder) prerequisites(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	p, err := a.run.r.prereqs(ctx, a.run.svc.unitPath())
+	p, err := a.run.r.prereqs(ctx, a.run.svc.unitPath(), path.Join(StateDir, a.run.svc.name))
 	if err != nil {
 		return err
 	}

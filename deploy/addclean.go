@@ -10,10 +10,10 @@ import (
 )
 
 // cleanScript removes what a failed add created. Arguments: target,
-// version, remove-release (1/0), remove-target (1/0), state files prefix
-// ("" to keep), remove-state-dir (1/0). It prints "left=PATH" for what
-// it could not remove.
-const cleanScript = `T=$1 V=$2 REL=$3 TGT=$4 ST=$5 STD=$6
+// version, remove-release (1/0), remove-target-contents (1/0), state
+// files prefix ("" to keep), remove-state-dir (1/0), remove-target-dir
+// (1/0). It prints "left=PATH" for what it could not remove.
+const cleanScript = `T=$1 V=$2 REL=$3 TGT=$4 ST=$5 STD=$6 TDIR=$7
 gone() { if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1" 2>/dev/null; fi; if [ -e "$1" ] || [ -L "$1" ]; then echo "left=$1"; fi; }
 if [ "$REL" = 1 ]; then gone "$T/releases/$V"; fi
 if [ -n "$ST" ]; then for x in lock pid json json.tmp log log.1; do gone "$ST.$x"; done; fi
@@ -21,8 +21,8 @@ if [ "$STD" = 1 ]; then rmdir -- "$(dirname -- "$ST")" 2>/dev/null || :; fi
 if [ "$TGT" = 1 ]; then
 	for x in current releases .celeroot; do gone "$T/$x"; done
 	rm -f "$T"/.current.tmp.* 2>/dev/null
-	rmdir -- "$T" 2>/dev/null || echo "left=$T"
 fi
+if [ "$TDIR" = 1 ]; then rmdir -- "$T" 2>/dev/null || echo "left=$T"; fi
 `
 
 // cleanup undoes a failed add on the host, from the step that failed
@@ -59,7 +59,8 @@ func (a *adder) cleanup(ctx context.Context, failed Step) {
 	// The release goes when this add staged it and current is known not
 	// to point to it.
 	removeRelease := r.p.Present == "" && r.rep.Current != a.rel.Version && r.rep.Current != "?"
-	args := []string{r.target(), a.rel.Version, bit(removeRelease), bit(!a.pre.TargetExisted), stateFiles, bit(stateFiles != "")}
+	ours := !a.pre.TargetExisted || a.pre.TargetEmpty
+	args := []string{r.target(), a.rel.Version, bit(removeRelease), bit(ours), stateFiles, bit(stateFiles != "" && !a.pre.StateDirExisted), bit(!a.pre.TargetExisted)}
 	var out bytes.Buffer
 	err := r.r.check(ctx, "clean up", hostexec.Command{Argv: append([]string{"/bin/sh", "-c", cleanScript, "sh"}, args...), Stdout: &out})
 	if err != nil {

@@ -275,3 +275,22 @@ func TestLocalAddAndRemove(t *testing.T) {
 		t.Fatalf("remove without --purge deleted the release: %v", err)
 	}
 }
+
+// A release that only adds a file has nothing to drop: everything else is
+// linked (an empty drop list once made awk drop everything).
+func TestLocalDeployOnlyAddedFile(t *testing.T) {
+	s := newLocal(t, "")
+	if _, err := s.deploy(t); err != nil {
+		t.Fatal(err)
+	}
+	s.repo.write("tasks/new.txt", "new\n")
+	v2 := s.repo.commit("add a file")
+	rep, err := s.deploy(t)
+	h := rep.Hosts[0]
+	if err != nil || h.FilesSent != 1 || h.FilesLinked != 7 || s.current(t) != v2 {
+		t.Fatalf("%v %+v", err, h)
+	}
+	if _, err := os.Stat(filepath.Join(s.target, "releases", v2, "bin/cl")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -132,7 +132,7 @@ stage() {
 		BM=$R/$B/.celeroot/manifest
 		[ -f "$BM" ] || die "base release $B has no manifest"
 		touch "$C/drop"
-		awk -F '\t' 'FNR == NR { drop[$0] = 1; next } NF >= 4 && !($1 in drop)' "$C/drop" "$BM" >"$C/keep"
+		awk -F '\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next } NF >= 4 && !($1 in drop)' "$C/drop" "$BM" >"$C/keep"
 		awk -F '\t' -v B="$R/$B" -v S="$S" "$LINK_AWK" "$C/keep" | sh -e
 		if [ -f "$C/manifest-part" ]; then
 			{
@@ -147,6 +147,11 @@ stage() {
 	fi
 	[ -f "$S/.celeroot/manifest" ] || die "the upload of release $V has no manifest"
 	rm -rf "$C"
+	want=$(awk -F '\t' 'NF >= 4' "$S/.celeroot/manifest" | wc -l)
+	have=$(find "$S" \( -type f -o -type l \) ! -path "$S/.celeroot/manifest" | wc -l)
+	if [ "$want" -ne "$have" ]; then
+		die "release $V has $have files, its manifest lists $want"
+	fi
 	if [ -e "$R/$V" ]; then
 		mv "$R/$V" "$R/.old-$V-$$"
 		mv "$S" "$R/$V"

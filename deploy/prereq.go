@@ -25,9 +25,11 @@ for t in tar awk sort ln mv readlink mkdir rm touch cut; do
 done
 echo "missing=$missing"
 if [ -e "$1" ]; then echo target_existed=1; fi
+if [ -d "$1" ] && [ -z "$(ls -A -- "$1" 2>/dev/null)" ]; then echo target_empty=1; fi
 if [ -e "$1/current" ] || [ -L "$1/current" ]; then echo current_existed=1; fi
 if [ -e "$2" ]; then echo unit_existed=1; fi
-if [ -e "$3" ]; then echo state_existed=1; fi
+if [ -e "$3.lock" ] || [ -e "$3.log" ]; then echo state_existed=1; fi
+if [ -e "$(dirname -- "$3")" ]; then echo state_dir_existed=1; fi
 if mkdir -p -- "$1" 2>/dev/null && [ -w "$1" ]; then echo target_writable=1; fi
 p=$1
 while [ ! -e "$p" ] && [ "$p" != / ]; do p=$(dirname -- "$p"); done
@@ -40,16 +42,18 @@ type prereqs struct {
 	Root, Systemd     bool
 	Missing           []string
 	TargetExisted     bool
+	TargetEmpty       bool // existed, but empty: everything in it is ours
 	CurrentExisted    bool
 	UnitExisted       bool
-	StateExisted      bool
+	StateExisted      bool // the supervisor's files of this service
+	StateDirExisted   bool
 	TargetWritable    bool
 	FreeBytes         uint64
 }
 
-func (r *remote) prereqs(ctx context.Context, unitPath string) (prereqs, error) {
+func (r *remote) prereqs(ctx context.Context, unitPath, statePrefix string) (prereqs, error) {
 	var out bytes.Buffer
-	err := r.check(ctx, "check prerequisites", hostexec.Command{Argv: []string{"/bin/sh", "-c", prereqScript, "sh", r.target, unitPath, StateDir}, Stdout: &out})
+	err := r.check(ctx, "check prerequisites", hostexec.Command{Argv: []string{"/bin/sh", "-c", prereqScript, "sh", r.target, unitPath, statePrefix}, Stdout: &out})
 	if err != nil {
 		return prereqs{}, err
 	}
@@ -70,12 +74,16 @@ func (r *remote) prereqs(ctx context.Context, unitPath string) (prereqs, error) 
 			p.Missing = strings.Fields(v)
 		case "target_existed":
 			p.TargetExisted = true
+		case "target_empty":
+			p.TargetEmpty = true
 		case "current_existed":
 			p.CurrentExisted = true
 		case "unit_existed":
 			p.UnitExisted = true
 		case "state_existed":
 			p.StateExisted = true
+		case "state_dir_existed":
+			p.StateDirExisted = true
 		case "target_writable":
 			p.TargetWritable = true
 		case "free_kb":

@@ -88,7 +88,11 @@ func (s service) restartArgv() []string {
 // bin/cl.
 func (s service) install(ctx context.Context, r *remote, installedSum string) error {
 	if !s.systemd {
-		return r.check(ctx, "create "+StateDir, hostexec.Command{Argv: []string{"mkdir", "-p", "--", StateDir}})
+		err := r.check(ctx, "prepare "+StateDir, hostexec.Command{Argv: []string{"/bin/sh", "-c", `mkdir -p -- "$1" && test -w "$1"`, "sh", StateDir}})
+		if err != nil {
+			return fmt.Errorf("%w (the supervisor keeps its files there: make it writable by the SSH user, or set ssh.become: sudo)", err)
+		}
+		return nil
 	}
 	unit := s.unit()
 	sum := sha256.Sum256(unit)

@@ -43,9 +43,7 @@ func (c *SuperviseRunCmd) Run(a *App) error {
 	// The supervisor handles SIGTERM, SIGINT and SIGHUP itself: it must
 	// not end with the CLI's context before its child is stopped.
 	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.WithoutCancel(a.Ctx))
-	defer stop()
-	return supervise.Run(ctx, supervise.Options{Files: c.files(), Argv: argvAfterDash(c.Argv)})
+	return supervise.Run(context.WithoutCancel(a.Ctx), supervise.Options{Files: c.files(), Argv: argvAfterDash(c.Argv)})
 }
 
 // SuperviseStartCmd is `cl supervise start`.

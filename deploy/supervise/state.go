@@ -52,9 +52,13 @@ func (f Files) PID() string   { return f.path(".pid") }
 func (f Files) State() string { return f.path(".json") }
 func (f Files) Log() string   { return f.path(".log") }
 
-// locked reports whether a live supervisor holds the lock.
+// locked reports whether a live supervisor holds the lock. It creates
+// nothing: a missing lock file means no supervisor ever ran.
 func (f Files) locked() (bool, error) {
-	fd, err := os.OpenFile(f.Lock(), os.O_RDWR|os.O_CREATE, 0o644)
+	fd, err := os.Open(f.Lock())
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("open %s: %w", f.Lock(), err)
 	}
