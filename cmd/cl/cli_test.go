@@ -124,18 +124,18 @@ func TestHostRegistryCommands(t *testing.T) {
 	git("add", ".")
 	git("commit", "-q", "-m", "init")
 
-	out, stderr, code := cl(t, "-c", path, "host", "add", "web3", "--role", "default", "--address", "10.0.0.3", "--port", "2222", "--tag", "env=prod")
+	out, stderr, code := cl(t, "-c", path, "host", "add", "web3", "--role", "default", "--address", "10.0.0.3", "--port", "2222", "--tag", "env=prod", "--no-deploy")
 	if code != 0 || !strings.Contains(out, "committed") {
 		t.Fatalf("host add: %d %s %s", code, out, stderr)
 	}
 	if msg := git("log", "-1", "--format=%s"); msg != "cl: add host web3 (role default)" {
 		t.Fatalf("commit message %q", msg)
 	}
-	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "nosuch")
+	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "nosuch", "--no-deploy")
 	if code != ExitError || !strings.Contains(stderr, `unknown role "nosuch"`) {
 		t.Fatalf("add with unknown role: %d %s", code, stderr)
 	}
-	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "default", "--address", "10.0.0.3", "--port", "2222")
+	_, stderr, code = cl(t, "-c", path, "host", "add", "web4", "--role", "default", "--address", "10.0.0.3", "--port", "2222", "--no-deploy")
 	if code != ExitError || !strings.Contains(stderr, "also used by host web3") {
 		t.Fatalf("add with duplicate address: %d %s", code, stderr)
 	}
