@@ -27,8 +27,8 @@ type ConsumerConfig struct {
 	// so that no queue waits long for its turn.
 	Block time.Duration
 	// Drain is how long in-flight runs may go on once ctx is cancelled before
-	// their contexts are cancelled too. Runs still going then are left to be
-	// replayed (host queue) or reclaimed (role queues). Default 0.
+	// their contexts are cancelled too. Runs still going then are handed
+	// back (Release): queued again for the next claim. Default 0.
 	Drain time.Duration
 	// Heartbeat, when set, gives the static fields of the worker's heartbeat
 	// (role, SHA, PID, version, start time); Consume fills in the rest and
@@ -160,8 +160,11 @@ func (c *consumer) run(d *Delivery, owned bool) {
 		}()
 		res := c.call(hctx, d)
 		switch cause := context.Cause(hctx); {
-		case errors.Is(cause, ErrLeaseLost), errors.Is(cause, errShutdown):
+		case errors.Is(cause, ErrLeaseLost):
 			c.q.log.Warn("run abandoned", "run", d.Run.ID, "queue", d.Queue, "why", cause)
+			return
+		case errors.Is(cause, errShutdown):
+			c.release(d)
 			return
 		case errors.Is(cause, errKilled):
 			if st, _ := res.outcome(); st != StateSucceeded {
@@ -179,6 +182,13 @@ func (c *consumer) call(ctx context.Context, d *Delivery) (res Result) {
 		}
 	}()
 	return c.h(ctx, d)
+}
+
+// release hands a run stopped by the shutdown back to its queue; if that
+// fails it stays pending and is replayed or reclaimed.
+func (c *consumer) release(d *Delivery) {
+	err := c.q.Release(context.WithoutCancel(c.base), d)
+	c.q.log.Warn("run handed back", "run", d.Run.ID, "queue", d.Queue, "err", err)
 }
 
 // complete reports a result, retrying Redis errors while the consumer lives;
@@ -360,12 +370,19 @@ func (c *consumer) retry(ctx context.Context, what string, f func() error) {
 // backoff sleeps 100ms, 200ms, … up to 2s between failed Redis calls.
 type backoff struct{ d time.Duration }
 
-func (b *backoff) sleep(ctx context.Context) bool {
+func (b *backoff) sleep(ctx context.Context) bool { return b.sleepOr(ctx, nil) }
+
+// sleepOr is sleep that also ends early (false) when stop is closed.
+func (b *backoff) sleepOr(ctx context.Context, stop <-chan struct{}) bool {
 	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
+	t := time.NewTimer(b.d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-time.After(b.d):
+	case <-stop:
+		return false
+	case <-t.C:
 		return true
 	}
 }

@@ -41,6 +41,7 @@ type options struct {
 	maxDeliveries, logCap, controlCap      int
 	pollInterval                           time.Duration
 	log                                    *slog.Logger
+	logSet                                 bool
 }
 
 // Option changes a default of Open and New.
@@ -85,7 +86,9 @@ func WithOpTimeout(d time.Duration) Option { return func(o *options) { o.opTimeo
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
 
 // WithLogger sets the logger of Consume and of best-effort background writes.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+// go-redis' own messages (failed dials while Redis is down, pool events)
+// go to this logger at debug level instead of stderr.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log, o.logSet = l, l != nil } }
 
 // New wraps an existing client. Close closes the client.
 func New(rdb redis.UniversalClient, ns Namespace, opts ...Option) (*Queue, error) {
@@ -110,6 +113,7 @@ func New(rdb redis.UniversalClient, ns Namespace, opts ...Option) (*Queue, error
 		return nil, fmt.Errorf("queue options: lease %v, max deliveries %d, run ttl %v: want lease ≥ 10ms, deliveries ≥ 1, ttl > 0",
 			o.leaseTTL, o.maxDeliveries, o.runTTL)
 	}
+	routeRedisLog(o.log, o.logSet)
 	return &Queue{rdb: rdb, ns: ns, keys: newKeys(ns), opt: o, log: o.log}, nil
 }
 
@@ -153,71 +157,13 @@ func (q *Queue) Keys() Keys { return q.keys }
 // LeaseTTL returns the lease duration; workers renew every third of it.
 func (q *Queue) LeaseTTL() time.Duration { return q.opt.leaseTTL }
 
+// HeartbeatTTL returns how long a heartbeat counts as alive; workers send
+// one at least every third of it.
+func (q *Queue) HeartbeatTTL() time.Duration { return q.opt.heartbeatTTL }
+
 // op derives the context of one Redis call.
 func (q *Queue) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, q.opt.opTimeout)
-}
-
-// Enqueue stores run r and appends it to its target queue. It fills in r.ID
-// (when empty), r.State and r.CreatedAt. A non-empty idempotencyKey makes the
-// call idempotent: when the key was already used (within the run TTL) nothing
-// is enqueued and the id of the first run is returned with dup = true.
-func (q *Queue) Enqueue(ctx context.Context, r *Run, idempotencyKey string) (id string, dup bool, err error) {
-	if r.ID == "" {
-		r.ID = NewID()
-	}
-	if err := checkName("run id", r.ID); err != nil {
-		return "", false, fmt.Errorf("enqueue run: %w", err)
-	}
-	if err := checkQueue(r.Target); err != nil {
-		return "", false, fmt.Errorf("enqueue run %s: %w", r.ID, err)
-	}
-	if r.Task == "" {
-		return "", false, fmt.Errorf("enqueue run %s: task name is empty", r.ID)
-	}
-	r.State, r.Attempt, r.Deliveries, r.IdempotencyKey = StateQueued, 0, 0, idempotencyKey
-	r.CreatedAt = time.Now().Truncate(time.Millisecond)
-	fields, err := r.fields()
-	if err != nil {
-		return "", false, fmt.Errorf("enqueue run %s: %w", r.ID, err)
-	}
-	useIdem := "0"
-	if idempotencyKey != "" {
-		useIdem = "1"
-	}
-	ttl := q.opt.runTTL.Milliseconds()
-	keys := []string{q.keys.Stream(r.Target), q.keys.Run(r.Target, r.ID), q.keys.Idem(r.Target, idempotencyKey)}
-	args := append([]any{r.ID, useIdem, ttl, ttl}, fields...)
-
-	octx, cancel := q.op(ctx)
-	defer cancel()
-	// The pointer id → queue lives in the run's own slot; write it first so
-	// that a run is never visible in a queue without it. An orphan pointer
-	// (duplicate key) is harmless and expires.
-	pipe := q.rdb.Pipeline()
-	fresh := pipe.SetNX(octx, q.keys.Where(r.ID), r.Target, q.opt.runTTL)
-	prev := pipe.Get(octx, q.keys.Where(r.ID))
-	pipe.SAdd(octx, q.keys.Queues(), r.Target)
-	if _, err := pipe.Exec(octx); err != nil {
-		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
-	}
-	if !fresh.Val() && prev.Val() != r.Target {
-		return "", false, fmt.Errorf("enqueue run %s to %s: %w (in %s)", r.ID, r.Target, ErrExists, prev.Val())
-	}
-	res, err := scriptEnqueue.Run(octx, q.rdb, keys, args...).StringSlice()
-	if err != nil {
-		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
-	}
-	switch res[0] {
-	case "dup":
-		if fresh.Val() && res[1] != r.ID {
-			q.rdb.Del(octx, q.keys.Where(r.ID))
-		}
-		return res[1], true, nil
-	case "exists":
-		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, ErrExists)
-	}
-	return r.ID, false, nil
 }
 
 // where returns the queue of a run.

@@ -77,24 +77,37 @@ const (
 	fSchedule, fTick                      = "schedule", "tick"
 )
 
-// fields flattens the run into hash field/value pairs.
+// fields flattens the run into hash field/value pairs. Empty and zero
+// optional fields are left out (a missing field reads as zero); id, task,
+// target, state, attempt, max_retries and created are always written.
 func (r *Run) fields() ([]any, error) {
-	params := ""
+	out := []any{fID, r.ID, fTask, r.Task, fTarget, r.Target, fState, string(r.State),
+		fAttempt, r.Attempt, fMaxRetries, r.MaxRetries, fCreated, ms(r.CreatedAt)}
 	if len(r.Params) > 0 {
 		b, err := json.Marshal(r.Params)
 		if err != nil {
 			return nil, fmt.Errorf("encode params of run %s: %w", r.ID, err)
 		}
-		params = string(b)
+		out = append(out, fParams, string(b))
 	}
-	return []any{
-		fID, r.ID, fTask, r.Task, fModule, r.Module, fParams, params, fTarget, r.Target,
-		fAttempt, r.Attempt, fMaxRetries, r.MaxRetries, fDeliveries, r.Deliveries,
-		fTimeout, r.Timeout.Milliseconds(), fState, string(r.State), fReason, r.Reason,
-		fCreated, ms(r.CreatedAt), fStarted, ms(r.StartedAt), fFinished, ms(r.FinishedAt),
-		fExit, r.ExitCode, fWorker, r.Worker, fIdem, r.IdempotencyKey,
-		fSchedule, r.ScheduleID, fTick, ms(r.Tick),
-	}, nil
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{fModule, r.Module}, {fReason, r.Reason}, {fWorker, r.Worker}, {fIdem, r.IdempotencyKey}, {fSchedule, r.ScheduleID}} {
+		if f.v != "" {
+			out = append(out, f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{fDeliveries, int64(r.Deliveries)}, {fTimeout, r.Timeout.Milliseconds()}, {fStarted, ms(r.StartedAt)},
+		{fFinished, ms(r.FinishedAt)}, {fExit, int64(r.ExitCode)}, {fTick, ms(r.Tick)}} {
+		if f.v != 0 {
+			out = append(out, f.name, f.v)
+		}
+	}
+	return out, nil
 }
 
 // decodeRun builds a run from its hash. It returns nil for an empty hash.

@@ -5,7 +5,9 @@ import "github.com/redis/go-redis/v9"
 // The Lua scripts below are the only places where a run changes state. Each
 // one touches keys of a single queue (one hash tag, one slot), receives every
 // key in KEYS, and takes the time from ARGV (the caller's clock), so that it
-// behaves the same on redis-server, Redis Cluster and miniredis.
+// behaves the same on redis-server, Redis Cluster and miniredis. The batch
+// scripts (start, complete) take a fixed set of queue keys followed by three
+// keys per run, so that one call moves a whole batch of one queue.
 
 const luaPrelude = `
 local function terminal(s)
@@ -22,67 +24,80 @@ if ARGV[2] == '1' then
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists', ARGV[1]} end
 if ARGV[2] == '1' then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4]) end
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 local eid = redis.call('XADD', KEYS[1], '*', 'run', ARGV[1], 'attempt', '0')
-redis.call('HSET', KEYS[2], 'entry', eid)
+redis.call('HSET', KEYS[2], 'entry', eid, unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {'new', ARGV[1]}
 `)
 
-// start moves a delivered entry's run to running and takes its lease.
-// KEYS run, lease, cancel, stream, running
-// ARGV id, entry-id, entry-attempt, consumer, token, lease-ms, now, max-deliveries,
+// start moves delivered entries' runs to running and takes their leases.
+// KEYS stream, running, then per entry: run, lease, cancel
+// ARGV consumer, lease-ms, now, max-deliveries, run-ttl, group,
 //
-//	run-ttl, group, mode (new|replay|reclaim), min-idle-ms
+//	mode (new|replay|reclaim), min-idle-ms, limit, then per entry: id, entry-id, attempt, token
+//
+// Returns one reply per entry: {'started', field, value, ...} with the run
+// record, or {status, detail}. At most limit runs are started; the entries
+// after that are left alone ('skipped').
 var scriptStart = redis.NewScript(luaPrelude + `
-local function drop()
-  redis.call('XACK', KEYS[4], ARGV[10], ARGV[2])
-  redis.call('XDEL', KEYS[4], ARGV[2])
+local consumer, mode, now, ttl = ARGV[1], ARGV[7], ARGV[3], ARGV[5]
+local own = consumer .. '/'
+local started, limit = 0, tonumber(ARGV[9])
+local function drop(eid)
+  redis.call('XACK', KEYS[1], ARGV[6], eid)
+  redis.call('XDEL', KEYS[1], eid)
 end
-local h = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'deliveries', 'worker')
-local state = h[1]
-if not state then drop() return {'missing'} end
-local lease = redis.call('GET', KEYS[2])
-local mode = ARGV[11]
-if mode == 'reclaim' then
-  if lease then return {'leased'} end
-  local c = redis.call('XCLAIM', KEYS[4], ARGV[10], ARGV[4], ARGV[12], ARGV[2], 'JUSTID')
-  if #c == 0 then return {'taken'} end
-elseif lease then
-  local own = ARGV[4] .. '/'
-  if mode ~= 'replay' or string.sub(lease, 1, #own) ~= own then return {'leased'} end
+local function finish(run, lease, id, state, reason)
+  redis.call('HSET', run, 'state', state, 'reason', reason, 'finished', now)
+  redis.call('HDEL', run, 'token')
+  redis.call('DEL', lease)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('PEXPIRE', run, ttl)
 end
-if terminal(state) then drop() return {'done', state} end
-if tonumber(h[2]) ~= tonumber(ARGV[3]) then drop() return {'stale', state} end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[1], 'state', 'killed', 'reason', 'killed before start', 'finished', ARGV[7])
-  redis.call('HDEL', KEYS[1], 'token')
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[9])
-  drop()
-  return {'killed'}
+local function start(run, lease, cancel, id, eid, attempt, token)
+  if id == '' then redis.call('XACK', KEYS[1], ARGV[6], eid) return {'empty'} end
+  if started >= limit then return {'skipped'} end
+  local h = redis.call('HMGET', run, 'state', 'attempt', 'deliveries', 'worker')
+  if not h[1] then drop(eid) return {'missing'} end
+  local held = redis.call('GET', lease)
+  if mode == 'reclaim' then
+    if held then return {'leased'} end
+    local c = redis.call('XCLAIM', KEYS[1], ARGV[6], consumer, ARGV[8], eid, 'JUSTID')
+    if #c == 0 then return {'taken'} end
+  elseif held then
+    if mode ~= 'replay' or string.sub(held, 1, #own) ~= own then return {'leased'} end
+  end
+  if terminal(h[1]) then drop(eid) return {'done', h[1]} end
+  if tonumber(h[2]) ~= tonumber(attempt) then drop(eid) return {'stale', h[1]} end
+  if redis.call('EXISTS', cancel) == 1 then
+    finish(run, lease, id, 'killed', 'killed before start')
+    drop(eid)
+    return {'killed'}
+  end
+  local d = (tonumber(h[3]) or 0) + 1
+  if d > tonumber(ARGV[4]) then
+    local reason = 'dead: started ' .. int(d - 1) .. ' times without completing (max deliveries ' ..
+      ARGV[4] .. '); its workers were lost, last ' .. (h[4] or '?')
+    finish(run, lease, id, 'dead', reason)
+    drop(eid)
+    return {'dead', reason}
+  end
+  redis.call('HSET', run, 'state', 'running', 'deliveries', int(d), 'worker', consumer,
+    'started', now, 'token', token, 'entry', eid)
+  redis.call('SET', lease, own .. token, 'PX', ARGV[2])
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('PEXPIRE', run, ttl)
+  started = started + 1
+  local all = redis.call('HGETALL', run)
+  table.insert(all, 1, 'started')
+  return all
 end
-local d = (tonumber(h[3]) or 0) + 1
-if d > tonumber(ARGV[8]) then
-  local reason = 'dead: started ' .. int(d - 1) .. ' times without completing (max deliveries ' ..
-    ARGV[8] .. '); its workers were lost, last ' .. (h[4] or '?')
-  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', reason, 'finished', ARGV[7])
-  redis.call('HDEL', KEYS[1], 'token')
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[9])
-  drop()
-  return {'dead', reason}
+local out = {}
+for i = 1, (#KEYS - 2) / 3 do
+  local k, a = 2 + (i - 1) * 3, 9 + (i - 1) * 4
+  out[i] = start(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
-redis.call('HSET', KEYS[1], 'state', 'running', 'deliveries', int(d), 'worker', ARGV[4],
-  'started', ARGV[7], 'token', ARGV[5], 'entry', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[4] .. '/' .. ARGV[5], 'PX', ARGV[6])
-redis.call('ZADD', KEYS[5], ARGV[7], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[9])
-local all = redis.call('HGETALL', KEYS[1])
-table.insert(all, 1, 'started')
-return all
+return out
 `)
 
 // renew extends the lease of a run that the caller still holds.
@@ -98,36 +113,82 @@ if redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
 return 1
 `)
 
-// complete records a result, acks and deletes the stream entry, and schedules
-// a retry when the run failed and has retries left.
-// KEYS run, lease, stream, running, delayed, cancel
-// ARGV id, token, entry-id, group, now, outcome, exit, reason, run-ttl, backoff-ms, backoff-max-ms
+// complete records results, acks and deletes the stream entries, and
+// schedules a retry for a failed run with retries left (unless permanent).
+// KEYS stream, running, delayed, then per run: run, lease, cancel
+// ARGV group, now, run-ttl, backoff-ms, backoff-max-ms, full (1: reply with
+//
+//	the whole record), again (1: a repeated call), then per run: id, token,
+//	entry-id, outcome, exit, reason, permanent
+//
+// Returns one reply per run: {'ok', …} or {'lost', state}. The token of the
+// delivery that recorded a result is kept as 'ended', so that a call
+// repeated after a lost reply (again = 1) answers 'ok' instead of 'lost'.
 var scriptComplete = redis.NewScript(luaPrelude + `
-local h = redis.call('HMGET', KEYS[1], 'state', 'token', 'attempt', 'max_retries')
+local now, ttl = ARGV[2], ARGV[3]
+local function reply(run)
+  if ARGV[6] == '1' then
+    local all = redis.call('HGETALL', run)
+    table.insert(all, 1, 'ok')
+    return all
+  end
+  local v = redis.call('HMGET', run, 'state', 'exit', 'reason', 'attempt')
+  return {'ok', v[1] or '', v[2] or '0', v[3] or '', v[4] or '0'}
+end
+local function complete(run, lease, cancel, id, token, eid, outcome, exit, reason, permanent)
+  local h = redis.call('HMGET', run, 'state', 'token', 'attempt', 'max_retries', 'ended')
+  if h[1] ~= 'running' or h[2] ~= token then
+    if ARGV[7] == '1' and h[5] == token then return reply(run) end
+    return {'lost', h[1] or ''}
+  end
+  local state = outcome
+  if state ~= 'succeeded' and redis.call('EXISTS', cancel) == 1 then state = 'killed' end
+  local attempt = tonumber(h[3]) or 0
+  redis.call('DEL', lease)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('XACK', KEYS[1], ARGV[1], eid)
+  redis.call('XDEL', KEYS[1], eid)
+  redis.call('HDEL', run, 'token')
+  if state == 'failed' and permanent ~= '1' and attempt < (tonumber(h[4]) or 0) then
+    local delay = tonumber(ARGV[4]) * (2 ^ attempt)
+    if delay > tonumber(ARGV[5]) then delay = tonumber(ARGV[5]) end
+    local due = int(tonumber(now) + math.floor(delay))
+    redis.call('HSET', run, 'state', 'retrying', 'attempt', int(attempt + 1), 'deliveries', '0',
+      'exit', exit, 'reason', reason, 'due', due, 'ended', token)
+    redis.call('ZADD', KEYS[3], due, id .. '/' .. int(attempt + 1))
+  else
+    redis.call('HSET', run, 'state', state, 'exit', exit, 'reason', reason, 'finished', now, 'ended', token)
+  end
+  redis.call('PEXPIRE', run, ttl)
+  return reply(run)
+end
+local out = {}
+for i = 1, (#KEYS - 3) / 3 do
+  local k, a = 3 + (i - 1) * 3, 7 + (i - 1) * 7
+  out[i] = complete(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+end
+return out
+`)
+
+// release hands a running run back without a result: its lease and stream
+// entry go, a fresh entry makes it claimable at once, and the delivery it
+// used is not counted.
+// KEYS run, lease, stream, running; ARGV id, token, entry-id, group, run-ttl
+var scriptRelease = redis.NewScript(luaPrelude + `
+local h = redis.call('HMGET', KEYS[1], 'state', 'token', 'attempt', 'deliveries')
 if h[1] ~= 'running' or h[2] ~= ARGV[2] then return {'lost', h[1] or ''} end
-local state = ARGV[6]
-if state ~= 'succeeded' and redis.call('EXISTS', KEYS[6]) == 1 then state = 'killed' end
-local attempt = tonumber(h[3]) or 0
-local maxr = tonumber(h[4]) or 0
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('XACK', KEYS[3], ARGV[4], ARGV[3])
 redis.call('XDEL', KEYS[3], ARGV[3])
+local eid = redis.call('XADD', KEYS[3], '*', 'run', ARGV[1], 'attempt', h[3] or '0')
+local d = (tonumber(h[4]) or 1) - 1
+if d < 0 then d = 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'entry', eid, 'deliveries', int(d))
 redis.call('HDEL', KEYS[1], 'token')
-if state == 'failed' and attempt < maxr then
-  local delay = tonumber(ARGV[10]) * (2 ^ attempt)
-  if delay > tonumber(ARGV[11]) then delay = tonumber(ARGV[11]) end
-  local due = int(tonumber(ARGV[5]) + math.floor(delay))
-  redis.call('HSET', KEYS[1], 'state', 'retrying', 'attempt', int(attempt + 1), 'deliveries', '0',
-    'exit', ARGV[7], 'reason', ARGV[8], 'due', due)
-  redis.call('ZADD', KEYS[5], due, ARGV[1] .. '/' .. int(attempt + 1))
-else
-  redis.call('HSET', KEYS[1], 'state', state, 'exit', ARGV[7], 'reason', ARGV[8], 'finished', ARGV[5])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[9])
-local all = redis.call('HGETALL', KEYS[1])
-table.insert(all, 1, 'ok')
-return all
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'ok'}
 `)
 
 // promote moves one due retry from the delayed set back into the stream.

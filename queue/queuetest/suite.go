@@ -57,6 +57,14 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"RunTTL", testRunTTL},
 		{"NamespaceIsolation", testNamespaceIsolation},
 		{"Consume", testConsume},
+		{"ReleaseCountsNoDelivery", testReleaseCountsNoDelivery},
+		{"ReleaseHostQueue", testReleaseHostQueue},
+		{"PermanentFailure", testPermanentFailure},
+		{"CompleteAll", testCompleteAll},
+		{"Completer", testCompleter},
+		{"EnqueueMany", testEnqueueMany},
+		{"ClaimWaitsOnAllQueues", testClaimWaitsOnAllQueues},
+		{"HeartbeatTTL", testHeartbeatTTL},
 		{"Stress", testStress},
 	}
 	for _, tc := range tests {
