@@ -16,18 +16,15 @@ import (
 // built-in's schema; the package and service names are checked again here,
 // right before they become an argv element.
 func (w *worker) runBuiltin(ctx context.Context, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
-	if t.Name == "ping" {
-		if err := w.q.AppendLog(context.WithoutCancel(ctx), r.ID, "stdout", "pong"); err != nil {
-			w.log.Warn("write run log", "run", r.ID, "err", err)
-		}
-		return queue.Result{}, false
+	if t.Name == "ping" { // no process; its line goes with its result
+		return queue.Result{Lines: []queue.LogLine{{Stream: "stdout", Text: "pong"}}}, false
 	}
 	argv, env, err := builtinCommand(t.Name, params, exec.LookPath, systemdRunning())
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("%s: %w", t.Name, err)), false
 	}
 	env = append(append(baseEnv(), env...), w.contextEnv(r, t)...)
-	w.note(ctx, r.ID, "running "+fmt.Sprint(argv))
+	w.appendNote(ctx, r.ID, "running "+fmt.Sprint(argv))
 	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
 }
 

@@ -37,7 +37,7 @@ func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool
 		}
 		return w.refuse(ctx, r, fmt.Errorf("bad params for %s: %w", t.Ref(), errors.Join(errs...))), false
 	}
-	if w.killedBeforeStart(ctx, r, t) {
+	if w.killedBeforeStart(ctx) {
 		return queue.Result{ExitCode: refusedExit, Killed: true}, false
 	}
 	if sched := w.forbids(r); sched != "" {
@@ -59,19 +59,12 @@ func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool
 	return w.runProcess(ctx, r, t, params, timeout)
 }
 
-// killedBeforeStart checks the run's cancel key once more before a process
-// starts: a kill sent between the claim and now may have reached the
-// control stream before the run was registered here. (Renewal would report
-// it within a third of the lease.) ping starts nothing and skips the check.
-func (w *worker) killedBeforeStart(ctx context.Context, r *queue.Run, t *config.Task) bool {
-	if t.Builtin && t.Name == "ping" {
-		return false
-	}
-	killed, err := w.q.Cancelled(ctx, r.ID)
-	if err != nil {
-		w.log.Warn("check kill before start", "run", r.ID, "err", err)
-	}
-	return killed
+// killedBeforeStart reports whether a kill reached this worker before the
+// task started: from the control stream, possibly before the run was
+// registered (see worker.kill), or from a lease renewal. The start script
+// has already refused runs killed before they were claimed.
+func (w *worker) killedBeforeStart(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errKilled)
 }
 
 // resolve finds the run's task among the role's modules and the built-ins;
@@ -101,16 +94,21 @@ func (w *worker) forbids(r *queue.Run) string {
 	return s.Name
 }
 
-// refuse writes why a run did not start to its log and returns the failure.
+// refuse returns the permanent failure of a run that did not start (it is
+// not retried), with why on the run's log.
 func (w *worker) refuse(ctx context.Context, r *queue.Run, err error) queue.Result {
 	w.log.Warn("run refused", "run", r.ID, "task", r.Task, "module", r.Module, "err", err)
-	w.note(ctx, r.ID, err.Error())
-	return queue.Result{ExitCode: refusedExit, Err: err}
+	return queue.Result{ExitCode: refusedExit, Err: err, Permanent: true, Lines: note(err.Error())}
 }
 
-// note appends one line of the worker's own to the run's log (stream
-// "worker"), best effort.
-func (w *worker) note(ctx context.Context, runID, line string) {
+// note is one line of the worker's own for a run's log (stream "worker"),
+// written with the run's result.
+func note(line string) []queue.LogLine {
+	return []queue.LogLine{{Stream: "worker", Text: line}}
+}
+
+// appendNote writes a worker line to the run's log at once, best effort.
+func (w *worker) appendNote(ctx context.Context, runID, line string) {
 	if err := w.q.AppendLog(context.WithoutCancel(ctx), runID, "worker", line); err != nil {
 		w.log.Warn("write run log", "run", runID, "err", err)
 	}
@@ -142,8 +140,7 @@ func (w *worker) runSpec(ctx context.Context, r *queue.Run, s spec) (queue.Resul
 	out := execute(ctx, s)
 	stdout.Close()
 	stderr.Close()
-	w.note(ctx, r.ID, out.summary())
-	res := queue.Result{ExitCode: out.ExitCode, Err: out.Err}
+	res := queue.Result{ExitCode: out.ExitCode, Err: out.Err, Lines: note(out.summary())}
 	if out.TimedOut {
 		res.Err = fmt.Errorf("timed out after %s (exit code %d)", s.Timeout, out.ExitCode)
 	}

@@ -19,6 +19,8 @@ func (w *worker) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	w.stopClaiming, w.runBase, w.stopRuns = stopClaiming, runBase, stopRuns
+	w.completer = w.q.NewCompleter(runBase, 0)
+	defer w.completer.Close()
 	w.serving.Store(true)
 
 	drained := make(chan struct{})
@@ -162,81 +164,113 @@ func rotate(qs []string, turn int) []string {
 	return append(append([]string{}, qs[i:]...), qs[:i]...)
 }
 
-// start runs d in its own goroutine; owned says whether d holds a slot.
-// Its budget reservation, if any, is spent.
+// start runs d in its own goroutine; owned says whether d holds a slot,
+// which is freed as soon as the task is over (its result may still be
+// waiting for the completer). Its budget reservation, if any, is spent.
 func (w *worker) start(d *queue.Delivery, owned bool) {
 	if w.budget.use() {
 		w.stopClaiming(errRecycle)
 	}
 	rctx, cancel := context.WithCancelCause(w.runBase)
-	w.mu.Lock()
-	w.inflight[d.Run.ID] = &flight{d: d, cancel: cancel}
-	w.mu.Unlock()
+	w.register(d, cancel)
 	w.runs.Go(func() {
-		defer func() {
-			cancel(nil)
-			w.mu.Lock()
-			delete(w.inflight, d.Run.ID)
-			w.mu.Unlock()
-			if owned {
-				w.release()
-			}
-		}()
+		defer w.unregister(d, cancel)
+		w.executing.Add(1)
 		res, stopped := w.run(rctx, d)
+		w.executing.Add(-1)
+		if owned {
+			w.release()
+		}
 		if stopped {
 			switch cause := context.Cause(rctx); {
-			case errors.Is(cause, queue.ErrLeaseLost), errors.Is(cause, errShutdown):
-				w.log.Warn("run handed back", "run", d.Run.ID, "queue", d.Queue, "why", cause)
+			case errors.Is(cause, queue.ErrLeaseLost):
+				w.log.Warn("run dropped: lease lost", "run", d.Run.ID, "queue", d.Queue)
+				return
+			case errors.Is(cause, errShutdown):
+				w.handBack(d, res)
 				return
 			case errors.Is(cause, errKilled):
-				res = queue.Result{ExitCode: res.ExitCode, Killed: true}
+				res = queue.Result{ExitCode: res.ExitCode, Killed: true, Lines: res.Lines}
 			}
 		}
 		w.complete(d, res)
 	})
 }
 
-// complete records a result, retrying Redis errors until the grace period
-// of a shutdown ends; the run stays in flight meanwhile, so its lease is
-// renewed. A run given up on stays pending and is replayed or reclaimed.
-func (w *worker) complete(d *queue.Delivery, res queue.Result) {
-	ctx := context.WithoutCancel(w.runBase)
-	var b backoff
-	for {
-		r, err := w.q.Complete(ctx, d, res)
-		if err == nil {
-			w.processed.Add(1)
-			if !r.State.Successful() {
-				w.failed.Add(1)
-			}
-			w.log.Info("run finished", "run", d.Run.ID, "task", d.Run.Task, "state", r.State,
-				"exit_code", r.ExitCode, "reason", r.Reason)
-			return
-		}
-		if errors.Is(err, queue.ErrLeaseLost) {
-			w.log.Warn("result dropped: lease lost", "run", d.Run.ID, "err", err)
-			return
-		}
-		w.log.Error("complete run", "run", d.Run.ID, "err", err)
-		if !b.sleep(w.runBase) {
-			return
-		}
+// register records d as in flight (renewed, killable); a kill that arrived
+// before it did stops it at once.
+func (w *worker) register(d *queue.Delivery, cancel context.CancelCauseFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inflight[d.Run.ID] = &flight{d: d, cancel: cancel}
+	if _, ok := w.earlyKills[d.Run.ID]; ok {
+		delete(w.earlyKills, d.Run.ID)
+		cancel(errKilled)
 	}
 }
 
-// maintain renews leases and sends heartbeats every tick until ctx ends.
+func (w *worker) unregister(d *queue.Delivery, cancel context.CancelCauseFunc) {
+	cancel(nil)
+	w.mu.Lock()
+	delete(w.inflight, d.Run.ID)
+	w.mu.Unlock()
+}
+
+// handBack returns a run stopped by the shutdown to its queue without a
+// result or a counted delivery; if that fails, it stays pending and is
+// replayed by the next worker of the host or reclaimed by another worker of
+// the role.
+func (w *worker) handBack(d *queue.Delivery, res queue.Result) {
+	for _, l := range res.Lines {
+		w.appendNote(w.runBase, d.Run.ID, l.Text+" (handed back)")
+	}
+	err := w.q.Release(context.WithoutCancel(w.runBase), d)
+	if err != nil {
+		w.log.Warn("run left pending: hand back failed", "run", d.Run.ID, "queue", d.Queue, "err", err)
+		return
+	}
+	w.log.Warn("run handed back", "run", d.Run.ID, "queue", d.Queue, "why", errShutdown)
+}
+
+// complete records a result through the completer (batched with other
+// results), which retries Redis errors until the grace period of a
+// shutdown ends; the run stays in flight meanwhile, so its lease is
+// renewed. A run given up on stays pending and is replayed or reclaimed.
+func (w *worker) complete(d *queue.Delivery, res queue.Result) {
+	r, err := w.completer.Complete(context.WithoutCancel(w.runBase), d, res)
+	switch {
+	case errors.Is(err, queue.ErrLeaseLost):
+		w.log.Warn("result dropped: lease lost", "run", d.Run.ID, "err", err)
+		return
+	case err != nil:
+		w.log.Error("result not recorded: run left pending", "run", d.Run.ID, "err", err)
+		return
+	}
+	w.processed.Add(1)
+	if !r.State.Successful() {
+		w.failed.Add(1)
+	}
+	w.log.Info("run finished", "run", d.Run.ID, "task", d.Run.Task, "state", r.State,
+		"exit_code", r.ExitCode, "reason", r.Reason)
+}
+
+// maintain renews leases every tick and sends a heartbeat every third of
+// the heartbeat TTL until ctx ends.
 func (w *worker) maintain(ctx context.Context) {
-	t := time.NewTicker(w.tick)
-	defer t.Stop()
+	renew := time.NewTicker(w.tick)
+	defer renew.Stop()
+	beat := time.NewTicker(w.beat)
+	defer beat.Stop()
 	w.heartbeat(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-renew.C:
+			w.renew(ctx)
+		case <-beat.C:
+			w.heartbeat(ctx)
 		}
-		w.renew(ctx)
-		w.heartbeat(ctx)
 	}
 }
 
@@ -293,12 +327,34 @@ func (w *worker) control(ctx context.Context) {
 		b = backoff{}
 		for _, m := range msgs {
 			if m.Op == "kill" {
-				w.cancelRun(m.Run, errKilled)
+				w.kill(m.Run)
 			}
 		}
 		if err := w.q.AckControl(ctx, w.o.Host, msgs...); err != nil && ctx.Err() == nil {
 			w.log.Error("ack control messages", "err", err)
 		}
+	}
+}
+
+// kill stops run id, or remembers the kill for a run that this worker
+// has started but not registered yet (the message can overtake the claim's
+// reply); remembered kills are forgotten after earlyKillTTL.
+func (w *worker) kill(id string) {
+	w.mu.Lock()
+	f := w.inflight[id]
+	if f == nil {
+		now := time.Now()
+		for k, at := range w.earlyKills {
+			if now.Sub(at) > earlyKillTTL {
+				delete(w.earlyKills, k)
+			}
+		}
+		w.earlyKills[id] = now
+	}
+	w.mu.Unlock()
+	if f != nil {
+		w.log.Info("stopping run", "run", id, "why", errKilled)
+		f.cancel(errKilled)
 	}
 }
 

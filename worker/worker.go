@@ -42,6 +42,9 @@ const (
 	// go-redis does not interrupt a blocking read when its context is
 	// cancelled.
 	claimBlock = 2 * time.Second
+	// earlyKillTTL is how long a kill for a run not (yet) in flight here is
+	// remembered.
+	earlyKillTTL = time.Minute
 )
 
 // ErrUnknownHost is returned by Run when Options.Host is not in cl.yaml.
@@ -91,7 +94,8 @@ type worker struct {
 	started   time.Time
 	killGrace time.Duration
 	block     time.Duration // how long one claim waits for work (split between the queues)
-	tick      time.Duration // renew, heartbeat and reclaim period
+	tick      time.Duration // renew and reclaim period
+	beat      time.Duration // heartbeat period
 	guard     scheduleGuard
 
 	slots  chan struct{} // one token per busy slot
@@ -101,10 +105,13 @@ type worker struct {
 	stopClaiming context.CancelCauseFunc
 	runBase      context.Context // parent of run contexts
 	stopRuns     context.CancelCauseFunc
+	completer    *queue.Completer
 
-	mu       sync.Mutex
-	inflight map[string]*flight
-	runs     sync.WaitGroup
+	mu         sync.Mutex
+	inflight   map[string]*flight   // started, result not recorded yet
+	earlyKills map[string]time.Time // kills for runs not registered yet
+	runs       sync.WaitGroup
+	executing  atomic.Int64 // runs whose task is going (busy slots)
 
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64
@@ -156,10 +163,13 @@ func newWorker(o Options) (*worker, error) {
 		killGrace: KillGrace,
 		block:     claimBlock,
 		tick:      min(o.Queue.LeaseTTL()/3, 10*time.Second),
+		beat:      o.Queue.HeartbeatTTL() / 3,
 		guard:     scheduleGuard{running: map[string]string{}},
 		slots:     make(chan struct{}, max(role.Concurrency, 1)),
 		budget:    newBudget(role.MaxTasksPerChild),
 		inflight:  map[string]*flight{},
+
+		earlyKills: map[string]time.Time{},
 	}
 	return w, nil
 }
@@ -176,11 +186,8 @@ func (w *worker) heartbeat(ctx context.Context) {
 	}
 }
 
-func (w *worker) busy() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.inflight)
-}
+// busy is the number of tasks going (busy slots).
+func (w *worker) busy() int { return int(w.executing.Load()) }
 
 // budget counts the runs a worker may still start (max_tasks_per_child).
 type budget struct {

@@ -74,12 +74,13 @@ func TestRefusesModuleTheRoleDoesNotLoad(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, roleOpts{})
 	f.start(nil)
-	byModule := f.enqueue("forbidden", "other", nil, nil)
-	qualified := f.enqueue("other.forbidden", "", nil, nil)
+	retries := func(r *queue.Run) { r.MaxRetries = 3 } // a refusal is permanent: never retried
+	byModule := f.enqueue("forbidden", "other", nil, retries)
+	qualified := f.enqueue("other.forbidden", "", nil, retries)
 	runs := f.wait(10*time.Second, byModule, qualified)
 	for _, r := range runs {
-		if r.State != queue.StateFailed || !strings.Contains(r.Reason, `module "other" is not loaded`) {
-			t.Errorf("run %s/%s: state %s reason %q; want failed, module not loaded", r.Module, r.Task, r.State, r.Reason)
+		if r.State != queue.StateFailed || !strings.Contains(r.Reason, `module "other" is not loaded`) || r.Attempt != 0 {
+			t.Errorf("run %s/%s: state %s reason %q attempt %d; want failed at once, module not loaded", r.Module, r.Task, r.State, r.Reason, r.Attempt)
 		}
 	}
 }
@@ -187,17 +188,39 @@ func TestGracefulStopHandsBackAndRestartCompletes(t *testing.T) {
 	if got := f.state(short); got != queue.StateSucceeded {
 		t.Errorf("short run: %s, want succeeded within the grace period", got)
 	}
-	if got := f.state(long); got != queue.StateRunning {
-		t.Fatalf("long run after stop: %s, want running (handed back, pending)", got)
+	if got := f.state(long); got != queue.StateQueued {
+		t.Fatalf("long run after stop: %s, want queued (handed back)", got)
 	}
 	f.start(nil)
 	r := f.wait(15*time.Second, long)[0]
-	if r.State != queue.StateSucceeded || r.Deliveries != 2 {
-		t.Errorf("long run after restart: %s, deliveries %d; want succeeded, 2", r.State, r.Deliveries)
+	if r.State != queue.StateSucceeded || r.Deliveries != 1 {
+		t.Errorf("long run after restart: %s, deliveries %d; want succeeded, 1 (a hand-back is not a delivery)", r.State, r.Deliveries)
 	}
 	b, _ := os.ReadFile(marker)
 	if lines := strings.Fields(string(b)); len(lines) != 2 || strings.Count(string(b), long) != 1 {
 		t.Errorf("marker %q: want the short run and the long run once each", b)
+	}
+}
+
+// TestFiveStopsInARowNeverDead: a run handed back by more graceful stops
+// than the max deliveries (5) still completes.
+func TestFiveStopsInARowNeverDead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, roleOpts{})
+	id := f.enqueue("slow", "t", map[string]any{"seconds": "2"}, nil)
+	for i := range 6 {
+		w := f.start(func(o *Options) { o.Grace = 50 * time.Millisecond })
+		waitFor(t, 5*time.Second, "run to start", func() bool { return f.state(id) == queue.StateRunning })
+		if err := w.stop(t, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.state(id); got != queue.StateQueued {
+			t.Fatalf("after stop %d: %s, want queued", i+1, got)
+		}
+	}
+	f.start(nil)
+	if r := f.wait(15*time.Second, id)[0]; r.State != queue.StateSucceeded || r.Deliveries != 1 {
+		t.Fatalf("after six stops: %s (%s), deliveries %d; want succeeded, 1", r.State, r.Reason, r.Deliveries)
 	}
 }
 
