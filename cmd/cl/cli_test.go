@@ -150,13 +150,13 @@ func TestHostRegistryCommands(t *testing.T) {
 		t.Fatalf("--no-commit: status %q", st)
 	}
 	git("commit", "-qam", "update")
-	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3"); code != 0 {
+	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3", "--no-stop"); code != 0 {
 		t.Fatalf("host remove: %d %s", code, stderr)
 	}
 	if msg := git("log", "-1", "--format=%s"); msg != "cl: remove host web3" {
 		t.Fatalf("commit message %q", msg)
 	}
-	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3"); code != ExitError || !strings.Contains(stderr, `no host "web3"`) {
+	if _, stderr, code = cl(t, "-c", path, "host", "remove", "web3", "--no-stop"); code != ExitError || !strings.Contains(stderr, `no host "web3"`) {
 		t.Fatalf("remove twice: %d %s", code, stderr)
 	}
 }
