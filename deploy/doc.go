@@ -61,15 +61,15 @@
 //
 // # Per host
 //
-// connect, probe, transfer, setup (deployment.setup_command in the new
+// connect, probe, transfer (which also prunes to deployment.keep_releases,
+// never the new release or current), setup (deployment.setup_command in the new
 // release directory, before the switch, with deployment.setup_timeout),
 // service (systemd: the unit deployment.service_name, daemon-reload,
 // enable; otherwise the state directory of `cl supervise`), switch (and
 // restart: systemctl restart, deployment.restart_command, or `cl
 // supervise restart`), health (a worker started after the restart
 // heartbeats the new version, then deployment.health_check_url answers 2xx
-// on the host, all within deployment.health_timeout), prune (keep
-// deployment.keep_releases, never current or the rollback target). A host
+// on the host, all within deployment.health_timeout). A host
 // that fails before the switch keeps its old release; one that fails after
 // it is switched back, restarted and checked to report the old version
 // again, with the worker's last log lines in the report.

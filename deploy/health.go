@@ -18,9 +18,8 @@ type Heartbeats interface {
 var ErrUnhealthy = errors.New("unhealthy")
 
 const (
-	heartbeatPoll = 100 * time.Millisecond
-	urlPoll       = 250 * time.Millisecond
-	urlTimeout    = 5 * time.Second
+	heartbeatPoll = 50 * time.Millisecond
+	urlTimeout    = 2 * time.Second
 )
 
 // beat is a heartbeat as seen before a restart: the new worker must be a
@@ -88,39 +87,39 @@ func (r *hostRun) waitHeartbeat(ctx context.Context, want string, ref beat) erro
 	}
 }
 
-// waitURL waits until deployment.health_check_url answers 2xx on the host.
-func (r *hostRun) waitURL(ctx context.Context) error {
+// waitURL waits until deployment.health_check_url answers 2xx with want in
+// the body (the worker's health answer names its release) on the host: one
+// command that retries on the host until the deadline.
+func (r *hostRun) waitURL(ctx context.Context, want string) error {
 	url := r.e.Config.Deployment.HealthCheckURL
 	if url == "" {
 		return nil
 	}
-	var last error
-	for {
-		cctx, cancel := context.WithTimeout(ctx, urlTimeout)
-		err := r.svc.checkURL(cctx, r.r, url)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("%w: health check %v", ErrUnhealthy, last)
-			}
-			return ctx.Err()
-		case <-time.After(urlPoll):
-		}
+	wait := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = max(time.Until(dl)-urlTimeout, 0)
 	}
+	if err := r.svc.checkURL(ctx, r.r, url, want, wait); err != nil {
+		if ctx.Err() != nil && ctx.Err() != context.DeadlineExceeded {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: health check %v", ErrUnhealthy, err)
+	}
+	return nil
 }
 
-// healthy waits for the heartbeat and then the health URL, within
-// deployment.health_timeout.
+// healthy waits, within deployment.health_timeout, for a heartbeat of the
+// new release from a fresh worker and, at the same time, for the health
+// URL to answer for it on the host.
 func (r *hostRun) healthy(ctx context.Context, want string, ref beat) error {
 	ctx, cancel := context.WithTimeout(ctx, r.e.healthTimeout())
 	defer cancel()
+	urlErr := make(chan error, 1)
+	go func() { urlErr <- r.waitURL(ctx, want) }()
 	if err := r.waitHeartbeat(ctx, want, ref); err != nil {
+		cancel()
+		<-urlErr
 		return err
 	}
-	return r.waitURL(ctx)
+	return <-urlErr
 }

@@ -83,9 +83,6 @@ func (r *hostRun) deploy(ctx context.Context) *HostReport {
 		r.rep.Outcome, r.rep.Current = OutcomeUnchanged, r.rel.Version
 	default:
 		r.rep.Outcome, r.rep.Current = OutcomeDeployed, r.rel.Version
-		if err := r.step(ctx, StepPrune, r.prune); err != nil {
-			r.rep.Error = "deployed, but pruning old releases failed: " + err.Error()
-		}
 	}
 	r.finish()
 	return r.rep
@@ -125,7 +122,7 @@ func (r *hostRun) connect(ctx context.Context) error {
 func (r *hostRun) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	p, err := r.r.probe(ctx, r.rel.Version, path.Join(unitDir, r.svc.name+".service"))
+	p, err := r.r.probe(ctx, r.rel.Version, r.svc)
 	if err != nil {
 		return err
 	}
@@ -185,11 +182,23 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 	if o.gzip {
 		gz = "1"
 	}
-	res, stderr, err := r.r.call(ctx, nil, bytes.NewReader(data), "stage", r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz)
+	var out bytes.Buffer
+	keep := strconv.Itoa(r.e.Config.Deployment.KeepReleases)
+	res, stderr, err := r.r.call(ctx, &out, bytes.NewReader(data), "stage", r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz, keep)
 	if err == nil && res.ExitCode == manifestMismatch {
 		return errManifestMismatch
 	}
+	r.pruned(out.String())
 	return r.r.failed("stage release "+r.rel.Short(), res, stderr, err)
+}
+
+// pruned records the releases the host library reports it deleted.
+func (r *hostRun) pruned(out string) {
+	for _, l := range lastLines(out, 1<<20) {
+		if v, ok := strings.CutPrefix(l, "pruned="); ok {
+			r.rep.Pruned = append(r.rep.Pruned, v)
+		}
+	}
 }
 
 // setup runs deployment.setup_command in the new release directory.
@@ -222,7 +231,7 @@ func (r *hostRun) setup(ctx context.Context) error {
 func (r *hostRun) service(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	return r.svc.install(ctx, r.r, r.p.Unit)
+	return r.svc.install(ctx, r.r, r.p)
 }
 
 // activate switches current to the new release and restarts the worker.
@@ -245,26 +254,6 @@ func (r *hostRun) switchTo(ctx context.Context, v string) error {
 
 func (r *hostRun) health(ctx context.Context) error {
 	return r.healthy(ctx, r.rel.Version, r.ref)
-}
-
-func (r *hostRun) prune(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	var out bytes.Buffer
-	keep := strconv.Itoa(r.e.Config.Deployment.KeepReleases)
-	args := []string{r.target(), keep, r.rel.Version}
-	if r.rep.From != "" {
-		args = append(args, r.rep.From)
-	}
-	if err := r.r.callCheck(ctx, &out, nil, "prune releases", "prune", args...); err != nil {
-		return err
-	}
-	for _, l := range lastLines(out.String(), 1<<20) {
-		if v, ok := strings.CutPrefix(l, "pruned="); ok {
-			r.rep.Pruned = append(r.rep.Pruned, v)
-		}
-	}
-	return nil
 }
 
 func (r *hostRun) finish() {

@@ -67,10 +67,10 @@ current() {
 	printf '%s' "$c"
 }
 
-# probe T V UNIT: facts and deploy state as key=value lines, then the
-# current release's manifest after a @@manifest line.
+# probe T V UNIT SERVICE STATE: facts and deploy state as key=value lines,
+# then the current release's manifest after a @@manifest line.
 probe() {
-	T=$1 V=$2 UNIT=$3
+	T=$1 V=$2 UNIT=$3 SERVICE=$4 STATE=$5
 	echo "os=$(uname -s)"
 	echo "machine=$(uname -m)"
 	if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi
@@ -83,7 +83,12 @@ probe() {
 	if [ -n "$V" ] && [ -f "$T/releases/$V/.celeroot/manifest" ]; then
 		echo "present=$(sum256 "$T/releases/$V/.celeroot/manifest")"
 	fi
-	if [ -n "$UNIT" ] && [ -f "$UNIT" ]; then echo "unit=$(sum256 "$UNIT")"; fi
+	if [ -d /run/systemd/system ]; then
+		if [ -f "$UNIT" ]; then echo "unit=$(sum256 "$UNIT")"; fi
+		if systemctl is-enabled --quiet "$SERVICE" 2>/dev/null; then echo enabled=1; fi
+	elif [ -d "$STATE" ] && [ -w "$STATE" ]; then
+		echo state_ok=1
+	fi
 	echo @@manifest
 	if [ -n "$cur" ] && [ -f "$T/releases/$cur/.celeroot/manifest" ]; then
 		cat "$T/releases/$cur/.celeroot/manifest"
@@ -108,13 +113,14 @@ END {
 	for (d in files) if (files[d] != "") print "ln --" files[d] " " q(S "/" d "/")
 }'
 
-# stage T V BASE WANT GZ: make releases/V from a tar on stdin (gzip'd when
-# GZ=1) holding the new and changed files plus .celeroot/stage/{drop,
-# manifest-part,end}, hard-linking the other files from releases/BASE, and
-# rename it into place. Exit 98: the merged manifest's sha256 is not WANT
-# (send the whole manifest instead).
+# stage T V BASE WANT GZ KEEP: make releases/V from a tar on stdin (gzip'd
+# when GZ=1) holding the new and changed files plus .celeroot/stage/{drop,
+# manifest-part,end}, hard-linking the other files from releases/BASE,
+# rename it into place, and prune to KEEP releases (V and current kept).
+# Exit 98: the merged manifest's sha256 is not WANT (send the whole
+# manifest instead).
 stage() {
-	T=$1 V=$2 B=$3 WANT=$4 GZ=$5
+	T=$1 V=$2 B=$3 WANT=$4 GZ=$5 KEEP=$6
 	R=$T/releases
 	mkdir -p "$R"
 	clean "$R"
@@ -161,6 +167,7 @@ stage() {
 	fi
 	trap - EXIT
 	echo staged
+	prune "$T" "$KEEP" "$V"
 }
 
 # activate T V [CMD...]: point current at releases/V (a temporary link

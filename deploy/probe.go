@@ -20,17 +20,21 @@ type probeResult struct {
 	// Present is the sha256 of the manifest of releases/<version> when
 	// that release is already on the host.
 	Present string
-	// Unit is the sha256 of the installed systemd unit, when there is one.
-	Unit string
+	// Unit is the sha256 of the installed systemd unit, when there is one;
+	// Enabled says it is enabled. StateOK: the supervisor's state
+	// directory exists and is writable (hosts without systemd).
+	Unit    string
+	Enabled bool
+	StateOK bool
 	// Manifest is the current release's manifest (nil when there is none
 	// or it cannot be read).
 	Manifest *Manifest
 }
 
 // probe reads the host's platform and deploy state in one command.
-func (r *remote) probe(ctx context.Context, version, unitPath string) (probeResult, error) {
+func (r *remote) probe(ctx context.Context, version string, svc service) (probeResult, error) {
 	var out bytes.Buffer
-	if err := r.callCheck(ctx, &out, nil, "probe", "probe", r.target, version, unitPath); err != nil {
+	if err := r.callCheck(ctx, &out, nil, "probe", "probe", r.target, version, svc.unitPath(), svc.name, StateDir); err != nil {
 		return probeResult{}, err
 	}
 	p, err := parseProbe(out.Bytes())
@@ -69,6 +73,10 @@ func parseProbe(out []byte) (probeResult, error) {
 			p.Present = v
 		case "unit":
 			p.Unit = v
+		case "enabled":
+			p.Enabled = true
+		case "state_ok":
+			p.StateOK = true
 		}
 	}
 	if len(bytes.TrimSpace(manifest)) > 0 {

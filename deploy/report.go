@@ -49,7 +49,6 @@ const (
 	StepSwitch   Step = "switch"
 	StepHealth   Step = "health"
 	StepRollback Step = "rollback"
-	StepPrune    Step = "prune"
 	StepDone     Step = "done"
 	// StepRollout is a rollout-level event (batch started, rollout stopped).
 	StepRollout Step = "rollout"
@@ -87,7 +86,6 @@ type Durations struct {
 	Switch   int64 `json:"switch_ms"`
 	Health   int64 `json:"health_ms"`
 	Rollback int64 `json:"rollback_ms"`
-	Prune    int64 `json:"prune_ms"`
 	Total    int64 `json:"total_ms"`
 }
 
@@ -108,8 +106,6 @@ func (d *Durations) add(s Step, t time.Duration) {
 		d.Health += ms
 	case StepRollback:
 		d.Rollback += ms
-	case StepPrune:
-		d.Prune += ms
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/celeroot/celeroot/hostexec"
 )
@@ -86,7 +87,10 @@ func (s service) restartArgv() []string {
 // install puts the unit in place when it differs from the installed one,
 // and enables it. Nothing is installed for the supervisor: it ships in
 // bin/cl.
-func (s service) install(ctx context.Context, r *remote, installedSum string) error {
+func (s service) install(ctx context.Context, r *remote, p probeResult) error {
+	if !s.systemd && p.StateOK {
+		return nil
+	}
 	if !s.systemd {
 		err := r.check(ctx, "prepare "+StateDir, hostexec.Command{Argv: []string{"/bin/sh", "-c", `mkdir -p -- "$1" && test -w "$1"`, "sh", StateDir}})
 		if err != nil {
@@ -96,7 +100,11 @@ func (s service) install(ctx context.Context, r *remote, installedSum string) er
 	}
 	unit := s.unit()
 	sum := sha256.Sum256(unit)
-	if hex.EncodeToString(sum[:]) != installedSum {
+	same := hex.EncodeToString(sum[:]) == p.Unit
+	if same && p.Enabled {
+		return nil
+	}
+	if !same {
 		r.sent.Add(int64(len(unit)))
 		if err := r.host.Upload(ctx, bytes.NewReader(unit), s.unitPath(), 0o644); err != nil {
 			return fmt.Errorf("install unit %s: %w", s.unitPath(), err)
@@ -146,10 +154,13 @@ func (s service) logTail(ctx context.Context, r *remote, n int) []string {
 }
 
 // checkURL asks the release's own cl to GET url on the host (no curl or
-// wget needed); nil when it answered 2xx.
-func (s service) checkURL(ctx context.Context, r *remote, url string) error {
+// wget needed), retrying there for up to wait; nil when it answered 2xx
+// with expect (the release SHA, which the worker's health answer holds) in
+// the body.
+func (s service) checkURL(ctx context.Context, r *remote, url, expect string, wait time.Duration) error {
 	var out tailBuffer
-	res, stderr, err := r.run(ctx, hostexec.Command{Argv: []string{s.clPath(), "supervise", "check", url}, Stdout: &out})
+	argv := []string{s.clPath(), "supervise", "check", url, "--wait", wait.Round(time.Millisecond).String(), "--expect", expect}
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: argv, Stdout: &out})
 	if err != nil {
 		return err
 	}

@@ -108,14 +108,14 @@ func (c *SuperviseStatusCmd) Run(a *App) error {
 // SuperviseCheckCmd is `cl supervise check`.
 type SuperviseCheckCmd struct {
 	URL     string        `arg:"" help:"The URL to GET (deployment.health_check_url)."`
-	Timeout time.Duration `default:"3s" help:"Request timeout."`
+	Timeout time.Duration `default:"3s" help:"Timeout of each request."`
+	Wait    time.Duration `placeholder:"D" help:"Keep trying (every 50ms) until a 2xx answer or D has passed."`
+	Expect  string        `placeholder:"TEXT" help:"Also require TEXT in the answer's body (deploys pass the release SHA)."`
 }
 
 // Run checks the URL.
 func (c *SuperviseCheckCmd) Run(a *App) error {
-	ctx, cancel := context.WithTimeout(a.Ctx, c.Timeout)
-	defer cancel()
-	line, err := supervise.Check(ctx, c.URL)
+	line, err := supervise.WaitCheck(a.Ctx, c.URL, c.Expect, c.Timeout, c.Wait)
 	if err != nil {
 		return err
 	}

@@ -128,8 +128,9 @@ func Stop(f Files, timeout time.Duration) error {
 	return fmt.Errorf("stop %s: it did not stop within %s; killed it", f.Name, timeout)
 }
 
-// Check GETs url and returns nil for a 2xx answer, with the status line.
-func Check(ctx context.Context, url string) (string, error) {
+// Check GETs url and returns nil for a 2xx answer whose body (its first
+// 64 KiB) contains expect, with the status line.
+func Check(ctx context.Context, url, expect string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", fmt.Errorf("check %s: %w", url, err)
@@ -139,10 +140,32 @@ func Check(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("check %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	line := resp.Status + " " + strings.TrimSpace(string(body))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	line := resp.Status + " " + strings.TrimSpace(string(body[:min(len(body), 512)]))
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return line, fmt.Errorf("check %s: %s", url, line)
+	case !strings.Contains(string(body), expect):
+		return line, fmt.Errorf("check %s: the answer does not contain %q: %s", url, expect, line)
 	}
 	return line, nil
+}
+
+// WaitCheck repeats Check (each try with its own timeout) every 50ms until
+// it succeeds or wait has passed; wait 0 means one try.
+func WaitCheck(ctx context.Context, url, expect string, timeout, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		line, err := Check(cctx, url, expect)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return line, err
+		}
+		select {
+		case <-ctx.Done():
+			return line, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -88,7 +88,7 @@ type supervisor struct {
 }
 
 func (s *supervisor) logf(format string, a ...any) {
-	fmt.Fprintf(s.log, "%s cl supervise: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
+	fmt.Fprintf(s.log, "%s cl supervise: %s\n", time.Now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, a...))
 }
 
 func (s *supervisor) save() {

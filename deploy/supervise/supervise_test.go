@@ -151,10 +151,17 @@ func TestCheck(t *testing.T) {
 	defer ok.Close()
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer bad.Close()
-	if line, err := Check(context.Background(), ok.URL); err != nil || !strings.Contains(line, "abc") {
+	if line, err := Check(context.Background(), ok.URL, "abc"); err != nil || !strings.Contains(line, "abc") {
 		t.Fatalf("%q %v", line, err)
 	}
-	if _, err := Check(context.Background(), bad.URL); err == nil || !strings.Contains(err.Error(), "503") {
+	if _, err := Check(context.Background(), ok.URL, "def"); err == nil {
+		t.Fatal("body without the expected text accepted")
+	}
+	if _, err := Check(context.Background(), bad.URL, ""); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("503: %v", err)
+	}
+	start := time.Now()
+	if _, err := WaitCheck(context.Background(), bad.URL, "", time.Second, 300*time.Millisecond); err == nil || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("wait: %v after %s", err, time.Since(start))
 	}
 }
