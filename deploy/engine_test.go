@@ -267,12 +267,15 @@ func TestLocalAddAndRemove(t *testing.T) {
 		t.Fatalf("dirty after add: %q", st)
 	}
 
-	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Commit: true, Message: "cl: remove host local1"})
-	if err != nil || !rrep.Unregistered || rrep.Commit == "" {
+	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Purge: true, Commit: true, Message: "cl: remove host local1"})
+	if err != nil || !rrep.Unregistered || !rrep.Purged || rrep.Commit == "" {
 		t.Fatalf("remove: %v %+v", err, rrep)
 	}
-	if _, err := os.Stat(filepath.Join(s.target, "releases", rep.Commit)); err != nil {
-		t.Fatalf("remove without --purge deleted the release: %v", err)
+	if _, err := os.Stat(s.target); !os.IsNotExist(err) {
+		t.Fatalf("remove --purge left %s: %v", s.target, err)
+	}
+	if _, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1"}); err == nil {
+		t.Fatal("removing an unknown host succeeded")
 	}
 }
 

@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== build cl and the test hosts" >&2
-CGO_ENABLED=0 go build -trimpath -o "$work/cl" ./cmd/cl
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/cl" ./cmd/cl
 go build -o "$work/testhosts" ./e2e/cmd/testhosts
 CL="$work/cl"
 
@@ -101,12 +101,13 @@ change() {
 ssh_opts="-i $key -o UserKnownHostsFile=$known -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes"
 # rsync_all SRC DEST prints "seconds bytes_sent_total" for SRC synced to DEST on every host in parallel.
 rsync_all() {
-	local start end i
+	local start end i pids=()
 	start=$(date +%s.%N)
 	for i in "${!addrs[@]}"; do
-		rsync -a --checksum --stats -e "ssh $ssh_opts" "$1/" "$user@${addrs[$i]}:$2/" >"$work/rsync.$i" 2>&1 &
+		rsync -a --checksum --stats -e "ssh $ssh_opts" "$1/" "$user@${addrs[$i]}:$2/" >"$work/rsync.$i" 2>&1 </dev/null &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}"
 	end=$(date +%s.%N)
 	python3 - "$start" "$end" "$work"/rsync.* <<'EOF'
 import re, sys
@@ -140,7 +141,9 @@ rsync -a -e "ssh $ssh_opts" "$user@${addrs[0]}:/opt/celeroot/releases/$v_after/"
 diff -rq "$work/tree1" "$work/tree2" >&2 || true
 : >"$work/rs_first" ; : >"$work/rs_runs"
 for r in $(seq "$RUNS"); do
-	for i in "${!addrs[@]}"; do ssh $ssh_opts "$user@${addrs[$i]}" 'rm -rf ~/rsync-bench' & done; wait
+	pids=()
+	for i in "${!addrs[@]}"; do ssh $ssh_opts "$user@${addrs[$i]}" 'rm -rf ~/rsync-bench' </dev/null & pids+=($!); done
+	wait "${pids[@]}"
 	rsync_all "$work/tree1" "~/rsync-bench" | tee -a "$work/rs_first" >&2
 	rsync_all "$work/tree2" "~/rsync-bench" | tee -a "$work/rs_runs" >&2
 done

@@ -193,7 +193,7 @@ func printDeployReport(a *App, rep *deploy.Report) error {
 		}{"report", rep})
 	}
 	w := a.Stdout
-	fmt.Fprintf(w, "deploy %s of %s: %s", rep.ID, deploy.ShortVersion(rep.Version), rep.Strategy)
+	fmt.Fprintf(w, "deploy of %s (id %s): %s", deploy.ShortVersion(rep.Version), rep.ID, rep.Strategy)
 	if rep.Strategy == deploy.StrategyRolling {
 		fmt.Fprintf(w, ", batch %d", rep.Batch)
 	}

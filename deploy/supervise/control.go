@@ -49,19 +49,21 @@ func Start(o Options, self string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// Poll without a goroutine: the supervisor is meant to outlive us.
+	pid := cmd.Process.Pid
 	deadline := time.Now().Add(startWait)
 	for time.Now().Before(deadline) {
 		if running, _ := o.locked(); running {
+			_ = cmd.Process.Release()
 			return nil
 		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("start %s: the supervisor exited at once (%v); see %s", o.Name, err, o.Log())
-		case <-time.After(20 * time.Millisecond):
+		var ws syscall.WaitStatus
+		if n, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); n == pid {
+			return fmt.Errorf("start %s: the supervisor exited at once (exit status %d); see %s", o.Name, ws.ExitStatus(), o.Log())
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	_ = cmd.Process.Release()
 	return fmt.Errorf("start %s: the supervisor did not take its lock within %s; see %s", o.Name, startWait, o.Log())
 }
 
