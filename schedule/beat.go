@@ -48,6 +48,11 @@ type Options struct {
 	ConfigPoll time.Duration
 	// FanOut bounds the enqueues in flight. Default 64.
 	FanOut int
+	// Lookahead is how long before its tick a fire is claimed (its hosts
+	// resolved, its plan stored); its runs are enqueued at the tick. It
+	// takes the claims off a busy tick's critical path. Default the lesser
+	// of 1s and a third of the lease.
+	Lookahead time.Duration
 	// SHA and Source label the Set built from the configuration given to
 	// New and Reload; Source defaults to "beat".
 	SHA, Source string
@@ -80,6 +85,9 @@ func (o *Options) defaults() error {
 	if o.FanOut == 0 {
 		o.FanOut = 64
 	}
+	if o.Lookahead == 0 {
+		o.Lookahead = min(time.Second, o.Lease/3)
+	}
 	if o.Source == "" {
 		o.Source = "beat"
 	}
@@ -111,6 +119,7 @@ type Beat struct {
 	cur  atomic.Pointer[loaded]
 	kick chan struct{} // a new set was loaded
 	wake chan struct{} // the lease was released: try now
+	told chan struct{} // the role changed: write the member record now
 
 	mu        sync.Mutex
 	role      Role
@@ -138,7 +147,7 @@ func NewFromSet(set *Set, q *queue.Queue, opts Options) (*Beat, error) {
 	}
 	b := &Beat{
 		q: q, rdb: q.Client(), k: newKeys(q.Keys().Prefix()), opt: opts, log: opts.Logger.With("beat", opts.ID),
-		kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), role: RoleStarting, started: time.Now(),
+		kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), told: make(chan struct{}, 1), role: RoleStarting, started: time.Now(),
 	}
 	b.l = newLease(b.rdb, b.k, opts.ID, opts.Lease)
 	b.fan = newFanout(b)
@@ -174,6 +183,10 @@ func (b *Beat) setRole(r Role) {
 		return
 	}
 	b.log.Info("beat role", "role", string(r))
+	select {
+	case b.told <- struct{}{}:
+	default:
+	}
 	if b.opt.OnRole != nil {
 		b.opt.OnRole(r)
 	}
@@ -185,6 +198,7 @@ func (b *Beat) setRole(r Role) {
 func (b *Beat) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	b.fan.open()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.watchConfig(ctx) })
 	wg.Go(func() { b.heartbeat(ctx) })

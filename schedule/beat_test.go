@@ -197,12 +197,12 @@ func TestBeatReloadWhileFiring(t *testing.T) {
 			t.Errorf("keep at %d (swap at %d): %d runs", s, swapped, n)
 		}
 	}
-	for s := swapped + 1; s <= end; s++ {
+	for s := swapped + 2; s <= end; s++ { // a tick claimed ahead before the swap may still fire
 		if counts["gone"][s] != 0 {
 			t.Errorf("removed schedule fired at %d", s)
 		}
 	}
-	checkExactlyOnce(t, counts, []string{"new"}, swapped+1, end, 3)
+	checkExactlyOnce(t, counts, []string{"new"}, swapped+2, end, 3)
 }
 
 func TestBeatCatchupAfterOutage(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/adhocore/gronx"
@@ -36,7 +37,12 @@ type Cron struct {
 	expr  string
 	loc   *time.Location
 	fixed bool
+	// memo is the last Next call: schedules sharing an expression share a
+	// Cron (see compile), and at a busy tick they all ask the same question.
+	memo atomic.Pointer[cronMemo]
 }
+
+type cronMemo struct{ after, next time.Time }
 
 // NewCron parses expr (five fields, an optional leading seconds field, an
 // optional trailing year field, or a tag such as @daily) for zone loc.
@@ -87,8 +93,20 @@ func (c *Cron) Fixed() bool { return c.fixed }
 func (c *Cron) String() string { return c.expr }
 
 // Next returns the first fire instant strictly after after, in the
-// schedule's zone, or an error wrapping ErrNoTick.
+// schedule's zone, or an error wrapping ErrNoTick. It is safe for
+// concurrent use.
 func (c *Cron) Next(after time.Time) (time.Time, error) {
+	if m := c.memo.Load(); m != nil && m.after.Equal(after) {
+		return m.next, nil
+	}
+	next, err := c.next(after)
+	if err == nil {
+		c.memo.Store(&cronMemo{after: after, next: next})
+	}
+	return next, err
+}
+
+func (c *Cron) next(after time.Time) (time.Time, error) {
 	cur := after.In(c.loc)
 	_, off := cur.Zone()
 	wallFrom := wallAt(after, off)

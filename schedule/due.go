@@ -30,12 +30,14 @@ type duePolicy struct {
 type dueResult struct {
 	Fire    []time.Time // in order
 	Skipped int         // ticks skipped (at least; very old ones are not counted)
-	Next    time.Time   // the first tick after now
+	Next    time.Time   // the first tick after the horizon
 }
 
-// dueTicks returns the ticks of c in (cursor, now] that fire, by p, and the
-// next tick (zero when the expression never ticks again).
-func dueTicks(c *Cron, cursor, now time.Time, p duePolicy) (dueResult, error) {
+// dueTicks returns the ticks of c in (cursor, horizon] that fire, by p, and
+// the next tick (zero when the expression never ticks again). horizon is at
+// or after now: ticks between now and the horizon are not due yet and fire
+// (the beat claims them a little ahead and enqueues at their time).
+func dueTicks(c *Cron, cursor, now, horizon time.Time, p duePolicy) (dueResult, error) {
 	var res dueResult
 	limit := min(p.Late, p.Deadline)
 	from := cursor
@@ -46,7 +48,7 @@ func dueTicks(c *Cron, cursor, now time.Time, p duePolicy) (dueResult, error) {
 	}
 	t, err := c.Next(from)
 	var missed time.Time
-	for ; err == nil && !t.After(now); t, err = c.Next(t) {
+	for ; err == nil && !t.After(horizon); t, err = c.Next(t) {
 		switch age := now.Sub(t); {
 		case age <= limit:
 			res.Fire = append(res.Fire, t)

@@ -5,6 +5,22 @@ import (
 	"time"
 )
 
+func TestDueTicksHorizon(t *testing.T) {
+	c, err := ParseCron("* * * * * *", "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	now := base.Add(1500 * time.Millisecond)
+	res, err := dueTicks(c, base, now, now.Add(time.Second), duePolicy{time.Second, time.Hour, CatchupNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Fire) != 2 || !res.Fire[0].Equal(base.Add(time.Second)) || !res.Fire[1].Equal(base.Add(2*time.Second)) || !res.Next.Equal(base.Add(3*time.Second)) {
+		t.Errorf("fire %v next %v: want the due tick and the one within the horizon", res.Fire, res.Next)
+	}
+}
+
 func TestDueTicks(t *testing.T) {
 	base := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	hm := func(h, m int) time.Time { return time.Date(2026, 6, 1, h, m, 0, 0, time.UTC) }
@@ -49,7 +65,7 @@ func TestDueTicks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := dueTicks(c, tt.cursor, tt.now, tt.policy)
+			res, err := dueTicks(c, tt.cursor, tt.now, tt.now, tt.policy)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,15 +20,33 @@ type fanout struct {
 	slots  chan struct{} // enqueues in flight
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // fan-outs
+	done   chan doneRec   // outcomes to record, in batches
+	stop   chan struct{}  // closed when no fan-out is left: the recorder drains and ends
+	recWG  sync.WaitGroup // the recorder
 
 	mu       sync.Mutex
-	inflight map[string]bool // fire keys being fanned out
+	inflight map[string]bool // fire keys being fanned out or recorded
+}
+
+type doneRec struct {
+	key string
+	rec *FireRecord
 }
 
 func newFanout(b *Beat) *fanout {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &fanout{b: b, slots: make(chan struct{}, b.opt.FanOut), ctx: ctx, cancel: cancel, inflight: map[string]bool{}}
+	return &fanout{b: b, slots: make(chan struct{}, b.opt.FanOut), ctx: ctx, cancel: cancel,
+		done: make(chan doneRec, 1024), stop: make(chan struct{}), inflight: map[string]bool{}}
+}
+
+// open starts the recorder; Run calls it, and close ends it.
+func (f *fanout) open() { f.recWG.Go(f.recorder) }
+
+func (f *fanout) release(key string) {
+	f.mu.Lock()
+	delete(f.inflight, key)
+	f.mu.Unlock()
 }
 
 // IdempotencyKey is the queue idempotency key of the run a schedule's tick
@@ -48,14 +66,7 @@ func (f *fanout) startAs(key string, plan *firePlan, recovered bool) {
 	}
 	f.inflight[key] = true
 	f.mu.Unlock()
-	f.wg.Go(func() {
-		defer func() {
-			f.mu.Lock()
-			delete(f.inflight, key)
-			f.mu.Unlock()
-		}()
-		f.run(key, plan, recovered)
-	})
+	f.wg.Go(func() { f.run(key, plan, recovered) })
 }
 
 // wait waits for the fires in flight, at most d.
@@ -69,16 +80,25 @@ func (f *fanout) wait(d time.Duration) {
 }
 
 // close waits at most d for the fires in flight, then cancels the rest
-// (a later leader's sweep finishes them) and waits for them to return.
+// (a later leader's sweep finishes them), waits for them to return and for
+// their outcomes to be recorded.
 func (f *fanout) close(d time.Duration) {
 	f.wait(d)
 	f.cancel()
 	f.wg.Wait()
+	close(f.stop)
+	f.recWG.Wait()
 }
 
 // run enqueues a fire's runs and records the outcome. A fire whose
 // enqueues failed for a Redis error stays "firing" for a later sweep.
 func (f *fanout) run(key string, plan *firePlan, recovered bool) {
+	// Claimed ahead of its tick: enqueue at the tick, and only while this
+	// beat still leads (otherwise the next leader's sweep delivers it).
+	if !f.waitFor(plan.tick()) || !f.b.l.valid() {
+		f.release(key)
+		return
+	}
 	_, epoch, _ := f.b.l.token()
 	rec := FireRecord{Schedule: plan.Schedule, Tick: plan.tick(), Beat: f.b.opt.ID, Epoch: epoch, Recovered: recovered}
 	var retry bool
@@ -92,15 +112,57 @@ func (f *fanout) run(key string, plan *firePlan, recovered bool) {
 		retry = f.enqueueAll(plan, &rec)
 	}
 	rec.DoneAt = time.Now()
-	if retry && time.Since(plan.tick()) < time.Duration(plan.DeadlineMS)*time.Millisecond && f.ctx.Err() == nil {
+	if retry && (f.ctx.Err() != nil || time.Since(plan.tick()) < time.Duration(plan.DeadlineMS)*time.Millisecond) {
 		f.b.log.Warn("fire incomplete; a sweep retries it", "schedule", plan.Schedule, "tick", rec.Tick, "err", rec.Error)
+		f.release(key)
 		return
 	}
-	if err := f.record(key, &rec); err != nil {
-		f.b.log.Warn("record fire", "schedule", plan.Schedule, "tick", rec.Tick, "err", err)
-		return
+	f.done <- doneRec{key, &rec}
+}
+
+// recorder writes outcomes in pipelined batches, so that a busy tick costs
+// one round trip per batch rather than one per fire.
+func (f *fanout) recorder() {
+	batch := make([]doneRec, 0, 256)
+	for {
+		select {
+		case d := <-f.done:
+			batch = append(batch[:0], d)
+		case <-f.stop:
+			for {
+				select {
+				case d := <-f.done:
+					f.recordBatch([]doneRec{d})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case d := <-f.done:
+				batch = append(batch, d)
+			default:
+				break fill
+			}
+		}
+		f.recordBatch(batch)
 	}
-	f.report(&rec)
+}
+
+// waitFor sleeps until t on the wall clock (re-checking after the sleep,
+// in case the clock was stepped); false when the fan-outs are cancelled.
+func (f *fanout) waitFor(t time.Time) bool {
+	for {
+		d := time.Until(t)
+		if d <= 0 {
+			return f.ctx.Err() == nil
+		}
+		if !sleep(f.ctx, d) {
+			return false
+		}
+	}
 }
 
 // enqueueAll enqueues every host's run concurrently (bounded by the fan-out
@@ -169,20 +231,33 @@ func firstErr(prev, msg string) string {
 	return msg
 }
 
-// record stores the outcome: the fire key becomes done, leaves the firing
-// set, and becomes the schedule's last fire.
-func (f *fanout) record(key string, rec *FireRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode fire record %s: %w", key, err)
+// recordBatch stores outcomes: each fire key becomes done, leaves the
+// firing set, and becomes its schedule's last fire. A fire whose record
+// could not be written stays in the firing set; a sweep finishes it.
+func (f *fanout) recordBatch(batch []doneRec) {
+	calls := make([]scriptCall, 0, len(batch))
+	for _, d := range batch {
+		raw, err := json.Marshal(d.rec)
+		if err != nil {
+			raw = []byte("{}")
+		}
+		calls = append(calls, scriptCall{keys: []string{d.key, f.b.k.firing(), f.b.k.last()},
+			args: []any{d.rec.Schedule, string(raw), time.Now().UnixMilli()}})
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(f.ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	k := f.b.k
-	if err := scriptDone.Run(ctx, f.b.rdb, []string{key, k.firing(), k.last()}, rec.Schedule, string(b), time.Now().UnixMilli()).Err(); err != nil {
-		return fmt.Errorf("record fire %s: %w", key, err)
+	cmds, err := runPipelined(ctx, f.b.rdb, scriptDone, calls)
+	for i, d := range batch {
+		if err == nil {
+			err = cmds[i].Err()
+		}
+		if err != nil {
+			f.b.log.Warn("record fire", "schedule", d.rec.Schedule, "tick", d.rec.Tick, "err", err)
+		} else {
+			f.report(d.rec)
+		}
+		f.release(d.key)
 	}
-	return nil
 }
 
 func (f *fanout) report(rec *FireRecord) {
@@ -240,9 +315,7 @@ func (f *fanout) sweepOne(ctx context.Context, key string) {
 	if time.Since(plan.tick()) > time.Duration(plan.DeadlineMS)*time.Millisecond+f.b.opt.LateWindow {
 		rec := FireRecord{Schedule: plan.Schedule, Tick: plan.tick(), Beat: f.b.opt.ID, DoneAt: time.Now(), Hosts: len(plan.Hosts),
 			Errors: len(plan.Hosts), Error: "abandoned: not finished within the starting deadline", Recovered: true}
-		if err := f.record(key, &rec); err == nil {
-			f.report(&rec)
-		}
+		f.recordBatch([]doneRec{{key, &rec}})
 		return
 	}
 	f.b.log.Info("finishing a fire claimed earlier", "schedule", plan.Schedule, "tick", plan.tick())

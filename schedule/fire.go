@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -150,32 +149,21 @@ func (b *Beat) claimChunk(ctx context.Context, items []*claimItem) error {
 	return nil
 }
 
-// runClaims sends the claims in one pipeline (EVALSHA, loading the script
-// when Redis does not have it).
+// runClaims sends the claims in one pipeline.
 func (b *Beat) runClaims(ctx context.Context, items []*claimItem, value string, now int64) ([]*redis.Cmd, error) {
-	for attempt := 0; ; attempt++ {
-		pipe := b.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(items))
-		for i, it := range items {
-			args, err := b.claimArgs(it, value, now)
-			if err != nil {
-				return nil, err
-			}
-			keys := []string{b.k.leader(), b.k.cursor(), it.key, b.k.firing()}
-			cmds[i] = scriptClaim.EvalSha(ctx, pipe, keys, args...)
+	calls := make([]scriptCall, len(items))
+	for i, it := range items {
+		args, err := b.claimArgs(it, value, now)
+		if err != nil {
+			return nil, err
 		}
-		_, err := pipe.Exec(ctx)
-		if err == nil {
-			return cmds, nil
-		}
-		if attempt == 0 && strings.Contains(err.Error(), "NOSCRIPT") {
-			if lerr := scriptClaim.Load(ctx, b.rdb).Err(); lerr != nil {
-				return nil, fmt.Errorf("load claim script: %w", lerr)
-			}
-			continue
-		}
+		calls[i] = scriptCall{keys: []string{b.k.leader(), b.k.cursor(), it.key, b.k.firing()}, args: args}
+	}
+	cmds, err := runPipelined(ctx, b.rdb, scriptClaim, calls)
+	if err != nil {
 		return nil, fmt.Errorf("claim %d ticks: %w", len(items), err)
 	}
+	return cmds, nil
 }
 
 func (b *Beat) claimArgs(it *claimItem, value string, now int64) ([]any, error) {

@@ -30,9 +30,10 @@ func compile(set *Set, gen int64, log *slog.Logger) *loaded {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ld := &loaded{set: set, digest: set.Digest(), gen: gen}
+	crons := map[string]*Cron{} // shared by schedules with the same cron and zone
 	for i := range set.Schedules {
 		sp := &set.Schedules[i]
-		c, err := ParseCron(sp.Cron, sp.Timezone)
+		c, err := internCron(crons, sp.Cron, sp.Timezone)
 		if err != nil {
 			log.Error("schedule left out", "schedule", sp.Name, "err", err)
 			continue
@@ -55,6 +56,18 @@ func compile(set *Set, gen int64, log *slog.Logger) *loaded {
 		}
 	}
 	return ld
+}
+
+func internCron(crons map[string]*Cron, expr, tz string) (*Cron, error) {
+	key := expr + "|" + tz
+	if c, ok := crons[key]; ok {
+		return c, nil
+	}
+	c, err := ParseCron(expr, tz)
+	if err == nil {
+		crons[key] = c
+	}
+	return c, err
 }
 
 // entry is a schedule in the leader's heap.

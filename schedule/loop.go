@@ -32,7 +32,7 @@ func (b *Beat) fireLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		timer.Reset(st.sleepFor(time.Now()))
+		timer.Reset(st.sleepFor(time.Now(), b.opt.Lookahead))
 		select {
 		case <-ctx.Done():
 			return
@@ -104,11 +104,12 @@ func (b *Beat) loadCursors(ctx context.Context, cs []*compiled, now time.Time) (
 	return out, nil
 }
 
-// sleepFor is how long the loop may sleep: until the first due tick.
-func (st *leaderState) sleepFor(now time.Time) time.Duration {
+// sleepFor is how long the loop may sleep: until the lookahead before the
+// first due tick.
+func (st *leaderState) sleepFor(now time.Time, lookahead time.Duration) time.Duration {
 	d := maxSleep
 	if e := st.h.peek(); e != nil {
-		d = min(d, e.next.Sub(now))
+		d = min(d, e.next.Sub(now)-lookahead)
 	}
 	if wait := st.retryAt.Sub(now); wait > d {
 		d = wait
@@ -140,32 +141,48 @@ func (b *Beat) swap(ctx context.Context, st *leaderState) *leaderState {
 	return nst
 }
 
-// fireDue fires every tick due now, in one pipelined claim round.
+// fireDue fires every tick due up to the lookahead: it claims them ahead
+// of their time, in chunks of one pipelined round trip each, and the
+// fan-outs enqueue each at its tick. At a busy tick only the enqueues are
+// left to do.
 func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 	now := time.Now()
 	if now.Before(st.retryAt) {
 		return
 	}
-	due := st.h.popDue(now)
-	if len(due) == 0 {
-		return
+	horizon := now.Add(b.opt.Lookahead)
+	due := st.h.popDue(horizon)
+	for len(due) > 0 {
+		n := min(len(due), 256)
+		if err := b.fireChunk(ctx, st, due[:n], now, horizon); err != nil {
+			for _, e := range due[n:] { // untouched: retried as they are
+				heap.Push(&st.h, e)
+			}
+			st.retryAt = time.Now().Add(250 * time.Millisecond)
+			b.log.Warn("claim due ticks", "schedules", len(due), "err", err)
+			break
+		}
+		due = due[n:]
 	}
-	var items []*claimItem
+	b.noteNext(st)
+}
+
+// fireChunk claims the due ticks of some entries and starts their fan-outs.
+// On an error nothing is fanned out and the entries are put back as they
+// were (claims are idempotent: a retry finds its own claims).
+func (b *Beat) fireChunk(ctx context.Context, st *leaderState, due []*entry, now, horizon time.Time) error {
 	prev := make([]entry, len(due))
+	var items []*claimItem
 	for i, e := range due {
 		prev[i] = *e
-		items = append(items, b.dueItems(e, now, st.ld)...)
+		items = append(items, b.dueItems(e, now, horizon, st.ld)...)
 	}
 	if err := b.claim(ctx, items); err != nil {
-		// Nothing was claimed (or we cannot tell): put the entries back as
-		// they were and retry shortly; the claims are idempotent.
 		for i, e := range due {
 			e.cursor, e.next = prev[i].cursor, prev[i].next
 			heap.Push(&st.h, e)
 		}
-		st.retryAt = time.Now().Add(250 * time.Millisecond)
-		b.log.Warn("claim due ticks", "ticks", len(items), "err", err)
-		return
+		return err
 	}
 	for _, e := range due {
 		if !e.next.IsZero() {
@@ -177,13 +194,13 @@ func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 			b.fan.start(it.key, it.plan)
 		}
 	}
-	b.noteNext(st)
+	return nil
 }
 
-// dueItems decides the ticks of e up to now and advances e.
-func (b *Beat) dueItems(e *entry, now time.Time, ld *loaded) []*claimItem {
+// dueItems decides the ticks of e up to the horizon and advances e.
+func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded) []*claimItem {
 	sp := e.c.spec
-	res, err := dueTicks(e.c.cron, e.cursor, now, duePolicy{Late: b.opt.LateWindow, Deadline: sp.StartingDeadline(), Catchup: sp.Catchup})
+	res, err := dueTicks(e.c.cron, e.cursor, now, horizon, duePolicy{Late: b.opt.LateWindow, Deadline: sp.StartingDeadline(), Catchup: sp.Catchup})
 	if err != nil {
 		b.log.Error("due ticks", "schedule", sp.Name, "err", err)
 	}
@@ -199,7 +216,7 @@ func (b *Beat) dueItems(e *entry, now time.Time, ld *loaded) []*claimItem {
 	if res.Skipped > 0 {
 		items = append(items, &claimItem{c: e.c, tick: now, mode: "skip"})
 	}
-	e.cursor = now
+	e.cursor = horizon
 	e.next = res.Next
 	return items
 }

@@ -46,22 +46,14 @@ func (b *Beat) member() Member {
 func (b *Beat) heartbeat(ctx context.Context) {
 	t := time.NewTicker(b.opt.Lease / 3)
 	defer t.Stop()
-	var last Role
-	check := time.NewTicker(50 * time.Millisecond)
-	defer check.Stop()
-	b.writeMember(ctx)
 	for {
+		b.writeMember(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-check.C:
-			if r := b.Role(); r == last {
-				continue
-			}
+		case <-b.told:
 		}
-		last = b.Role()
-		b.writeMember(ctx)
 	}
 }
 

@@ -1,6 +1,43 @@
 package schedule
 
-import "github.com/redis/go-redis/v9"
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// scriptCall is one call of a script in a pipeline.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runPipelined sends the calls in one pipeline with EVALSHA, loading the
+// script first when Redis does not have it (after a restart or failover).
+// It fails as a whole on a transport error; per-call errors are in the
+// commands.
+func runPipelined(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(calls))
+		for i, c := range calls {
+			cmds[i] = s.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return cmds, nil
+		}
+		if attempt == 0 && strings.Contains(err.Error(), "NOSCRIPT") {
+			if lerr := s.Load(ctx, rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("load script: %w", lerr)
+			}
+			continue
+		}
+		return cmds, err
+	}
+}
 
 // The beat's Lua scripts. Each touches only {beat} keys (one slot), gets
 // them all in KEYS and takes the time from ARGV. Every script that changes

@@ -70,7 +70,8 @@ func (c *BeatRunCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
-	b, err := schedule.NewFromSet(set, q, schedule.Options{ID: c.ID, Lease: c.Lease, Version: version, Logger: a.Log})
+	b, err := schedule.NewFromSet(set, q, schedule.Options{ID: c.ID, Lease: c.Lease, Version: version, Logger: a.Log,
+		FireTTL: cfg.Redis.TaskTTL.D()})
 	if err != nil {
 		return err
 	}
