@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/hostexec"
 )
 
 type localSetup struct {
@@ -295,5 +296,65 @@ func TestLocalDeployOnlyAddedFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.target, "releases", v2, "bin/cl")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// pathHost runs every command with PATH set to dir.
+type pathHost struct {
+	hostexec.Local
+	dir string
+}
+
+func (p *pathHost) Run(ctx context.Context, c hostexec.Command) (hostexec.Result, error) {
+	env := map[string]string{"PATH": p.dir}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	c.Env = env
+	return p.Local.Run(ctx, c)
+}
+
+type pathOpener struct{ dir string }
+
+func (o pathOpener) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+	return &pathHost{Local: hostexec.Local{Name: h.Name}, dir: o.dir}, nil
+}
+
+// A host without sha256sum gets whole manifests; the release is still
+// linked from the base and its files counted against the manifest.
+func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
+	bin := t.TempDir()
+	for _, dir := range []string{"/usr/bin", "/bin"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.Name() != "sha256sum" {
+				os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(bin, e.Name()))
+			}
+		}
+	}
+	s := newLocal(t, "")
+	deploy := func() *Report {
+		cfg := s.repo.config()
+		e := localEngine(t, cfg, s.fw)
+		e.Hosts = pathOpener{dir: bin}
+		rep, err := e.Deploy(context.Background(), s.repo.release(false), cfg.Hosts.Values(), Options{})
+		if err != nil {
+			t.Fatalf("%v %+v", err, rep.Hosts[0])
+		}
+		return rep
+	}
+	deploy()
+	s.repo.write("README", "v2\n")
+	v2 := s.repo.commit("v2")
+	h := deploy().Hosts[0]
+	if h.FilesSent != 1 || h.FilesLinked != 6 || s.current(t) != v2 {
+		t.Fatalf("%+v", h)
+	}
+	m, err := os.ReadFile(filepath.Join(s.target, "releases", v2, ManifestPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pm, err := ParseManifest(m); err != nil || len(pm.Entries) != 7 {
+		t.Fatalf("manifest: %v %d entries", err, len(pm.Entries))
 	}
 }

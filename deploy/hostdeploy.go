@@ -43,6 +43,8 @@ type hostRun struct {
 	done bool
 	// ref is the heartbeat seen before the restart.
 	ref beat
+	// activated: the stage command switched and restarted already.
+	activated bool
 }
 
 func (e *Engine) newRun(rel *Release, h *config.Host) *hostRun {
@@ -168,6 +170,12 @@ func (r *hostRun) transfer(ctx context.Context) error {
 	return err
 }
 
+// activateEarly reports whether the switch can ride on the stage command:
+// nothing (setup_command, a unit to install) has to run in between.
+func (r *hostRun) activateEarly() bool {
+	return len(r.e.Config.Deployment.SetupCommand) == 0 && r.svc.installed(r.p)
+}
+
 var errManifestMismatch = errors.New("merged manifest mismatch")
 
 func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOptions) error {
@@ -183,12 +191,22 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 		gz = "1"
 	}
 	var out bytes.Buffer
-	keep := strconv.Itoa(r.e.Config.Deployment.KeepReleases)
-	res, stderr, err := r.r.call(ctx, &out, bytes.NewReader(data), "stage", r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz, keep)
+	args := []string{r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz, strconv.Itoa(r.e.Config.Deployment.KeepReleases)}
+	early := r.activateEarly()
+	if early {
+		r.ref = r.lastBeat(ctx)
+		args = append(args, r.svc.restartArgv()...)
+	}
+	res, stderr, err := r.r.call(ctx, &out, bytes.NewReader(data), "stage", args...)
 	if err == nil && res.ExitCode == manifestMismatch {
 		return errManifestMismatch
 	}
 	r.pruned(out.String())
+	if early && strings.Contains(out.String(), "switched\n") {
+		// Current points to the new release now; a failed restart is
+		// rolled back like any failure after the switch.
+		r.switched, r.activated = true, true
+	}
 	return r.r.failed("stage release "+r.rel.Short(), res, stderr, err)
 }
 
@@ -234,8 +252,12 @@ func (r *hostRun) service(ctx context.Context) error {
 	return r.svc.install(ctx, r.r, r.p)
 }
 
-// activate switches current to the new release and restarts the worker.
+// activate switches current to the new release and restarts the worker
+// (unless the stage command did).
 func (r *hostRun) activate(ctx context.Context) error {
+	if r.activated {
+		return nil
+	}
 	ref := r.lastBeat(ctx)
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()

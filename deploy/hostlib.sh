@@ -15,7 +15,8 @@ die() {
 
 sum256() {
 	if command -v sha256sum >/dev/null 2>&1; then
-		sha256sum <"$1" | cut -d' ' -f1
+		set -- $(sha256sum <"$1")
+		printf '%s' "$1"
 	fi
 }
 
@@ -71,8 +72,9 @@ current() {
 # then the current release's manifest after a @@manifest line.
 probe() {
 	T=$1 V=$2 UNIT=$3 SERVICE=$4 STATE=$5
-	echo "os=$(uname -s)"
-	echo "machine=$(uname -m)"
+	set -- $(uname -sm)
+	echo "os=$1"
+	echo "machine=$2"
 	if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi
 	for t in gzip sha256sum; do
 		if command -v "$t" >/dev/null 2>&1; then echo "have_$t=1"; fi
@@ -95,12 +97,16 @@ probe() {
 	fi
 }
 
-# The awk program that turns the kept manifest lines into mkdir and ln
-# commands, one ln per directory (and per 100 files), not one per file.
+# The awk program that reads the drop list and the base manifest, writes
+# the kept manifest lines to the file KEEP and prints the mkdir and ln
+# commands that link them: one ln per directory (and per 100 files), not
+# one process per file.
 LINK_AWK='
 function q(s) { gsub(/\047/, "\047\\\\\047\047", s); return "\047" s "\047" }
-$2 == "120000" { next }
+FILENAME == ARGV[1] { drop[$0] = 1; next }
+NF < 4 || ($1 in drop) || $2 == "120000" { next }
 {
+	print > KEEP
 	d = $1
 	if (sub(/\/[^\/]*$/, "", d) == 0) d = "."
 	if (!(d in seen)) { seen[d] = 1; dirs = dirs " " q(S "/" d); if (++nd == 100) { print "mkdir -p --" dirs; dirs = ""; nd = 0 } }
@@ -108,56 +114,54 @@ $2 == "120000" { next }
 	if (++count[d] == 100) { lns[++nl] = "ln --" files[d] " " q(S "/" d "/"); files[d] = ""; count[d] = 0 }
 }
 END {
+	printf "" > KEEP
 	if (dirs != "") print "mkdir -p --" dirs
 	for (i = 1; i <= nl; i++) print lns[i]
 	for (d in files) if (files[d] != "") print "ln --" files[d] " " q(S "/" d "/")
 }'
 
-# stage T V BASE WANT GZ KEEP: make releases/V from a tar on stdin (gzip'd
-# when GZ=1) holding the new and changed files plus .celeroot/stage/{drop,
-# manifest-part,end}, hard-linking the other files from releases/BASE,
-# rename it into place, and prune to KEEP releases (V and current kept).
+# stage T V BASE WANT GZ KEEP [CMD...]: make releases/V from a tar on stdin
+# (gzip'd when GZ=1) holding the new and changed files plus
+# .celeroot/stage/{drop,manifest-part,end}, hard-linking the other files
+# from releases/BASE, rename it into place, prune to KEEP releases (V and
+# current kept), and with CMD activate V at once (saves a round trip when
+# nothing has to run between staging and switching).
 # Exit 98: the merged manifest's sha256 is not WANT (send the whole
-# manifest instead).
+# manifest instead). Every process counts: 20 hosts stage at once.
 stage() {
 	T=$1 V=$2 B=$3 WANT=$4 GZ=$5 KEEP=$6
 	R=$T/releases
-	mkdir -p "$R"
-	clean "$R"
 	S=$R/.stage-$V-$$
-	mkdir "$S"
+	clean "$R"
+	mkdir -p "$S"
 	trap 'rm -rf "$S"' EXIT
 	if [ "$GZ" = 1 ]; then
-		gzip -dc | (cd "$S" && tar -xf -)
+		tar -C "$S" -xzf -
 	else
-		(cd "$S" && tar -xf -)
+		tar -C "$S" -xf -
 	fi
 	C=$S/.celeroot/stage
 	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
 	if [ -n "$B" ]; then
 		BM=$R/$B/.celeroot/manifest
 		[ -f "$BM" ] || die "base release $B has no manifest"
-		touch "$C/drop"
-		awk -F '\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next } NF >= 4 && !($1 in drop)' "$C/drop" "$BM" >"$C/keep"
-		awk -F '\t' -v B="$R/$B" -v S="$S" "$LINK_AWK" "$C/keep" | sh -e
+		: >>"$C/drop"
+		awk -F '\t' -v B="$R/$B" -v S="$S" -v KEEP="$C/keep" "$LINK_AWK" "$C/drop" "$BM" | sh -e
 		if [ -f "$C/manifest-part" ]; then
 			{
 				printf 'celeroot-manifest v1 %s\n' "$V"
-				cat "$C/keep" "$C/manifest-part" | sort
+				sort "$C/keep" "$C/manifest-part"
 			} >"$S/.celeroot/manifest"
 			if [ "$(sum256 "$S/.celeroot/manifest")" != "$WANT" ]; then
 				echo "cl-host: merged manifest of $V does not match" >&2
 				exit 98
 			fi
+		else
+			count "$S" "$V"
 		fi
 	fi
 	[ -f "$S/.celeroot/manifest" ] || die "the upload of release $V has no manifest"
 	rm -rf "$C"
-	want=$(awk -F '\t' 'NF >= 4' "$S/.celeroot/manifest" | wc -l)
-	have=$(find "$S" \( -type f -o -type l \) ! -path "$S/.celeroot/manifest" | wc -l)
-	if [ "$want" -ne "$have" ]; then
-		die "release $V has $have files, its manifest lists $want"
-	fi
 	if [ -e "$R/$V" ]; then
 		mv "$R/$V" "$R/.old-$V-$$"
 		mv "$S" "$R/$V"
@@ -168,10 +172,23 @@ stage() {
 	trap - EXIT
 	echo staged
 	prune "$T" "$KEEP" "$V"
+	shift 6
+	if [ $# -gt 0 ]; then activate "$T" "$V" "$@"; fi
+}
+
+# count S V: a release assembled from links and a whole manifest (not
+# checked by the merge) must hold exactly the files its manifest lists.
+count() {
+	want=$(awk -F '\t' 'NF >= 4 { n++ } END { print n + 0 }' "$1/.celeroot/manifest")
+	have=$(find "$1" \( -type f -o -type l \) ! -path "$1/.celeroot/manifest" ! -path "$1/.celeroot/stage/*" | wc -l)
+	if [ "$want" -ne "$have" ]; then
+		die "release $2 has $have files, its manifest lists $want"
+	fi
 }
 
 # activate T V [CMD...]: point current at releases/V (a temporary link
-# renamed over it: atomic), then exec CMD (the restart), if any.
+# renamed over it: atomic), say "switched", then exec CMD (the restart), if
+# any.
 activate() {
 	T=$1 V=$2
 	shift 2
@@ -183,6 +200,7 @@ activate() {
 		rm -f "$tmp"
 		die "cannot switch $T/current (mv -T failed)"
 	fi
+	echo switched
 	touch "$T/releases/$V"
 	if [ $# -gt 0 ]; then exec "$@"; fi
 }

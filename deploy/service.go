@@ -84,11 +84,20 @@ func (s service) restartArgv() []string {
 	return s.superviseArgv("restart", append([]string{"--"}, s.workerArgv()...)...)
 }
 
+// installed reports whether install has nothing to do.
+func (s service) installed(p probeResult) bool {
+	if !s.systemd {
+		return p.StateOK
+	}
+	sum := sha256.Sum256(s.unit())
+	return hex.EncodeToString(sum[:]) == p.Unit && p.Enabled
+}
+
 // install puts the unit in place when it differs from the installed one,
 // and enables it. Nothing is installed for the supervisor: it ships in
 // bin/cl.
 func (s service) install(ctx context.Context, r *remote, p probeResult) error {
-	if !s.systemd && p.StateOK {
+	if s.installed(p) {
 		return nil
 	}
 	if !s.systemd {
