@@ -60,7 +60,7 @@ func printAddReport(a *App, rep *deploy.AddReport, msg string) {
 		}
 		line := fmt.Sprintf("  %-14s %-6s %6s", s.Step, status, (time.Duration(s.Ms) * time.Millisecond).Round(time.Millisecond))
 		if s.Step == deploy.StepCode && rep.Deploy != nil && s.OK {
-			line += fmt.Sprintf("  %d files, %s sent", rep.Deploy.FilesSent, bytesIEC(uint64(rep.Deploy.BytesSent)))
+			line += fmt.Sprintf("  %d files sent, %d linked, %s on the wire", rep.Deploy.FilesSent, rep.Deploy.FilesLinked, bytesIEC(uint64(rep.Deploy.BytesSent)))
 		}
 		fmt.Fprintln(w, line)
 	}
