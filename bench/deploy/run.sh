@@ -88,7 +88,10 @@ import json, sys
 rep = [json.loads(l) for l in open(sys.argv[1]) if '"report"' in l][-1]["report"]
 hosts = rep["hosts"]
 assert all(h["outcome"] == "deployed" for h in hosts), [h["outcome"] for h in hosts]
-print("%.3f %d %d" % (float(sys.argv[3]) - float(sys.argv[2]), sum(h["bytes_sent"] for h in hosts), hosts[0]["files_sent"]))
+med = lambda k: sorted(h["durations"][k] for h in hosts)[len(hosts) // 2]
+top = lambda k: max(h["durations"][k] for h in hosts)
+print("%.3f %d %d %d %d %d %d" % (float(sys.argv[3]) - float(sys.argv[2]), sum(h["bytes_sent"] for h in hosts), hosts[0]["files_sent"],
+      med("probe_ms"), med("transfer_ms"), med("health_ms"), top("health_ms")))
 EOF
 }
 
@@ -123,7 +126,7 @@ EOF
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "== cl: first deploy to $N hosts" >&2
-read -r first_s first_b first_f < <(deploy)
+read -r first_s first_b first_f _ < <(deploy)
 echo "first deploy: ${first_s}s, $first_b bytes, $first_f files per host" >&2
 
 echo "== cl: one-file change, $RUNS runs" >&2
@@ -158,6 +161,7 @@ rs_first_b=$(awk '{print $2}' "$work/rs_first" | median)
 rs_s=$(awk '{print $1}' "$work/rs_runs" | median)
 rs_b=$(awk '{print $2}' "$work/rs_runs" | median)
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+col() { awk -v c="$1" '{print $c}' "$work/cl_runs" | median; }
 
 cat <<EOF
 
@@ -170,4 +174,7 @@ $N test hosts, release tree of $tree_files files ($((tree_bytes / 1024)) KiB, of
 | one-file change: wall time | ${cl_s} s (to all healthy) | ${rs_s} s (copy only) | $(ratio "$cl_s" "$rs_s") |
 | one-file change: bytes sent, all hosts | $cl_b | $rs_b | $(ratio "$cl_b" "$rs_b") |
 | one-file change: bytes sent per host | $((cl_b / N)) | $((rs_b / N)) | |
+
+cl's one-file deploy per host (medians over hosts, then over runs): probe $(col 4) ms, transfer and switch $(col 5) ms,
+health $(col 6) ms (slowest host $(col 7) ms). Load average during the run: $(cut -d' ' -f1-3 /proc/loadavg).
 EOF
