@@ -143,6 +143,23 @@ func TestDeployRollingStopsOnCutOffHost(t *testing.T) {
 	if took > time.Minute {
 		t.Errorf("the rollout took %s to stop", took)
 	}
+
+	// The same with --rollback-on-failure: the updated hosts go back.
+	d.write("tasks/checks/payload.txt", "v3\n")
+	d.commit("v3")
+	rep, _, code, stderr = d.deployJSON(ctx, "--all", "--strategy", "rolling", "--batch", "2", "--rollback-on-failure")
+	if code != 1 || rep == nil || !rep.Stopped {
+		t.Fatalf("rolling deploy with --rollback-on-failure: exit %d\n%s%s", code, stderr, describe(rep))
+	}
+	for i, h := range d.f.Hosts[:2] {
+		hr := hostReport(rep, h.Name)
+		if hr.Outcome != deploy.OutcomeRolledBack || hr.Rollback == nil || !hr.Rollback.Verified || d.current(h) != v2 || d.worker(h) != v2 {
+			t.Errorf("host %d: %+v %+v (current %s, worker %s, want %s)", i+1, hr, hr.Rollback, d.current(h), d.worker(h), v2)
+		}
+	}
+	if hr := hostReport(rep, d.f.Hosts[4].Name); hr.Outcome != deploy.OutcomeSkipped || d.current(d.f.Hosts[4]) != v1 {
+		t.Errorf("host5: %+v", hr)
+	}
 }
 
 // TestDeployKilledMidway: cl killed during a deploy leaves every current
