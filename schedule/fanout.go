@@ -120,34 +120,50 @@ func (f *fanout) run(key string, plan *firePlan, recovered bool) {
 	f.done <- doneRec{key, &rec}
 }
 
-// recorder writes outcomes in pipelined batches, so that a busy tick costs
-// one round trip per batch rather than one per fire.
+// recorder writes outcomes in pipelined batches. While enqueues are in
+// flight (a busy tick) it holds them back, up to recordDelay or
+// recordBatch outcomes, so that recording does not compete with delivery.
 func (f *fanout) recorder() {
-	batch := make([]doneRec, 0, 256)
+	var pending []doneRec
+	var first time.Time
+	poll := time.NewTicker(10 * time.Millisecond)
+	poll.Stop()
+	defer poll.Stop()
 	for {
 		select {
 		case d := <-f.done:
-			batch = append(batch[:0], d)
+			if len(pending) == 0 {
+				first = time.Now()
+				poll.Reset(10 * time.Millisecond)
+			}
+			pending = append(pending, d)
+		case <-poll.C:
 		case <-f.stop:
-			for {
-				select {
-				case d := <-f.done:
-					f.recordBatch([]doneRec{d})
-				default:
-					return
-				}
+			for len(f.done) > 0 {
+				pending = append(pending, <-f.done)
 			}
+			f.flush(pending)
+			return
 		}
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case d := <-f.done:
-				batch = append(batch, d)
-			default:
-				break fill
-			}
+		if len(pending) > 0 && (len(f.slots) == 0 || len(pending) >= recordBatch || time.Since(first) >= recordDelay) {
+			f.flush(pending)
+			pending = pending[:0]
+			poll.Stop()
 		}
-		f.recordBatch(batch)
+	}
+}
+
+const (
+	recordBatch = 1024
+	recordDelay = 250 * time.Millisecond
+)
+
+// flush records outcomes, 256 per pipeline.
+func (f *fanout) flush(recs []doneRec) {
+	for len(recs) > 0 {
+		n := min(len(recs), 256)
+		f.recordBatch(recs[:n])
+		recs = recs[n:]
 	}
 }
 
