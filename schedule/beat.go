@@ -194,7 +194,9 @@ func (b *Beat) setRole(r Role) {
 
 // Run runs the beat until ctx ends: it publishes or adopts the schedule
 // set, campaigns for the lease, fires while it leads, follows published
-// sets, and heartbeats its member record. It returns nil when ctx ends.
+// sets, and heartbeats its member record. It returns nil when ctx ends,
+// after handing the lease over and recording the fires in flight. Run is
+// called once per Beat.
 func (b *Beat) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
