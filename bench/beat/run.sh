@@ -23,6 +23,7 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$t
 trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 go build -o "$tmp/beatbench" ./bench/beat
+echo "bench/beat: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
 echo "| mix | schedules | hosts | run | fires | busiest second | p50 late | p99 late | max late | errors | CPU idle between ticks | CPU overall |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for mix in ${MIXES:-spread aligned}; do
@@ -30,3 +31,4 @@ for mix in ${MIXES:-spread aligned}; do
 	"$tmp/beatbench" -redis "redis://127.0.0.1:$port/0" -mix "$mix" -duration "$D" \
 		-schedules "${SCHEDULES:-10000}" -hosts "${HOSTS:-100}"
 done
+echo "bench/beat: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run" >&2
