@@ -12,7 +12,9 @@ import (
 
 type openerFunc func(ctx context.Context, h *config.Host) (hostexec.Host, error)
 
-func (f openerFunc) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) { return f(ctx, h) }
+func (f openerFunc) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+	return f(ctx, h)
+}
 
 func TestProbeReportsReasonsAndFacts(t *testing.T) {
 	hosts := []*config.Host{{Name: "up", Address: "127.0.0.1"}, {Name: "refused", Address: "10.0.0.2"},
