@@ -48,8 +48,7 @@ local function drop(eid)
   redis.call('XDEL', KEYS[1], eid)
 end
 local function finish(run, lease, id, state, reason)
-  redis.call('HSET', run, 'state', state, 'reason', reason, 'finished', now)
-  redis.call('HDEL', run, 'token')
+  redis.call('HSET', run, 'state', state, 'reason', reason, 'finished', now, 'token', '')
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[2], id)
   redis.call('PEXPIRE', run, ttl)
@@ -148,19 +147,21 @@ local function complete(run, lease, cancel, id, token, eid, outcome, exit, reaso
   redis.call('ZREM', KEYS[2], id)
   redis.call('XACK', KEYS[1], ARGV[1], eid)
   redis.call('XDEL', KEYS[1], eid)
-  redis.call('HDEL', run, 'token')
   if state == 'failed' and permanent ~= '1' and attempt < (tonumber(h[4]) or 0) then
     local delay = tonumber(ARGV[4]) * (2 ^ attempt)
     if delay > tonumber(ARGV[5]) then delay = tonumber(ARGV[5]) end
     local due = int(tonumber(now) + math.floor(delay))
-    redis.call('HSET', run, 'state', 'retrying', 'attempt', int(attempt + 1), 'deliveries', '0',
-      'exit', exit, 'reason', reason, 'due', due, 'ended', token)
-    redis.call('ZADD', KEYS[3], due, id .. '/' .. int(attempt + 1))
+    state, attempt = 'retrying', attempt + 1
+    redis.call('HSET', run, 'state', state, 'attempt', int(attempt), 'deliveries', '0',
+      'exit', exit, 'reason', reason, 'due', due, 'token', '', 'ended', token)
+    redis.call('ZADD', KEYS[3], due, id .. '/' .. int(attempt))
   else
-    redis.call('HSET', run, 'state', state, 'exit', exit, 'reason', reason, 'finished', now, 'ended', token)
+    redis.call('HSET', run, 'state', state, 'exit', exit, 'reason', reason, 'finished', now,
+      'token', '', 'ended', token)
   end
   redis.call('PEXPIRE', run, ttl)
-  return reply(run)
+  if ARGV[6] == '1' then return reply(run) end
+  return {'ok', state, exit, reason, int(attempt)}
 end
 local out = {}
 for i = 1, (#KEYS - 3) / 3 do

@@ -18,7 +18,7 @@ func (w *worker) serve(ctx context.Context) error {
 	defer stopRuns(nil)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	w.stopClaiming, w.runBase, w.stopRuns = stopClaiming, runBase, stopRuns
+	w.claimCtx, w.stopClaiming, w.runBase, w.stopRuns = claimCtx, stopClaiming, runBase, stopRuns
 	w.completer = w.q.NewCompleter(runBase, 0)
 	defer w.completer.Close()
 	w.serving.Store(true)
@@ -108,13 +108,17 @@ func (w *worker) claimLoop(ctx context.Context) {
 		var err error
 		if len(ds) < n {
 			var got []*queue.Delivery
-			got, err = w.q.Claim(ctx, w.o.Host, rotate(w.queues, turn), n-len(ds), w.block)
+			got, err = w.claim(ctx, turn, n-len(ds))
 			ds = append(ds, got...)
 		}
-		for _, d := range ds {
-			w.start(d, true)
+		for i, d := range ds {
+			if i < n {
+				w.start(d, true)
+			} else {
+				w.prefetched(d)
+			}
 		}
-		w.unreserve(n - len(ds))
+		w.unreserve(max(n-len(ds), 0))
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -125,6 +129,49 @@ func (w *worker) claimLoop(ctx context.Context) {
 			b = backoff{}
 		}
 	}
+}
+
+// claim takes up to n runs for the free slots from the queues, in turns,
+// plus up to prefetchRoom more of the host queue, without waiting; when
+// there are none it waits up to w.block for runs for the free slots. The
+// runs beyond n come first from the host queue, never from the role queue:
+// a run waiting here for a slot must not be one that another worker of the
+// role could be running.
+func (w *worker) claim(ctx context.Context, turn, n int) ([]*queue.Delivery, error) {
+	host, role := w.queues[:1], w.queues[1:]
+	extra := w.prefetchRoom()
+	var ds []*queue.Delivery
+	if turn%2 == 1 {
+		got, err := w.q.Claim(ctx, w.o.Host, role, n, 0)
+		if ds = append(ds, got...); err != nil {
+			return ds, err
+		}
+	}
+	got, err := w.q.Claim(ctx, w.o.Host, host, max(n-len(ds), 0)+extra, 0)
+	if ds = append(ds, got...); err != nil {
+		return ds, err
+	}
+	if turn%2 == 0 && len(ds) < n {
+		got, err := w.q.Claim(ctx, w.o.Host, role, n-len(ds), 0)
+		if ds = append(ds, got...); err != nil {
+			return ds, err
+		}
+	}
+	if len(ds) > 0 {
+		return ds, nil
+	}
+	return w.q.Claim(ctx, w.o.Host, rotate(w.queues, turn), n, w.block)
+}
+
+// prefetchRoom is how many host-queue runs may be claimed beyond the free
+// slots: up to prefetch per slot wait here for a slot, started (their
+// leases renewed) but not running yet, so that a busy worker claims many
+// runs per round trip. None with max_tasks_per_child.
+func (w *worker) prefetchRoom() int {
+	if w.budget.tokens != nil {
+		return 0
+	}
+	return max(prefetch*cap(w.slots)-int(w.waiting.Load()), 0)
 }
 
 // reserve waits for a free slot and a start left in the budget, then takes
@@ -175,26 +222,68 @@ func (w *worker) start(d *queue.Delivery, owned bool) {
 	w.register(d, cancel)
 	w.runs.Go(func() {
 		defer w.unregister(d, cancel)
-		w.executing.Add(1)
-		res, stopped := w.run(rctx, d)
-		w.executing.Add(-1)
-		if owned {
-			w.release()
-		}
-		if stopped {
-			switch cause := context.Cause(rctx); {
-			case errors.Is(cause, queue.ErrLeaseLost):
-				w.log.Warn("run dropped: lease lost", "run", d.Run.ID, "queue", d.Queue)
-				return
-			case errors.Is(cause, errShutdown):
-				w.handBack(d, res)
-				return
-			case errors.Is(cause, errKilled):
-				res = queue.Result{ExitCode: res.ExitCode, Killed: true, Lines: res.Lines}
-			}
-		}
-		w.complete(d, res)
+		w.execute(rctx, d, owned)
 	})
+}
+
+// execute runs d and records its result, or hands it back or drops it
+// when it was stopped by the shutdown or a lost lease.
+func (w *worker) execute(rctx context.Context, d *queue.Delivery, owned bool) {
+	w.executing.Add(1)
+	res, stopped := w.run(rctx, d)
+	w.executing.Add(-1)
+	if owned {
+		w.release()
+	}
+	if stopped {
+		switch cause := context.Cause(rctx); {
+		case errors.Is(cause, queue.ErrLeaseLost):
+			w.log.Warn("run dropped: lease lost", "run", d.Run.ID, "queue", d.Queue)
+			return
+		case errors.Is(cause, errShutdown):
+			w.handBack(d, res)
+			return
+		case errors.Is(cause, errKilled):
+			res = queue.Result{ExitCode: res.ExitCode, Killed: true, Lines: res.Lines}
+		}
+	}
+	w.complete(d, res)
+}
+
+// prefetched runs d once a slot is free. If claiming stops first (the
+// worker is stopping) it is handed back at once; if it is killed first it
+// ends killed.
+func (w *worker) prefetched(d *queue.Delivery) {
+	w.budget.use()
+	rctx, cancel := context.WithCancelCause(w.runBase)
+	w.register(d, cancel)
+	w.waiting.Add(1)
+	w.runs.Go(func() {
+		defer w.unregister(d, cancel)
+		ok := w.waitSlot(rctx)
+		w.waiting.Add(-1)
+		switch {
+		case ok:
+			w.execute(rctx, d, true)
+		case errors.Is(context.Cause(rctx), errKilled):
+			w.complete(d, queue.Result{ExitCode: refusedExit, Killed: true, Lines: note("killed before start")})
+		case errors.Is(context.Cause(rctx), queue.ErrLeaseLost):
+		default:
+			w.handBack(d, queue.Result{})
+		}
+	})
+}
+
+// waitSlot takes a slot for a prefetched run; false when the run is
+// stopped or claiming stops first.
+func (w *worker) waitSlot(rctx context.Context) bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	case <-rctx.Done():
+	case <-w.claimCtx.Done():
+	}
+	return false
 }
 
 // register records d as in flight (renewed, killable); a kill that arrived

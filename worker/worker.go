@@ -45,6 +45,10 @@ const (
 	// earlyKillTTL is how long a kill for a run not (yet) in flight here is
 	// remembered.
 	earlyKillTTL = time.Minute
+	// prefetch is how many host-queue runs per slot a busy worker claims
+	// ahead of free slots (Celery's default worker_prefetch_multiplier is
+	// 4 as well).
+	prefetch = 4
 )
 
 // ErrUnknownHost is returned by Run when Options.Host is not in cl.yaml.
@@ -102,6 +106,7 @@ type worker struct {
 	budget *budget
 
 	// Set by serve.
+	claimCtx     context.Context // ends when claiming stops
 	stopClaiming context.CancelCauseFunc
 	runBase      context.Context // parent of run contexts
 	stopRuns     context.CancelCauseFunc
@@ -112,6 +117,7 @@ type worker struct {
 	earlyKills map[string]time.Time // kills for runs not registered yet
 	runs       sync.WaitGroup
 	executing  atomic.Int64 // runs whose task is going (busy slots)
+	waiting    atomic.Int64 // prefetched runs waiting for a slot
 
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64

@@ -60,13 +60,21 @@ func main() {
 	flag.IntVar(&o.nTrue, "n-true", 2000, "runs for the subprocess measure")
 	flag.IntVar(&o.nEnqueue, "n-enqueue", 20000, "runs for the enqueue measure")
 	flag.IntVar(&o.producers, "producers", 1, "concurrent producers in the end-to-end measures")
+	prof := flag.String("cpuprofile", "", "write the producer's CPU profile to this file")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if o.url == "" || o.dir == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "queuebench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -131,6 +139,10 @@ func run(o opts) error {
 		return err
 	}
 	fmt.Printf("cl_e2e_ping %.0f\n", rate)
+	if rate, err = endToEndBatched(o, o.n, 100); err != nil {
+		return err
+	}
+	fmt.Printf("cl_e2e_ping_batch %.0f\n", rate)
 	if rate, err = endToEnd(o, "true", "bench", o.nTrue); err != nil {
 		return err
 	}
@@ -221,6 +233,38 @@ func endToEnd(o opts, task, module string, n int) (float64, error) {
 	elapsed := time.Since(start)
 	if err := checkSucceeded(o, ids); err != nil {
 		return 0, fmt.Errorf("%s: %w", task, err)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// endToEndBatched is endToEnd for ping with one producer that submits
+// batches of runs with EnqueueMany (one round trip per batch), as
+// `cl task run --role` does for a role's hosts.
+func endToEndBatched(o opts, n, batch int) (float64, error) {
+	ids := make([]string, 0, n)
+	start := time.Now()
+	for len(ids) < n {
+		runs := make([]*queue.Run, min(batch, n-len(ids)))
+		for i := range runs {
+			runs[i] = &queue.Run{Task: "ping", Module: config.BuiltinModule, Target: o.target, Timeout: time.Minute}
+		}
+		res, err := o.q.EnqueueMany(o.ctx, runs...)
+		if err != nil {
+			return 0, fmt.Errorf("enqueue ping batch: %w", err)
+		}
+		for _, e := range res {
+			if e.Err != nil {
+				return 0, fmt.Errorf("enqueue ping: %w", e.Err)
+			}
+			ids = append(ids, e.ID)
+		}
+	}
+	if err := waitDrained(o); err != nil {
+		return 0, err
+	}
+	elapsed := time.Since(start)
+	if err := checkSucceeded(o, ids); err != nil {
+		return 0, fmt.Errorf("ping (batched): %w", err)
 	}
 	return float64(n) / elapsed.Seconds(), nil
 }
