@@ -104,6 +104,8 @@ type logEvent struct {
 	Role       string    `json:"role"`
 	Recovered  bool      `json:"recovered"`
 	Duplicates int       `json:"duplicates"`
+	Since      time.Time `json:"since"`       // "leading": when the lease was taken
+	ValidUntil time.Time `json:"valid_until"` // "stopped leading": when claiming stopped
 }
 
 // events returns the log lines with message msg (and role, if given).

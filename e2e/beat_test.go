@@ -187,12 +187,18 @@ func TestBeatCutOffStopsBeforeStandbyStarts(t *testing.T) {
 	a.terminate()
 	b.terminate()
 
+	// a's local validity, checked before each claim, ends when a stops
+	// firing; b's lease starts when b sent the command that took it. Both
+	// are read from the same machine's clock.
 	stopped := a.events(t, "stopped leading", "")
-	took := b.events(t, "beat role", "leader")
+	took := b.events(t, "leading", "")
 	if len(stopped) == 0 || len(took) == 0 {
 		t.Fatalf("log events: a stopped leading %d times, b became leader %d times", len(stopped), len(took))
 	}
-	aStop, bLead := stopped[0].Time, took[0].Time
+	aStop, bLead := stopped[0].ValidUntil, took[0].Since
+	if aStop.IsZero() || bLead.IsZero() {
+		t.Fatalf("log events lack times: %+v %+v", stopped[0], took[0])
+	}
 	if !aStop.Before(bLead) {
 		t.Errorf("the cut-off leader stopped at %s, after the standby took over at %s", aStop.Format(time.StampMicro), bLead.Format(time.StampMicro))
 	}

@@ -58,7 +58,7 @@ func (b *Beat) lead(ctx context.Context) error {
 	lctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	_, epoch, _ := b.l.token()
-	b.log.Info("leading", "epoch", epoch)
+	b.log.Info("leading", "epoch", epoch, "since", b.l.acquired())
 	b.setRole(RoleLeader)
 	var wg sync.WaitGroup
 	wg.Go(func() { b.keepLease(lctx, stop) })
@@ -75,8 +75,10 @@ func (b *Beat) lead(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
+	// valid_until is when this beat stopped claiming (its local validity,
+	// checked before every claim), whenever this line gets logged.
+	b.log.Warn("stopped leading", "reason", cause, "valid_until", b.l.until())
 	b.l.drop()
-	b.log.Warn("stopped leading", "reason", cause)
 	if errors.Is(cause, ErrSteppedDown) {
 		b.announce(ctx, "released "+b.opt.ID)
 	}

@@ -36,6 +36,7 @@ type lease struct {
 	mu         sync.Mutex
 	value      string // "<id>|<epoch>" while held
 	epoch      int64
+	since      time.Time // when the acquiring command was sent
 	validUntil time.Time // carries the monotonic reading of time.Now
 }
 
@@ -69,7 +70,7 @@ func (l *lease) acquire(ctx context.Context, version string) (acquireResult, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.value, l.epoch = fmt.Sprint(res[1]), toInt(res[2])
+	l.value, l.epoch, l.since = fmt.Sprint(res[1]), toInt(res[2]), sent
 	l.validUntil = sent.Add(l.ttl - l.margin)
 	return acquireResult{held: true}, nil
 }
@@ -136,6 +137,13 @@ func (l *lease) token() (value string, epoch int64, ok bool) {
 		return "", 0, false
 	}
 	return l.value, l.epoch, true
+}
+
+// acquired is when the lease was taken (the acquiring command was sent).
+func (l *lease) acquired() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.since
 }
 
 // until is the end of the local validity.
