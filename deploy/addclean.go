@@ -16,7 +16,7 @@ import (
 const cleanScript = `T=$1 V=$2 REL=$3 TGT=$4 ST=$5 STD=$6 TDIR=$7
 gone() { if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1" 2>/dev/null; fi; if [ -e "$1" ] || [ -L "$1" ]; then echo "left=$1"; fi; }
 if [ "$REL" = 1 ]; then gone "$T/releases/$V"; fi
-if [ -n "$ST" ]; then for x in lock pid json json.tmp log log.1; do gone "$ST.$x"; done; fi
+if [ -n "$ST" ]; then for x in lock pid json json.tmp argv argv.tmp log log.1; do gone "$ST.$x"; done; fi
 if [ "$STD" = 1 ]; then rmdir -- "$(dirname -- "$ST")" 2>/dev/null || :; fi
 if [ "$TGT" = 1 ]; then
 	for x in current releases .celeroot; do gone "$T/$x"; done

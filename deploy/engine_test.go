@@ -320,18 +320,27 @@ func (o pathOpener) Open(ctx context.Context, h *config.Host) (hostexec.Host, er
 	return &pathHost{Local: hostexec.Local{Name: h.Name}, dir: o.dir}, nil
 }
 
-// A host without sha256sum gets whole manifests; the release is still
-// linked from the base and its files counted against the manifest.
-func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
+// toolDir is a PATH directory with this machine's tools, minus skip and
+// with fakes (name -> sh script body) instead of the real ones.
+func toolDir(t *testing.T, skip string, fakes map[string]string) string {
 	bin := t.TempDir()
 	for _, dir := range []string{"/usr/bin", "/bin"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if e.Name() != "sha256sum" {
+			if _, fake := fakes[e.Name()]; e.Name() != skip && !fake {
 				os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(bin, e.Name()))
 			}
 		}
 	}
+	for name, body := range fakes {
+		os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755)
+	}
+	return bin
+}
+
+// deltaWithTools deploys two releases through a host whose PATH is bin
+// and checks the second one was linked from the first.
+func deltaWithTools(t *testing.T, bin string) {
 	s := newLocal(t, "")
 	deploy := func() *Report {
 		cfg := s.repo.config()
@@ -343,7 +352,7 @@ func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
 		}
 		return rep
 	}
-	deploy()
+	v1 := deploy().Version
 	s.repo.write("README", "v2\n")
 	v2 := s.repo.commit("v2")
 	h := deploy().Hosts[0]
@@ -355,6 +364,22 @@ func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
 		t.Fatal(err)
 	}
 	if pm, err := ParseManifest(m); err != nil || len(pm.Entries) != 7 {
-		t.Fatalf("manifest: %v %d entries", err, len(pm.Entries))
+		t.Fatalf("manifest: %v", err)
 	}
+	for _, p := range []string{"bin/cl", "tasks/a/one.sh", "cl.yaml"} {
+		if inode(t, filepath.Join(s.target, "releases", v1, p)) != inode(t, filepath.Join(s.target, "releases", v2, p)) {
+			t.Errorf("%s not hard-linked", p)
+		}
+	}
+}
+
+// A host without sha256sum gets whole manifests; the release is still
+// linked from the base and its files counted against the manifest.
+func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
+	deltaWithTools(t, toolDir(t, "sha256sum", nil))
+}
+
+// Without GNU cp (busybox), files are linked with one ln per directory.
+func TestLocalDeployWithoutGNUCp(t *testing.T) {
+	deltaWithTools(t, toolDir(t, "", map[string]string{"cp": "exit 1"}))
 }

@@ -98,26 +98,38 @@ probe() {
 }
 
 # The awk program that reads the drop list and the base manifest, writes
-# the kept manifest lines to the file KEEP and prints the mkdir and ln
-# commands that link them: one ln per directory (and per 100 files), not
-# one process per file.
+# the kept manifest lines to the file KEEP and prints a script that
+# hard-links them from B into S: GNU cp links all of them in one process
+# (cp -l --parents, 500 files per call); where that fails (busybox), one
+# ln per directory (and per 100 files) does it — never one process per
+# file.
 LINK_AWK='
 function q(s) { gsub(/\047/, "\047\\\\\047\047", s); return "\047" s "\047" }
 FILENAME == ARGV[1] { drop[$0] = 1; next }
 NF < 4 || ($1 in drop) || $2 == "120000" { next }
 {
 	print > KEEP
+	if (++ncp == 1) cps[++ncps] = "cp -l --parents -t " q(S) " --"
+	cps[ncps] = cps[ncps] " " q($1)
+	if (ncp == 500) ncp = 0
 	d = $1
 	if (sub(/\/[^\/]*$/, "", d) == 0) d = "."
-	if (!(d in seen)) { seen[d] = 1; dirs = dirs " " q(S "/" d); if (++nd == 100) { print "mkdir -p --" dirs; dirs = ""; nd = 0 } }
+	if (!(d in seen)) { seen[d] = 1; dirs = dirs " " q(S "/" d); if (++nd == 100) { mk[++nmk] = "mkdir -p --" dirs; dirs = ""; nd = 0 } }
 	files[d] = files[d] " " q(B "/" $1)
-	if (++count[d] == 100) { lns[++nl] = "ln --" files[d] " " q(S "/" d "/"); files[d] = ""; count[d] = 0 }
+	if (++count[d] == 100) { lns[++nl] = "ln -f --" files[d] " " q(S "/" d "/"); files[d] = ""; count[d] = 0 }
 }
 END {
 	printf "" > KEEP
-	if (dirs != "") print "mkdir -p --" dirs
+	if (ncps == 0) exit
+	print "cd " q(B)
+	printf "if "
+	for (i = 1; i <= ncps; i++) printf "%s 2>/dev/null && ", cps[i]
+	print ":; then :; else"
+	if (dirs != "") mk[++nmk] = "mkdir -p --" dirs
+	for (i = 1; i <= nmk; i++) print mk[i]
 	for (i = 1; i <= nl; i++) print lns[i]
-	for (d in files) if (files[d] != "") print "ln --" files[d] " " q(S "/" d "/")
+	for (d in files) if (files[d] != "") print "ln -f --" files[d] " " q(S "/" d "/")
+	print "fi"
 }'
 
 # stage T V BASE WANT GZ KEEP [CMD...]: make releases/V from a tar on stdin
@@ -202,7 +214,27 @@ activate() {
 	fi
 	echo switched
 	touch "$T/releases/$V"
-	if [ $# -gt 0 ]; then exec "$@"; fi
+	case ${1-} in
+	sv-restart) shift; svrestart "$@" ;;
+	?*) exec "$@" ;;
+	esac
+}
+
+# svrestart NAME STATE CL ARGV...: make `cl supervise` NAME restart its
+# command now. When it runs ARGV already (its .argv file) and is alive (its
+# pid's /proc cmdline is a cl supervise of NAME), a SIGHUP does it without
+# starting a Go process; otherwise CL supervise restart (which also starts
+# a supervisor that does not run).
+svrestart() {
+	N=$1 ST=$2 CL=$3
+	shift 3
+	if read -r pid 2>/dev/null <"$ST/$N.pid" && [ -r "/proc/$pid/cmdline" ] &&
+		printf '%s\n' "$@" | cmp -s - "$ST/$N.argv" &&
+		grep -qaF -e supervise "/proc/$pid/cmdline" && grep -qaF -e "$N" "/proc/$pid/cmdline" &&
+		kill -HUP "$pid" 2>/dev/null; then
+		return 0
+	fi
+	exec "$CL" supervise restart "$N" --state-dir "$ST" -- "$@"
 }
 
 # deactivate T: remove current (a failed first deploy has nothing to go

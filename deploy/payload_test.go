@@ -143,7 +143,7 @@ func TestService(t *testing.T) {
 		t.Errorf("restart_command: %v", got)
 	}
 	s.systemd, s.restartCommand = false, ""
-	want := "/opt/celeroot/current/bin/cl supervise restart celeroot-worker --state-dir /var/lib/celeroot -- /opt/celeroot/current/bin/cl worker --host web1 --env staging"
+	want := "sv-restart celeroot-worker /var/lib/celeroot /opt/celeroot/current/bin/cl /opt/celeroot/current/bin/cl worker --host web1 --env staging"
 	if got := strings.Join(s.restartArgv(), " "); got != want {
 		t.Errorf("supervisor restart:\n%s\nwant\n%s", got, want)
 	}

@@ -35,7 +35,7 @@ type RemoveReport struct {
 // purgeScript deletes what deploys put on a host. Arguments: target,
 // state files prefix.
 const purgeScript = `T=$1 ST=$2
-rm -rf -- "$T/current" "$T/releases" "$T/.celeroot" "$T"/.current.tmp.* "$ST".lock "$ST".pid "$ST".json "$ST".json.tmp "$ST".log "$ST".log.1
+rm -rf -- "$T/current" "$T/releases" "$T/.celeroot" "$T"/.current.tmp.* "$ST".lock "$ST".pid "$ST".json "$ST".json.tmp "$ST".argv "$ST".argv.tmp "$ST".log "$ST".log.1
 rmdir -- "$T" 2>/dev/null || :
 `
 

@@ -81,7 +81,9 @@ func (s service) restartArgv() []string {
 	case s.systemd:
 		return []string{"systemctl", "restart", s.name}
 	}
-	return s.superviseArgv("restart", append([]string{"--"}, s.workerArgv()...)...)
+	// The host library's sv-restart: a SIGHUP when the supervisor runs the
+	// same command, `cl supervise restart` otherwise.
+	return append([]string{"sv-restart", s.name, StateDir, s.clPath()}, s.workerArgv()...)
 }
 
 // installed reports whether install has nothing to do.

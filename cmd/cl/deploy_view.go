@@ -77,7 +77,7 @@ func (v *deployView) event(ev deploy.Event) {
 		return
 	}
 	if ev.Host == "" {
-		if ev.Status == deploy.StatusFailed || !v.live {
+		if ev.Status == deploy.StatusFailed {
 			v.news = append(v.news, ev.Message)
 			if !v.live {
 				fmt.Fprintln(v.a.Stderr, "cl: "+ev.Message)

@@ -10,6 +10,7 @@
 //	<name>.lock   flock held by the running supervisor: the truth about "running"
 //	<name>.pid    the supervisor's pid (signals go there, only while the lock is held)
 //	<name>.json   State: argv, child pid, start times, restarts, last exit
+//	<name>.argv   the command, one argument per line (deploys compare it before a SIGHUP)
 //	<name>.log    the child's stdout and stderr and the supervisor's own lines,
 //	              rotated to <name>.log.1 at 10 MiB
 //

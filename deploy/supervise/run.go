@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -77,6 +78,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("supervise %s: %w", o.Name, err)
 	}
 	defer os.Remove(o.PID())
+	// The argv, one per line, lets a deploy's shell tell whether a SIGHUP
+	// restarts the right command.
+	argv := strings.Join(o.Argv, "\n") + "\n"
+	if err := writeAtomic(o.Files.path(".argv"), []byte(argv)); err != nil {
+		return fmt.Errorf("supervise %s: %w", o.Name, err)
+	}
 	s := &supervisor{o: o, log: log, st: State{Name: o.Name, PID: os.Getpid(), Argv: o.Argv, Started: time.Now()}}
 	return s.loop(ctx)
 }
