@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
 )
+
+// deployKeepalive is the SSH keepalive period during deploys.
+const deployKeepalive = 5 * time.Second
 
 // HostDeployCmd is `cl host deploy`.
 type HostDeployCmd struct {
@@ -43,7 +48,10 @@ func (c *HostDeployCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	conn, err := newConnector(a, cfg)
+	// A host that dies mid-deploy is noticed within 3 keepalives (15 s).
+	opts := sshOptions(a, cfg)
+	opts.KeepaliveInterval = deployKeepalive
+	conn, err := hostexec.NewConnector(cfg, opts)
 	if err != nil {
 		return err
 	}
