@@ -169,20 +169,23 @@ func mixedSet(classes []class, n, hosts int) *schedule.Set {
 
 // recorder collects the lateness of every fire.
 type recorder struct {
-	mu     sync.Mutex
-	late   []time.Duration
-	perSec map[int64]int // fires per tick second
-	errs   int
+	mu      sync.Mutex
+	late    []time.Duration
+	perSec  map[int64]int           // fires per tick second
+	lastSec map[int64]time.Duration // latest fire per tick second
+	errs    int
 }
 
 func (r *recorder) fire(ev schedule.FireEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.perSec == nil {
-		r.perSec = map[int64]int{}
+		r.perSec, r.lastSec = map[int64]int{}, map[int64]time.Duration{}
 	}
-	r.late = append(r.late, ev.Done.Sub(ev.Tick))
+	late := ev.Done.Sub(ev.Tick)
+	r.late = append(r.late, late)
 	r.perSec[ev.Tick.Unix()]++
+	r.lastSec[ev.Tick.Unix()] = max(r.lastSec[ev.Tick.Unix()], late)
 	r.errs += ev.Errors
 }
 
@@ -237,9 +240,14 @@ func report(mix string, n, hosts int, d time.Duration, rec *recorder, idle idleC
 		}
 		return fmt.Sprintf("%.1f ms", float64(late[min(len(late)-1, int(p*float64(len(late))))].Microseconds())/1000)
 	}
-	busiest := 0
-	for _, c := range rec.perSec {
-		busiest = max(busiest, c)
+	busiest, rate := 0, "-"
+	for sec, c := range rec.perSec {
+		if c > busiest {
+			busiest = c
+			if l := rec.lastSec[sec]; l > 0 {
+				rate = fmt.Sprintf("%.0f/s", float64(c)/l.Seconds())
+			}
+		}
 	}
 	pctCPU := func(cpu, wall time.Duration) string {
 		if wall == 0 {
@@ -247,6 +255,6 @@ func report(mix string, n, hosts int, d time.Duration, rec *recorder, idle idleC
 		}
 		return fmt.Sprintf("%.3f %% (%v in %v)", 100*float64(cpu)/float64(wall), cpu.Round(time.Millisecond), wall.Round(time.Second))
 	}
-	fmt.Printf("| %s | %d | %d | %v | %d | %d | %s | %s | %s | %d | %s | %s |\n", mix, n, hosts, d, len(late), busiest,
+	fmt.Printf("| %s | %d | %d | %v | %d | %d (%s) | %s | %s | %s | %d | %s | %s |\n", mix, n, hosts, d, len(late), busiest, rate,
 		pct(0.50), pct(0.99), pct(1), rec.errs, pctCPU(idle.cpu, idle.wall), pctCPU(idle.totalCPU, idle.totalWall))
 }

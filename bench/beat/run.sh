@@ -24,7 +24,7 @@ trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$tmp
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 go build -o "$tmp/beatbench" ./bench/beat
 echo "bench/beat: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
-echo "| mix | schedules | hosts | run | fires | busiest second | p50 late | p99 late | max late | errors | CPU idle between ticks | CPU overall |"
+echo "| mix | schedules | hosts | run | fires | busiest second (runs enqueued/s) | p50 late | p99 late | max late | errors | CPU idle between ticks | CPU overall |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for mix in ${MIXES:-spread aligned}; do
 	redis-cli -p "$port" flushall >/dev/null
