@@ -103,7 +103,7 @@ func (q *Queue) enqueueFresh(ctx context.Context, runs []*Run, idx []int, out []
 	var orphans []string
 	for k, c := range calls {
 		i := idx[k]
-		out[i] = q.enqueued(runs[i], c.cmd)
+		out[i] = q.enqueued(runs[i], c.cmd, true)
 		if out[i].Dup {
 			orphans = append(orphans, q.keys.Where(runs[i].ID))
 		}
@@ -147,16 +147,24 @@ func (q *Queue) enqueueCall(r *Run) (*scriptCall, error) {
 		args: append([]any{r.ID, useIdem, ttl, ttl}, fields...)}, nil
 }
 
-// enqueued reads the enqueue script's reply.
-func (q *Queue) enqueued(r *Run, cmd *redis.Cmd) Enqueued {
+// enqueued reads the enqueue script's reply; fresh says that r's id was
+// generated here, so that a record already under it can only come from a
+// repeated execution of this very call.
+func (q *Queue) enqueued(r *Run, cmd *redis.Cmd, fresh bool) Enqueued {
 	res, err := cmd.StringSlice()
 	if err != nil {
 		return Enqueued{Err: fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)}
 	}
-	switch res[0] {
-	case "dup":
+	switch {
+	case res[0] == "dup" && res[1] == r.ID:
+		// A repeated call (go-redis retries a pipeline whose connection
+		// broke) found the key that its first execution set: this run.
+		return Enqueued{ID: r.ID}
+	case res[0] == "dup":
 		return Enqueued{ID: res[1], Dup: true}
-	case "exists":
+	case res[0] == "exists" && fresh:
+		return Enqueued{ID: r.ID}
+	case res[0] == "exists":
 		return Enqueued{Err: fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, ErrExists)}
 	}
 	return Enqueued{ID: r.ID}
@@ -197,7 +205,7 @@ func (q *Queue) enqueueExplicit(ctx context.Context, r *Run) (string, bool, erro
 	if err := q.execPipe(octx, nil, []*scriptCall{c}); err != nil {
 		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
 	}
-	e := q.enqueued(r, c.cmd)
+	e := q.enqueued(r, c.cmd, false)
 	if e.Dup && fresh.Val() && e.ID != r.ID {
 		q.deleteKeys(octx, []string{q.keys.Where(r.ID)})
 	}

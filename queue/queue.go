@@ -142,6 +142,25 @@ func Open(ctx context.Context, url string, ns Namespace, opts ...Option) (*Queue
 	return q, nil
 }
 
+// With returns a queue on the same client and namespace with opts applied
+// on top of q's options (e.g. another lease for a worker). Closing either
+// closes the shared client.
+func (q *Queue) With(opts ...Option) (*Queue, error) {
+	o := q.opt
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.leaseTTL < 10*time.Millisecond || o.maxDeliveries < 1 || o.runTTL <= 0 {
+		return nil, fmt.Errorf("queue options: lease %v, max deliveries %d, run ttl %v: want lease ≥ 10ms, deliveries ≥ 1, ttl > 0",
+			o.leaseTTL, o.maxDeliveries, o.runTTL)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	routeRedisLog(o.log, o.logSet)
+	return &Queue{rdb: q.rdb, ns: q.ns, keys: q.keys, opt: o, log: o.log}, nil
+}
+
 // Close closes the Redis client.
 func (q *Queue) Close() error { return q.rdb.Close() }
 

@@ -1,19 +1,23 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/worker"
 )
 
 // WorkerCmd is `cl worker --host NAME`: this host's worker, in the
 // foreground, until SIGTERM (or a max_tasks_per_child recycle).
 type WorkerCmd struct {
-	Host       string `required:"" placeholder:"NAME" help:"This host's name in cl.yaml hosts."`
-	HealthAddr string `name:"health-addr" placeholder:"ADDR" help:"Listen address of the health endpoint (default: from deployment.health_check_url; - for none)."`
+	Host       string        `required:"" placeholder:"NAME" help:"This host's name in cl.yaml hosts."`
+	HealthAddr string        `name:"health-addr" placeholder:"ADDR" help:"Listen address of the health endpoint (default: from deployment.health_check_url; - for none)."`
+	Lease      time.Duration `name:"lease" hidden:"" env:"CL_WORKER_LEASE" help:"Lease of a running task (default 30s); every worker of a cluster must use the same. For tests."`
 }
 
 // workerSource is where the worker's configuration and tasks come from.
@@ -38,6 +42,11 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 		return err
 	}
 	defer q.Close()
+	if c.Lease > 0 {
+		if q, err = q.With(queue.WithLeaseTTL(c.Lease)); err != nil {
+			return fmt.Errorf("worker --lease %s: %w", c.Lease, err)
+		}
+	}
 	return worker.Run(a.Ctx, worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
 		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log})
 }
