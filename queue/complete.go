@@ -84,15 +84,11 @@ func (q *Queue) Complete(ctx context.Context, d *Delivery, res Result) (*Run, er
 // CompleteAll records several results like Complete, in one round trip (a
 // script call per queue and maxBatch runs), with their log lines. It returns
 // one Recorded per completion, in order; the error is a failure to reach
-// Redis, after which any of the results may or may not be stored. Use
-// CompleteAgain to repeat the call then.
+// Redis, after which any of the results may or may not be stored. Unlike
+// Complete, it is safe to repeat: a result that an earlier call (or a
+// go-redis retry of this one after a broken connection) stored for the same
+// delivery is answered as recorded, not as lost.
 func (q *Queue) CompleteAll(ctx context.Context, cs []Completion) ([]Recorded, error) {
-	return q.completeAll(ctx, cs, false)
-}
-
-// CompleteAgain repeats a CompleteAll that failed to reach Redis: a result
-// that the first call did store is answered as recorded, not as lost.
-func (q *Queue) CompleteAgain(ctx context.Context, cs []Completion) ([]Recorded, error) {
 	return q.completeAll(ctx, cs, true)
 }
 

@@ -10,7 +10,7 @@ import (
 // being written, the results that arrive meanwhile queue up and go together
 // in the next CompleteAll round trip, so a busy worker pays one round trip
 // for many runs and an idle one waits for none. A batch that cannot reach
-// Redis is repeated (CompleteAgain) with backoff until the Completer's
+// Redis is repeated with backoff until the Completer's
 // context ends; the runs stay in flight meanwhile, and their worker must go
 // on renewing their leases.
 type Completer struct {
@@ -138,7 +138,7 @@ func (c *Completer) flush(batch []*completing) {
 			}
 			return
 		}
-		recs, err = c.q.CompleteAgain(ctx, cs)
+		recs, err = c.q.CompleteAll(ctx, cs)
 	}
 	for i, x := range batch {
 		x.reply <- completed{rec: recs[i], err: recs[i].Err}

@@ -24,23 +24,37 @@
 // is atomic: a run is started by one worker at a time, recorded succeeded at
 // most once, and never started again once terminal.
 //
-//   - Enqueue stores the run record and XADDs its id to the stream. With an
-//     idempotency key it first SET NX's the key in the same script: a second
+//   - Enqueue stores the run record and XADDs its id to the stream, in one
+//     round trip (the run → queue pointer, the queue index and the script
+//     go in one pipeline); EnqueueMany does a whole batch in one round trip.
+//     With an idempotency key the script first checks the key: a second
 //     Enqueue with the same key (per queue, within the run TTL) enqueues
-//     nothing and returns the first run's id.
-//   - Claim reads new entries (XREADGROUP ">") and starts each: state
-//     running, a new fencing token, a lease key with a TTL (WithLeaseTTL).
-//     A run killed before it started is finished as killed instead.
+//     nothing and returns the first run's id. An enqueue that go-redis
+//     repeats after a broken connection finds its own run and reports it.
+//   - Claim reads new entries (XREADGROUP ">", with the due retries in the
+//     same round trip) and starts all of them in one script call: state
+//     running, a new fencing token each, a lease key with a TTL
+//     (WithLeaseTTL). A run killed before it started is finished as killed
+//     instead. Waiting for work is one blocking read of all the queues (on
+//     Cluster, one queue after the other).
 //   - Renew, called by the worker every third of the lease for all its
 //     in-flight runs in one pipelined round trip, extends the leases, and
 //     reports runs lost (taken over) or killed.
 //   - Complete records the result, deletes the lease and XACKs+XDELs the
-//     entry in one script, guarded by the fencing token: a worker whose run
-//     was taken over gets ErrLeaseLost and its result is dropped. A failed
-//     run with retries left (Run.MaxRetries) goes to a delayed sorted set
-//     and back into the stream when its backoff has elapsed (Claim moves
-//     due retries before reading).
-//
+//     entry, guarded by the fencing token: a worker whose run was taken over
+//     gets ErrLeaseLost and its result is dropped. CompleteAll records many
+//     results (one script call per queue) with their log lines (Result.Lines:
+//     a built-in's output, the worker's closing note) in one round trip, and
+//     a Completer batches the results of concurrent runs into such calls
+//     (group commit). A failed run with retries left (Run.MaxRetries) goes to
+//     a delayed sorted set and back into the stream when its backoff has
+//     elapsed; a Result.Permanent failure (refused, invalid parameters,
+//     skipped) is never retried.
+//   - Release hands a running run back without a result (a worker stopping
+//     before its task ended): lease and entry go, a fresh entry queues the
+//     run again at the tail at once, and the start does not count as a
+//     delivery, so stops never make a run dead.
+
 // # Leases, crashes and the celery #5935 trap
 //
 // Celery re-delivers a message whose visibility timeout passed even though
@@ -59,9 +73,9 @@
 //   - its role-queue runs are reclaimed by the other workers of the role:
 //     Reclaim lists entries idle for a lease (XPENDING IDLE), and a script
 //     XCLAIMs and restarts each only if its lease key is gone;
-//   - each start of the same attempt counts a delivery; past WithMaxDeliveries
-//     the run becomes dead with a reason naming the last worker, instead of
-//     crashing workers forever.
+//   - each start of the same attempt counts a delivery (a Release gives it
+//     back); past WithMaxDeliveries the run becomes dead with a reason naming
+//     the last worker, instead of crashing workers forever.
 //
 // A task runs at least once: a crash re-runs it. Exactly-once applies to the
 // recorded outcome, not to side effects; tasks should be idempotent.
@@ -130,8 +144,11 @@
 //
 // Every Redis call gets its own deadline from the caller's context
 // (WithOpTimeout; blocking reads add their block time). Reconnecting is
-// go-redis' business; Consume logs Redis errors, backs off (up to 2s) and
-// goes on, recreating consumer groups lost with a Redis restart. Scripts
+// go-redis' business; its own log lines ("failed to dial" while Redis is
+// down) go to the WithLogger logger at debug level, not to stderr. Consume
+// logs Redis errors, backs off (up to 2s) and goes on, recreating consumer
+// groups lost with a Redis restart; scripts missing from a restarted
+// server's cache are sent again (EVALSHA, then EVAL). Scripts
 // take the time from the caller's clock: keep hosts' clocks in sync (NTP);
 // skew shifts retry due times and timestamps, never lease expiry, which is
 // Redis' own TTL.

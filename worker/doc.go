@@ -14,21 +14,28 @@
 //
 // A worker consumes its host queue ("host:<name>") and its role's queue
 // ("role:<workers.<role>.queue>") with workers.<role>.concurrency slots, one
-// reader per queue. At start it replays the runs that a previous process of
-// the same host had started (they are taken over at once), then claims new
-// runs; every third of the lease it renews the leases of its runs, sends its
-// heartbeat and reclaims role-queue runs of dead workers into free slots. Kill
-// requests arrive on the host's control stream (and through lease renewal as a
-// second path).
+// claim loop taking the queues in turns. At start it replays the runs that a
+// previous process of the same host had started (they are taken over at
+// once), then claims new runs: as many as it has free slots, plus up to four
+// per slot of its host queue's runs ahead (prefetch: they are started and
+// renewed, and wait here for a slot; role-queue runs are never taken ahead,
+// another worker of the role may be free). Every third of the lease it
+// renews the leases of its runs and reclaims role-queue runs of dead workers
+// into free slots; every third of the heartbeat TTL it sends its heartbeat.
+// Results go to Redis through a queue.Completer, batched with the other runs
+// that finished meanwhile, with their closing log lines. Kill requests arrive
+// on the host's control stream (and through lease renewal as a second path);
+// one that overtakes the claim's reply is remembered until the run starts.
 //
 // # Stopping
 //
 // Cancelling Run's context means SIGTERM: the worker stops claiming, lets the
 // running tasks go on for Options.Grace, then stops the ones still going
 // (SIGTERM to their process group, SIGKILL after KillGrace) and hands them
-// back without a result: they stay pending on their queue under this host's
-// name and are replayed by the next worker process of the host, or reclaimed
-// by another worker of the role when the lease expires. No run is lost.
+// back without a result (queue.Release), as it does at once with prefetched
+// runs that have not started: they are queued again, for the next worker
+// process of the host or any worker of the role, and a hand-back does not
+// count as a delivery. No run is lost.
 //
 // With workers.<role>.max_tasks_per_child = N the worker starts N runs, stops
 // claiming, waits for all of them to finish (no deadline, unless its context
