@@ -2,7 +2,8 @@
 # bench/queue: celeroot's task queue against Celery 5, on one machine and one
 # local redis-server started here, in one run:
 #   - end-to-end no-op task throughput (enqueue -> run -> result stored):
-#     cl's built-in ping vs a Celery no-op task (prefork pool), same concurrency;
+#     cl's built-in ping vs a Celery no-op task (prefork pool), same concurrency,
+#     one run per enqueue call on both sides, and cl with batched submits;
 #   - enqueue rate of one client (cl, Celery) and of 16 clients (cl);
 #   - cl's worker alone, draining a pre-filled queue;
 #   - a subprocess task (/bin/true through a task module) with cl;
@@ -80,6 +81,7 @@ $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}
 | measure (runs or requests per second) | cl | Celery $celery_version | cl / Celery |
 | --- | ---: | ---: | ---: |
 | end-to-end no-op task (enqueue → run → result stored) | $cl_e2e | $ce_e2e | $(ratio "$cl_e2e" "$ce_e2e") |
+| end-to-end no-op, cl producer submitting batches of 100 (EnqueueMany) | $(get cl_e2e_ping_batch) | $ce_e2e | $(ratio "$(get cl_e2e_ping_batch)" "$ce_e2e") |
 | worker alone: queue pre-filled with N no-op runs, first start → last result | $(get cl_drain_ping) | — | |
 | enqueue, 1 client | $cl_enq | $ce_enq | $(ratio "$cl_enq" "$ce_enq") |
 | enqueue, 16 clients | $(get cl_enqueue_16) | — | |
