@@ -17,17 +17,19 @@
 // The one holding the lease "<prefix>{beat}:leader" fires; the others wait
 // as standbys and take over within one lease (default 15s) after the leader
 // stops renewing. The leader sleeps until the next due tick across all
-// schedules (a min-heap; no polling), and at a tick:
+// schedules (a min-heap; no polling), and for each tick:
 //
 //  1. decides the due ticks of each due schedule (late ticks within the
 //     late window fire; older, missed ticks follow catchup none|once within
 //     starting_deadline),
-//  2. claims each tick with one Lua script in the {beat} slot that checks the
-//     lease value (the fencing token), sets the fire key
-//     "{beat}:fire:<schedule>:<tick>" only if absent, moves the schedule's
-//     cursor (the last tick dealt with, persisted), and records the fire as
-//     in progress with its plan (the hosts, resolved now, and their runs),
-//  3. enqueues one run per host on its host queue with the idempotency key
+//  2. claims each tick, up to Options.Lookahead (1s) ahead of it, with one
+//     Lua script in the {beat} slot that checks the lease value (the
+//     fencing token), sets the fire key "{beat}:fire:<schedule>:<tick>"
+//     only if absent, moves the schedule's cursor (the last tick dealt
+//     with, persisted), and records the fire as in progress with its plan
+//     (the hosts, resolved now, and their runs),
+//  3. at the tick, while it still holds the lease, enqueues one run per
+//     host on its host queue with the idempotency key
 //     sched:<schedule>:<tick unix>:<host>, labelled with the schedule and
 //     the tick (the worker applies concurrency: forbid),
 //  4. records the outcome as the schedule's last fire.
