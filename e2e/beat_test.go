@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -215,5 +217,47 @@ func TestBeatCutOffStopsBeforeStandbyStarts(t *testing.T) {
 	sort.Strings(bad)
 	if len(bad) > 0 {
 		t.Errorf("ticks without exactly one run per host: %v", bad)
+	}
+}
+
+// TestBeatRestartForCD drives the local beat the way a CD pipeline does:
+// restart (nothing running), restart again (the old one is stopped first
+// and hands its lease over), status, stop.
+func TestBeatRestartForCD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e")
+	}
+	redisAddr := StartRedis(t, "127.0.0.1")
+	q := beatQueue(t, redisAddr)
+	dir := t.TempDir()
+	fleet := &beatFleet{Dir: dir, Hosts: []string{"h1"}, Schedules: []string{"s1"}}
+	cfg := fleet.write(t, redisAddr)
+	pidfile := dir + "/beat.pid"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { RunCL(t, context.Background(), "-c", cfg, "beat", "stop", "--pidfile", pidfile) })
+
+	out, stderr, code := RunCL(t, ctx, "beat", "restart", cfg, "--pidfile", pidfile, "--lease", "1s", "--id", "first")
+	if code != 0 || !strings.Contains(out, "beat first") || !strings.Contains(out, "is leader") {
+		t.Fatalf("first restart: %d %s %s", code, out, stderr)
+	}
+	out, stderr, code = RunCL(t, ctx, "beat", "restart", cfg, "--pidfile", pidfile, "--lease", "1s", "--id", "second")
+	if code != 0 || !strings.Contains(stderr, "stopped beat pid") || !strings.Contains(out, "beat second") {
+		t.Fatalf("second restart: %d %s %s", code, out, stderr)
+	}
+	waitLeader(t, q, 5*time.Second, func(id string) bool { return id == "second" })
+	out, _, code = RunCL(t, ctx, "-c", cfg, "-o", "json", "beat", "status")
+	var st struct {
+		Leader struct{ ID string }
+		Beats  []struct{ ID, Role string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || st.Leader.ID != "second" || len(st.Beats) != 1 {
+		t.Fatalf("status after restart: %v %d %s", err, code, out)
+	}
+	if out, stderr, code := RunCL(t, ctx, "-c", cfg, "beat", "stop", "--pidfile", pidfile); code != 0 || !strings.Contains(out, "stopped") {
+		t.Fatalf("stop: %d %s %s", code, out, stderr)
+	}
+	if id := leaderID(t, q); id != "" {
+		t.Errorf("lease still held by %q after a clean stop", id)
 	}
 }
