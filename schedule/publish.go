@@ -148,8 +148,14 @@ func (b *Beat) follow(ctx context.Context) {
 		b.log.Warn("poll published schedules", "err", err)
 		return
 	}
+	if head == nil { // Redis lost its data (or a restore removed it): publish ours again
+		if err := b.startConfig(ctx); err != nil {
+			b.log.Warn("republish schedules", "err", err)
+		}
+		return
+	}
 	cur := b.cur.Load()
-	if head == nil || head.Gen <= cur.gen {
+	if head.Gen <= cur.gen {
 		return
 	}
 	if head.Digest == cur.digest {
