@@ -141,7 +141,7 @@ func (b *Beat) startConfig(ctx context.Context) error {
 	return nil
 }
 
-// follow loads the published set when it is newer than the loaded one.
+// follow loads the published set when it is not the loaded one.
 func (b *Beat) follow(ctx context.Context) {
 	head, err := readPublished(ctx, b.rdb, b.k, false)
 	if err != nil {
@@ -155,7 +155,7 @@ func (b *Beat) follow(ctx context.Context) {
 		return
 	}
 	cur := b.cur.Load()
-	if head.Gen <= cur.gen {
+	if head.Gen == cur.gen { // generations only change by publication (or a reset of Redis)
 		return
 	}
 	if head.Digest == cur.digest {
