@@ -39,76 +39,105 @@ func TestBeatLeaderKilledExactlyOnce(t *testing.T) {
 	if os.Getenv("CL_E2E_LONG") == "1" {
 		duration = 5 * time.Minute
 	}
-	const lease = 2 * time.Second
 	redisAddr := StartRedis(t, "127.0.0.1")
-	q := beatQueue(t, redisAddr)
-	dir := t.TempDir()
-	fleet := &beatFleet{Dir: dir, Hosts: []string{"h1", "h2"}, Schedules: []string{"s1", "s2", "s3"}}
-	cfg := fleet.write(t, redisAddr)
-
-	beats := map[string]*beatProc{}
-	var all []*beatProc
+	fleet := &beatFleet{Dir: t.TempDir(), Hosts: []string{"h1", "h2"}, Schedules: []string{"s1", "s2", "s3"}}
+	c := &beatCluster{t: t, q: beatQueue(t, redisAddr), cfg: fleet.write(t, redisAddr), dir: fleet.Dir, lease: 2 * time.Second, beats: map[string]*beatProc{}}
 	for i := range 3 {
-		id := fmt.Sprintf("b%d", i)
-		beats[id] = startBeatProc(t, cfg, dir, id, lease)
-		all = append(all, beats[id])
+		c.start(fmt.Sprintf("b%d", i))
 	}
-	waitLeader(t, q, 10*time.Second, func(string) bool { return true })
+	waitLeader(t, c.q, 10*time.Second, func(string) bool { return true })
 	start := time.Now()
-	first := start.Unix() + 1
 	var reloadAt time.Time
 	var killedAt []time.Time
-	gen := 0
 	for time.Since(start) < duration {
 		time.Sleep(time.Duration(3000+rand.IntN(3000)) * time.Millisecond)
 		if reloadAt.IsZero() && time.Since(start) > duration/2 {
 			fleet.Hosts = append(fleet.Hosts, "h3")
 			fleet.write(t, redisAddr)
-			leader := beats[leaderID(t, q)]
-			if leader == nil {
-				t.Fatalf("leader %q is not one of ours", leaderID(t, q))
-			}
-			leader.signal(syscall.SIGHUP)
+			c.leader().signal(syscall.SIGHUP)
 			reloadAt = time.Now()
-			continue
+		} else if at := c.killLeader(); !at.IsZero() {
+			killedAt = append(killedAt, at)
 		}
-		id := leaderID(t, q)
-		p := beats[id]
-		if p == nil {
-			continue // between leaders
-		}
-		// Kill right after a tick, when the leader is likely claiming or
-		// enqueueing, so that new leaders have half-done fires to finish.
-		now := time.Now()
-		time.Sleep(now.Truncate(time.Second).Add(time.Second + time.Duration(rand.IntN(3000))*time.Microsecond).Sub(now))
-		p.kill()
-		killedAt = append(killedAt, time.Now())
-		delete(beats, id)
-		gen++
-		nid := fmt.Sprintf("%s-r%d", id[:2], gen)
-		beats[nid] = startBeatProc(t, cfg, dir, nid, lease)
-		all = append(all, beats[nid])
 	}
 	end := time.Now().Unix() - 1
-	time.Sleep(2 * lease) // let the last fires land
-	for _, p := range beats {
+	time.Sleep(2 * c.lease) // let the last fires land
+	for _, p := range c.beats {
 		p.terminate()
 	}
 	if len(killedAt) < 8 {
 		t.Errorf("only %d leader kills in %v", len(killedAt), duration)
 	}
-	takeover, recovered, dups := failoverStats(t, all, killedAt)
+	takeover, recovered, dups := failoverStats(t, c.all, killedAt)
+	ticks := checkHostsPerTick(t, runsPerTick(t, c.q, []string{"h1", "h2", "h3"}), fleet.Schedules, start.Unix()+1, end, reloadAt.Unix())
+	t.Logf("%d ticks over %v, %d leader kills (SIGKILL), reload at +%v: every tick fired exactly once",
+		ticks, duration, len(killedAt), reloadAt.Sub(start).Round(time.Second))
+	t.Logf("takeover after a kill: max %v (lease %v); %d fires finished by a sweep, %d runs found already enqueued",
+		takeover.Round(time.Millisecond), c.lease, recovered, dups)
+	if takeover > c.lease+time.Second {
+		t.Errorf("a standby took %v to take over (lease %v)", takeover, c.lease)
+	}
+}
 
-	counts := runsPerTick(t, q, []string{"h1", "h2", "h3"})
+// beatCluster is a set of beat processes on one configuration.
+type beatCluster struct {
+	t        *testing.T
+	q        *queue.Queue
+	cfg, dir string
+	lease    time.Duration
+	beats    map[string]*beatProc // running, by id
+	all      []*beatProc          // ever started
+	gen      int
+}
+
+func (c *beatCluster) start(id string) {
+	p := startBeatProc(c.t, c.cfg, c.dir, id, c.lease)
+	c.beats[id] = p
+	c.all = append(c.all, p)
+}
+
+func (c *beatCluster) leader() *beatProc {
+	p := c.beats[leaderID(c.t, c.q)]
+	if p == nil {
+		c.t.Fatalf("leader %q is not one of ours", leaderID(c.t, c.q))
+	}
+	return p
+}
+
+// killLeader SIGKILLs the leader right after a tick, when it is likely
+// claiming or enqueueing (so that new leaders have half-done fires to
+// finish), and starts a new beat in its place. It returns when it killed,
+// or zero between leaders.
+func (c *beatCluster) killLeader() time.Time {
+	id := leaderID(c.t, c.q)
+	p := c.beats[id]
+	if p == nil {
+		return time.Time{}
+	}
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second + time.Duration(rand.IntN(3000))*time.Microsecond).Sub(now))
+	p.kill()
+	at := time.Now()
+	delete(c.beats, id)
+	c.gen++
+	c.start(fmt.Sprintf("%s-r%d", id[:2], c.gen))
+	return at
+}
+
+// checkHostsPerTick fails unless every tick in [first, end] of every
+// schedule has one run per host: 2 hosts, 3 after the reload (either around
+// it). It returns the number of ticks checked.
+func checkHostsPerTick(t *testing.T, counts map[string]map[int64]int, schedules []string, first, end, reload int64) int {
+	t.Helper()
 	ticks := 0
-	for _, s := range fleet.Schedules {
+	for _, s := range schedules {
 		for tick := first; tick <= end; tick++ {
 			ticks++
 			n, want := counts[s][tick], 2
-			if tick > reloadAt.Unix()+1 {
+			if tick > reload+1 {
 				want = 3
 			}
-			if n == want || (n == 2 || n == 3) && tick >= reloadAt.Unix()-1 && tick <= reloadAt.Unix()+1 {
+			if n == want || (n == 2 || n == 3) && tick >= reload-1 && tick <= reload+1 {
 				continue
 			}
 			t.Errorf("schedule %s tick %s: %d runs, want %d", s, time.Unix(tick, 0).Format("15:04:05"), n, want)
@@ -119,13 +148,7 @@ func TestBeatLeaderKilledExactlyOnce(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d ticks over %v, %d leader kills (SIGKILL), reload at +%v: every tick fired exactly once",
-		ticks, duration, len(killedAt), reloadAt.Sub(start).Round(time.Second))
-	t.Logf("takeover after a kill: max %v (lease %v); %d fires finished by a sweep, %d runs found already enqueued",
-		takeover.Round(time.Millisecond), lease, recovered, dups)
-	if takeover > lease+time.Second {
-		t.Errorf("a standby took %v to take over (lease %v)", takeover, lease)
-	}
+	return ticks
 }
 
 // failoverStats reads the beats' logs: the longest time from a kill to the
