@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
@@ -204,42 +203,36 @@ func roleHosts(hosts []*config.Host, role string) string {
 	return strings.Join(names, ", ")
 }
 
-// enqueueAll enqueues the runs, a few at a time, and returns those that
-// were enqueued in order.
+// enqueueAll enqueues the runs, in batches of one round trip each, and
+// returns those that were enqueued, in order.
 func enqueueAll(a *App, q *queue.Queue, subs []*submission) ([]*submission, error) {
-	const parallel = 16
-	sem := make(chan struct{}, parallel)
-	errs := make([]error, len(subs))
-	var wg sync.WaitGroup
-	for i, s := range subs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = enqueueOne(a, q, s)
-		})
-	}
-	wg.Wait()
+	const batch = 500
 	var done []*submission
 	var first error
-	for i, s := range subs {
-		if errs[i] == nil {
+	for start := 0; start < len(subs); start += batch {
+		part := subs[start:min(start+batch, len(subs))]
+		runs := make([]*queue.Run, len(part))
+		for i, s := range part {
+			runs[i] = &queue.Run{Task: s.Task, Module: s.Module, Params: s.Params, Target: s.Queue,
+				Timeout: s.timeout, MaxRetries: s.retries}
+		}
+		res, err := q.EnqueueMany(a.Ctx, runs...)
+		if err != nil {
+			return done, fmt.Errorf("enqueue %d runs: %w", len(part), err)
+		}
+		for i, r := range res {
+			s := part[i]
+			if r.Err != nil {
+				if first == nil {
+					first = fmt.Errorf("enqueue task %s for %s: %w", s.Task, s.label(), r.Err)
+				}
+				continue
+			}
+			s.ID, s.State = r.ID, runs[i].State
 			done = append(done, s)
-		} else if first == nil {
-			first = errs[i]
 		}
 	}
 	return done, first
-}
-
-func enqueueOne(a *App, q *queue.Queue, s *submission) error {
-	r := &queue.Run{Task: s.Task, Module: s.Module, Params: s.Params, Target: s.Queue,
-		Timeout: s.timeout, MaxRetries: s.retries}
-	id, _, err := q.Enqueue(a.Ctx, r, "")
-	if err != nil {
-		return fmt.Errorf("enqueue task %s for %s: %w", s.Task, s.label(), err)
-	}
-	s.ID, s.State = id, r.State
-	return nil
 }
 
 // printSubmissions prints the ids, one per line, or the objects as JSON.
