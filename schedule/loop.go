@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -189,12 +190,29 @@ func (b *Beat) fireChunk(ctx context.Context, st *leaderState, due []*entry, now
 			heap.Push(&st.h, e)
 		}
 	}
-	for _, it := range items {
-		if it.status == claimNew || it.status == claimResume {
-			b.fan.start(it.key, it.plan)
-		}
-	}
+	b.startFires(items)
 	return nil
+}
+
+// startFires hands the claimed fires to the fan-out, grouped by tick, in
+// tick order.
+func (b *Beat) startFires(items []*claimItem) {
+	byTick := map[int64][]pending{}
+	var ticks []int64
+	for _, it := range items {
+		if it.status != claimNew && it.status != claimResume {
+			continue
+		}
+		ms := it.tick.UnixMilli()
+		if _, ok := byTick[ms]; !ok {
+			ticks = append(ticks, ms)
+		}
+		byTick[ms] = append(byTick[ms], pending{key: it.key, plan: it.plan})
+	}
+	slices.Sort(ticks)
+	for _, ms := range ticks {
+		b.fan.start(byTick[ms])
+	}
 }
 
 // dueItems decides the ticks of e up to the horizon and advances e.
