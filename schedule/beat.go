@@ -46,7 +46,8 @@ type Options struct {
 	FireTTL time.Duration
 	// ConfigPoll is how often the published set is polled besides pub/sub. Default 10s.
 	ConfigPoll time.Duration
-	// FanOut bounds the enqueues in flight. Default 64.
+	// FanOut bounds the enqueue batches (queue.EnqueueMany calls of up to
+	// 500 runs) in flight. Default 64.
 	FanOut int
 	// Lookahead is how long before its tick a fire is claimed (its hosts
 	// resolved, its plan stored); its runs are enqueued at the tick. It
