@@ -54,11 +54,7 @@ type BeatRestoreCmd struct {
 
 // Run restores a snapshot.
 func (c *BeatRestoreCmd) Run(a *App) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(a, cfg)
+	_, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}

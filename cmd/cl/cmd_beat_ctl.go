@@ -23,11 +23,7 @@ type BeatStatusCmd struct {
 
 // Run prints the beats' status from Redis.
 func (c *BeatStatusCmd) Run(a *App) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(a, cfg)
+	_, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}

@@ -109,11 +109,7 @@ func (c *HostDeployCmd) deploy(a *App, q *queue.Queue, e *deploy.Engine, rel *de
 }
 
 func (c *HostDeployCmd) unlockOnly(a *App) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(a, cfg)
+	_, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}

@@ -33,11 +33,7 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 	exe, _ := os.Executable()
 	src := chooseWorkerSource(a.ConfigPath, configGiven(kctx), exe)
 	a.ConfigPath = src.ConfigPath
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(a, cfg)
+	cfg, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}

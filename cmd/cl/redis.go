@@ -30,3 +30,17 @@ func openQueue(a *App, cfg *config.Config) (*queue.Queue, error) {
 	}
 	return q, nil
 }
+
+// loadQueue loads a valid configuration and connects to its Redis: the
+// start of every command that works on the queue.
+func loadQueue(a *App) (*config.Config, *queue.Queue, error) {
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, q, nil
+}
