@@ -114,10 +114,8 @@ func (q *Queue) claimQueue(ctx context.Context, consumer, queue string, n int) (
 // claimAny waits up to block for new entries on any of queues (one
 // blocking read of all the streams) and starts what it got.
 func (q *Queue) claimAny(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
-	octx, cancel := context.WithTimeout(ctx, q.opt.opTimeout+block)
-	defer cancel()
 	per := max(n/len(queues), 1)
-	cmd := q.rdb.XReadGroup(octx, q.readArgs(consumer, queues, ">", per, block))
+	cmd := q.xreadGroup(ctx, q.readArgs(consumer, queues, ">", per, block))
 	msgs, err := q.readResult(ctx, cmd, queues)
 	if errors.Is(err, errGroupCreated) {
 		return nil, nil // the caller claims again
@@ -199,9 +197,7 @@ func (q *Queue) readResult(ctx context.Context, cmd *redis.XStreamSliceCmd, queu
 // readGroup reads one queue; block < 0 does not block.
 func (q *Queue) readGroup(ctx context.Context, consumer, queue, from string, n int, block time.Duration) ([]redis.XMessage, error) {
 	for try := 0; ; try++ {
-		octx, cancel := context.WithTimeout(ctx, q.opt.opTimeout+max(block, 0))
-		msgs, err := q.readResult(ctx, q.rdb.XReadGroup(octx, q.readArgs(consumer, []string{queue}, from, n, block)), []string{queue})
-		cancel()
+		msgs, err := q.readResult(ctx, q.xreadGroup(ctx, q.readArgs(consumer, []string{queue}, from, n, block)), []string{queue})
 		if errors.Is(err, errGroupCreated) && try == 0 {
 			continue
 		}

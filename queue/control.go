@@ -96,11 +96,9 @@ func (q *Queue) ReadControl(ctx context.Context, host string, block time.Duratio
 
 func (q *Queue) readControl(ctx context.Context, stream, host, from string, block time.Duration) ([]Control, error) {
 	for try := 0; ; try++ {
-		octx, cancel := context.WithTimeout(ctx, q.opt.opTimeout+max(block, 0))
-		res, err := q.rdb.XReadGroup(octx, &redis.XReadGroupArgs{
+		res, err := q.xreadGroup(ctx, &redis.XReadGroupArgs{
 			Group: group, Consumer: host, Streams: []string{stream, from}, Count: 100, Block: block,
 		}).Result()
-		cancel()
 		if errors.Is(err, redis.Nil) {
 			return nil, nil
 		}

@@ -38,9 +38,8 @@ const (
 	// DevSHA is the SHA reported outside a release directory.
 	DevSHA = "dev"
 	// claimBlock is how long an idle worker's claim waits for work, split
-	// between its queues. It bounds how long a stop takes to be noticed:
-	// go-redis does not interrupt a blocking read when its context is
-	// cancelled.
+	// between its queues on Redis Cluster. A stop does not wait for it:
+	// the queue abandons a blocking read when its context ends.
 	claimBlock = 2 * time.Second
 	// earlyKillTTL is how long a kill for a run not (yet) in flight here is
 	// remembered.

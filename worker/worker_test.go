@@ -295,3 +295,24 @@ func TestRoleQueueAndReclaimFromDeadWorker(t *testing.T) {
 		t.Errorf("reclaimed run: %d deliveries, want 2 (ghost, then h1)", runs[1].Deliveries)
 	}
 }
+
+// An idle worker is blocked reading its queues; a stop must not wait for
+// that read to time out (a deploy restarts the worker and waits for it).
+func TestIdleWorkerStopsWithoutWaitingOutItsRead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, roleOpts{concurrency: 2})
+	w := f.start(nil)
+	f.wait(10*time.Second, f.enqueue("ping", "builtin", nil, nil))
+	time.Sleep(100 * time.Millisecond) // back in the blocking read
+	start := time.Now()
+	w.stop(t, 10*time.Second)
+	if took := time.Since(start); took >= claimBlock/2 {
+		t.Errorf("idle worker took %s to stop; its read blocks for %s and must be abandoned", took, claimBlock)
+	}
+	// A run enqueued after the stop is not lost: the next worker takes it.
+	id := f.enqueue("ping", "builtin", nil, nil)
+	f.start(nil)
+	if r := f.wait(10*time.Second, id)[0]; r.State != queue.StateSucceeded {
+		t.Errorf("run after restart: %s %q", r.State, r.Reason)
+	}
+}
