@@ -23,9 +23,9 @@ const (
 	lockOpTime  = 5 * time.Second
 )
 
-// ErrLocked is matched by the error of Acquire when another deploy holds
+// ErrLocked is matched by the error of AcquireLock when another command holds
 // the lock; the error is a *LockedError.
-var ErrLocked = errors.New("another deploy holds the lock")
+var ErrLocked = errors.New("the deploy lock is held")
 
 // LockInfo says who holds the deploy lock.
 type LockInfo struct {
@@ -42,9 +42,17 @@ type LockedError struct {
 	TTL  time.Duration
 }
 
+// Error is one line: who holds the lock, for what, since when, and the fix
+// (`cl host deploy --force-unlock ID`, whichever command was refused). A
+// holder without a release (`cl host add`, `cl host remove`) is described
+// by its command line.
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("%s: %s is deploying %s since %s (%s ago, lock id %s, expires in %s unless renewed): wait for it, or clear a stale lock with --force-unlock %s",
-		ErrLocked, e.Info.Holder, ShortVersion(e.Info.Version), e.Info.Started.Format(time.RFC3339),
+	what := "is deploying " + ShortVersion(e.Info.Version)
+	if e.Info.Version == "" {
+		what = fmt.Sprintf("is running %q", e.Info.Command)
+	}
+	return fmt.Sprintf("%s: %s %s since %s (%s ago, lock id %s, expires in %s unless renewed): wait for it, or clear a stale lock with cl host deploy --force-unlock %s",
+		ErrLocked, e.Info.Holder, what, e.Info.Started.Format(time.RFC3339),
 		time.Since(e.Info.Started).Round(time.Second), e.Info.ID, e.TTL.Round(time.Second), e.Info.ID)
 }
 

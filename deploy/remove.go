@@ -43,7 +43,8 @@ rmdir -- "$T" 2>/dev/null || :
 // data unless Purge), then removes the host from cl.yaml and commits. A
 // host that cannot be reached is an error unless Force, which unregisters
 // it anyway and says the worker may still run. tmpl supplies Hosts and
-// Log.
+// Log. The caller holds the deploy lock (AcquireLock), as for Deploy and
+// Add, so that a remove never races a deploy touching the same host.
 func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, error) {
 	rep := &RemoveReport{Host: o.Name, Path: o.Load.Path}
 	cfg, _, err := config.LoadValid(o.Load)

@@ -10,19 +10,21 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/queue/embedded"
+	"github.com/celeroot/celeroot/schedule"
 	"github.com/celeroot/celeroot/worker"
 )
 
 // DevCmd is `cl dev`: the whole system on one machine, with nothing to
-// install: an in-memory Redis on the address of redis.url and a worker for
-// every local host. The scheduler and the agent join it as they land: each
-// is one more devService.
+// install: an in-memory Redis on the address of redis.url, a worker for
+// every local host and the scheduler (the beat). The agent joins it when it
+// lands: one more devService.
 type DevCmd struct {
 	Grace time.Duration `default:"10s" help:"How long running tasks may finish on Ctrl-C before they are stopped."`
 }
@@ -50,7 +52,17 @@ type devInfo struct {
 	Namespace string      `json:"namespace"`
 	Workers   []devWorker `json:"workers"`
 	Remote    []string    `json:"remote_hosts"` // hosts without a local address: no worker here
+	Beat      *devBeat    `json:"beat"`
 	Try       []string    `json:"try"`
+}
+
+// devBeat describes the scheduler of cl dev, for the banner.
+type devBeat struct {
+	ID        string   `json:"id"`
+	Role      string   `json:"role"`      // leader once it holds the lease
+	Schedules []string `json:"schedules"` // enabled schedules it fires
+
+	role atomic.Value // schedule.Role, kept up to date by the running beat
 }
 
 // Run serves until Ctrl-C, then shuts everything down.
@@ -77,7 +89,12 @@ func (c *DevCmd) Run(a *App) error {
 	info := &devInfo{RedisURL: config.MaskURL(cfg.Redis.URL), Namespace: q.Namespace().String(),
 		Workers: []devWorker{}, Remote: []string{}}
 	services := devWorkers(a, cfg, q, c.Grace, info)
-	// The beat and the agent are added here when they exist.
+	beat, err := devBeatService(a, cfg, q, info)
+	if err != nil {
+		return err
+	}
+	services = append(services, beat)
+	// The agent is added here when it exists.
 	info.Try = devTry(a, cfg, info)
 
 	ctx, stop := context.WithCancel(a.Ctx)
@@ -87,6 +104,7 @@ func (c *DevCmd) Run(a *App) error {
 		wg.Go(func() { superviseDev(ctx, a.Log, s) })
 	}
 	waitHeartbeats(ctx, a, q, info.Workers)
+	waitBeat(ctx, a, info.Beat)
 	if err := printDevInfo(a, info); err != nil {
 		stop()
 		wg.Wait()
@@ -160,6 +178,44 @@ func devWorkers(a *App, cfg *config.Config, q *queue.Queue, grace time.Duration,
 		out = append(out, devService{name: "worker " + h.Name, run: func(ctx context.Context) error { return worker.Run(ctx, opts) }})
 	}
 	return out
+}
+
+// devBeatService makes the scheduler's service: a beat as `cl beat` runs
+// it (no pidfile: cl dev owns its Redis), firing the configuration's
+// schedules to the local workers. A beat that returns early is replaced
+// by a new one (Beat.Run runs once per Beat).
+func devBeatService(a *App, cfg *config.Config, q *queue.Queue, info *devInfo) (devService, error) {
+	hn, _ := os.Hostname()
+	bi := &devBeat{ID: fmt.Sprintf("dev-%s-%d", hn, os.Getpid()), Schedules: []string{}}
+	bi.role.Store(schedule.RoleStarting)
+	set := localSet(a, cfg)
+	for _, sp := range set.Schedules {
+		if sp.Enabled {
+			bi.Schedules = append(bi.Schedules, sp.Name)
+		}
+	}
+	if set.Backup != nil {
+		bi.Schedules = append(bi.Schedules, schedule.BackupName)
+	}
+	opts := schedule.Options{ID: bi.ID, Version: version, Logger: a.Log, FireTTL: cfg.Redis.TaskTTL.D(),
+		OnRole: func(r schedule.Role) { bi.role.Store(r) }}
+	next, err := schedule.NewFromSet(set, q, opts) // a bad option fails cl dev at once
+	if err != nil {
+		return devService{}, fmt.Errorf("cl dev: beat: %w", err)
+	}
+	info.Beat = bi
+	// superviseDev calls run again only after it returned.
+	return devService{name: "beat", run: func(ctx context.Context) error {
+		b := next
+		next = nil
+		if b == nil {
+			var err error
+			if b, err = schedule.NewFromSet(set, q, opts); err != nil {
+				return err
+			}
+		}
+		return b.Run(ctx)
+	}}, nil
 }
 
 // devHealthAddr gives each local worker its own health endpoint: the port
@@ -250,6 +306,23 @@ func waitHeartbeats(ctx context.Context, a *App, q *queue.Queue, ws []devWorker)
 	}
 }
 
+// waitBeat waits (up to 10 s) until the beat has campaigned for the lease,
+// so that `cl beat status` shows it at once, and records its role.
+func waitBeat(ctx context.Context, a *App, bi *devBeat) {
+	deadline := time.Now().Add(10 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if r := bi.role.Load().(schedule.Role); r == schedule.RoleLeader || r == schedule.RoleStandby {
+			bi.Role = string(r)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bi.Role = string(bi.role.Load().(schedule.Role))
+	if ctx.Err() == nil {
+		a.Log.Warn("cl dev: the beat has not taken the lease within 10s; see `cl beat status`")
+	}
+}
+
 // devTry lists the commands to try next, with this invocation's -c and --env.
 func devTry(a *App, cfg *config.Config, info *devInfo) []string {
 	prefix := clInvocation(a)
@@ -260,7 +333,7 @@ func devTry(a *App, cfg *config.Config, info *devInfo) []string {
 		}
 	}
 	if role == "" {
-		return []string{prefix + " task status"}
+		return []string{prefix + " task status", prefix + " beat status", prefix + " config schedules"}
 	}
 	try := []string{
 		prefix + " task run ping --role " + role + " --wait",
@@ -272,6 +345,9 @@ func devTry(a *App, cfg *config.Config, info *devInfo) []string {
 	if h := info.Workers[0].Health; h != "" {
 		try = append(try, "curl -s "+h)
 	}
+	try = append(try,
+		prefix+" config schedules   # next fire times",
+		prefix+" beat status        # the beat: leader, schedules, last fires")
 	return try
 }
 
@@ -325,6 +401,13 @@ func printDevInfo(a *App, info *devInfo) error {
 	}
 	if len(info.Remote) > 0 {
 		fmt.Fprintf(w, "  remote   %s (not local: no worker here)\n", strings.Join(info.Remote, ", "))
+	}
+	if b := info.Beat; b != nil {
+		scheds := "no schedules"
+		if len(b.Schedules) > 0 {
+			scheds = fmt.Sprintf("%d schedules: %s", len(b.Schedules), strings.Join(b.Schedules, ", "))
+		}
+		fmt.Fprintf(w, "  beat     %s (%s; %s)\n", b.ID, b.Role, scheds)
 	}
 	fmt.Fprintln(w, "\nTry, in another terminal:")
 	for _, t := range info.Try {

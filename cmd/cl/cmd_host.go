@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/deploy"
 )
 
 // HostCmd groups the host registry commands.
@@ -74,14 +78,51 @@ type HostRemoveCmd struct {
 }
 
 // Run stops and disables the host's worker and unregisters it (see
-// removeHost).
+// removeHost) under the deploy lock, so that it never races a deploy or a
+// `cl host add`. With --no-stop it only edits cl.yaml: no host, no Redis,
+// no lock.
 func (c *HostRemoveCmd) Run(a *App) error {
 	msg := fmt.Sprintf("cl: remove host %s", c.Name)
-	if !c.NoStop {
-		return removeHost(a, c, msg)
+	if c.NoStop {
+		return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.RemoveHost(b, c.Name) }, msg, !c.NoCommit,
+			fmt.Sprintf("removed host %s", c.Name))
 	}
-	return applyHostEdit(a, func(b []byte) ([]byte, error) { return config.RemoveHost(b, c.Name) }, msg, !c.NoCommit,
-		fmt.Sprintf("removed host %s", c.Name))
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	if _, ok := cfg.Hosts.Get(c.Name); !ok {
+		return fmt.Errorf("remove host: no host %q in %s (see `cl host list`)", c.Name, a.ConfigPath)
+	}
+	q, err := openQueue(a, cfg)
+	if err != nil {
+		return fmt.Errorf("remove host %s: cannot take the deploy lock: %w (cl.yaml and the host unchanged; fix: start Redis or correct redis.url, or --no-stop to only unregister the host without touching it)", c.Name, err)
+	}
+	defer q.Close()
+	lock, err := deploy.AcquireLock(a.Ctx, q.Client(), q.Keys().Prefix(), deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")})
+	if err != nil {
+		return err
+	}
+	defer lock.Release(a.Ctx)
+	// A lock that cannot be refreshed may be taken by a deploy: stop.
+	ctx, cancel := context.WithCancelCause(a.Ctx)
+	defer cancel(nil)
+	errLost := errors.New("the deploy lock was lost (Redis unreachable?)")
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(errLost)
+		case <-ctx.Done():
+		}
+	}()
+	parent := a.Ctx
+	a.Ctx = ctx
+	defer func() { a.Ctx = parent }()
+	err = removeHost(a, c, msg)
+	if err != nil && errors.Is(context.Cause(ctx), errLost) {
+		return fmt.Errorf("%v (stopped: %v)", err, errLost)
+	}
+	return err
 }
 
 // HostUpdateCmd is `cl host update`.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -61,10 +62,30 @@ func devFleet(t *testing.T) (path, addr string) {
 	return filepath.Join(dir, "cl.yaml"), addr
 }
 
+// everySecond is a six-field schedule added to the dev fleet, so that the
+// test sees cl dev's beat fire within seconds.
+const everySecond = `schedules:
+  every_second:
+    cron: "* * * * * *"
+    timezone: UTC
+    task: ping
+    targets:
+      - role: database
+    description: "Fires every second (cl dev test)"
+
+`
+
 func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	t.Parallel()
 	bin := clBinary(t)
 	path, addr := devFleet(t)
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), "\nschedules:\n") {
+		t.Fatalf("examples/fleet/cl.yaml: want a schedules: block: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), "\nschedules:\n", "\n"+everySecond, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-c", path, "--env", "dev", "dev", "--grace", "2s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -79,7 +100,8 @@ func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	banner := readUntil(t, stdout, "Ctrl-C stops cl dev.", 30*time.Second)
 	for _, want := range []string{"FOR DEVELOPMENT ONLY: nothing is persisted", "redis://" + addr,
 		"webserver01 (role webserver, 4 slots, health http://", "dbserver01",
-		"--env dev task run ping --role webserver --wait"} {
+		"--env dev task run ping --role webserver --wait",
+		"  beat     dev-", "(leader; 4 schedules: ", "every_second", "--env dev beat status", "--env dev config schedules"} {
 		if !strings.Contains(banner, want) {
 			t.Fatalf("banner lacks %q:\n%s", want, banner)
 		}
@@ -93,6 +115,48 @@ func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	out, _, code = cl(t, "-c", path, "--env", "dev", "task", "status")
 	if code != 0 || !strings.Contains(out, "webserver02") || !strings.Contains(out, "dbserver01") {
 		t.Fatalf("task status against cl dev: %d\n%s", code, out)
+	}
+
+	// The beat leads, and fires the every-second schedule to dbserver01's
+	// worker, which runs it.
+	beatID := "dev-" + between(banner, "  beat     dev-", " (")
+	var st struct {
+		Leader *struct {
+			ID string `json:"id"`
+		} `json:"leader"`
+		Beats []struct {
+			ID   string `json:"id"`
+			Role string `json:"role"`
+		} `json:"beats"`
+		Schedules []struct {
+			Name string `json:"name"`
+			Last *struct {
+				Runs map[string]string `json:"runs"`
+			} `json:"last"`
+			Results map[string]int `json:"results"`
+		} `json:"schedules"`
+	}
+	fired := func() bool {
+		out, errOut, code := cl(t, "-c", path, "--env", "dev", "-o", "json", "beat", "status")
+		if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+			t.Fatalf("beat status against cl dev: %d %v\n%s\n%s", code, err, out, errOut)
+		}
+		if st.Leader == nil || st.Leader.ID != beatID || len(st.Beats) != 1 || st.Beats[0].Role != "leader" {
+			t.Fatalf("beat status: want %s leading alone, got %s", beatID, out)
+		}
+		for _, sc := range st.Schedules {
+			if sc.Name == "every_second" && sc.Last != nil && sc.Last.Runs["dbserver01"] != "" && sc.Results["succeeded"] > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !fired() {
+		if time.Now().After(deadline) {
+			t.Fatalf("every_second did not fire a run that succeeded within 15s: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -116,6 +180,9 @@ func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "everything in it are gone") {
 		t.Errorf("no shutdown message:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "beat="+beatID+" role=stopped") {
+		t.Errorf("the beat did not stop cleanly:\n%s", stderr.String())
 	}
 }
 
