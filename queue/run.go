@@ -136,9 +136,21 @@ func decodeRun(h map[string]string) (*Run, error) {
 func pairsToMap(v []any) map[string]string {
 	m := make(map[string]string, len(v)/2)
 	for i := 0; i+1 < len(v); i += 2 {
-		m[fmt.Sprint(v[i])] = fmt.Sprint(v[i+1])
+		m[replyString(v[i])] = replyString(v[i+1])
 	}
 	return m
+}
+
+// replyString is a script reply element as text (strings come back as
+// strings, Lua numbers as int64).
+func replyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
 }
 
 func ms(t time.Time) int64 {

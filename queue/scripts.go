@@ -37,15 +37,18 @@ return {'new', ARGV[1]}
 //	mode (new|replay|reclaim), min-idle-ms, limit, then per entry: id, entry-id, attempt, token
 //
 // Returns one reply per entry: {'started', field, value, ...} with the run
-// record, or {status, detail}. At most limit runs are started; the entries
-// after that are left alone ('skipped').
+// record (the fields as read, then those the start changed: later pairs
+// win), or {status, detail}. At most limit runs are started; the entries
+// after that are left alone ('skipped'). Entries dropped (their run is
+// gone, finished or stale) are acknowledged and deleted together at the end.
 var scriptStart = redis.NewScript(luaPrelude + `
 local consumer, mode, now, ttl = ARGV[1], ARGV[7], ARGV[3], ARGV[5]
 local own = consumer .. '/'
 local started, limit = 0, tonumber(ARGV[9])
+local acks, dels = {}, {}
 local function drop(eid)
-  redis.call('XACK', KEYS[1], ARGV[6], eid)
-  redis.call('XDEL', KEYS[1], eid)
+  acks[#acks + 1] = eid
+  dels[#dels + 1] = eid
 end
 local function finish(run, lease, id, state, reason)
   redis.call('HSET', run, 'state', state, 'reason', reason, 'finished', now, 'token', '')
@@ -54,11 +57,17 @@ local function finish(run, lease, id, state, reason)
   redis.call('PEXPIRE', run, ttl)
 end
 local function start(run, lease, cancel, id, eid, attempt, token)
-  if id == '' then redis.call('XACK', KEYS[1], ARGV[6], eid) return {'empty'} end
+  if id == '' then acks[#acks + 1] = eid return {'empty'} end
   if started >= limit then return {'skipped'} end
-  local h = redis.call('HMGET', run, 'state', 'attempt', 'deliveries', 'worker')
-  if not h[1] then drop(eid) return {'missing'} end
-  local held = redis.call('GET', lease)
+  local all = redis.call('HGETALL', run)
+  if #all == 0 then drop(eid) return {'missing'} end
+  local h = {}
+  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+  -- A lease exists only while the run is running (every path that ends
+  -- running deletes it), so a new entry of a run in another state needs no
+  -- lease read.
+  local held = false
+  if mode ~= 'new' or h.state == 'running' then held = redis.call('GET', lease) end
   if mode == 'reclaim' then
     if held then return {'leased'} end
     local c = redis.call('XCLAIM', KEYS[1], ARGV[6], consumer, ARGV[8], eid, 'JUSTID')
@@ -66,17 +75,17 @@ local function start(run, lease, cancel, id, eid, attempt, token)
   elseif held then
     if mode ~= 'replay' or string.sub(held, 1, #own) ~= own then return {'leased'} end
   end
-  if terminal(h[1]) then drop(eid) return {'done', h[1]} end
-  if tonumber(h[2]) ~= tonumber(attempt) then drop(eid) return {'stale', h[1]} end
+  if terminal(h.state) then drop(eid) return {'done', h.state} end
+  if tonumber(h.attempt) ~= tonumber(attempt) then drop(eid) return {'stale', h.state} end
   if redis.call('EXISTS', cancel) == 1 then
     finish(run, lease, id, 'killed', 'killed before start')
     drop(eid)
     return {'killed'}
   end
-  local d = (tonumber(h[3]) or 0) + 1
+  local d = (tonumber(h.deliveries) or 0) + 1
   if d > tonumber(ARGV[4]) then
     local reason = 'dead: started ' .. int(d - 1) .. ' times without completing (max deliveries ' ..
-      ARGV[4] .. '); its workers were lost, last ' .. (h[4] or '?')
+      ARGV[4] .. '); its workers were lost, last ' .. (h.worker or '?')
     finish(run, lease, id, 'dead', reason)
     drop(eid)
     return {'dead', reason}
@@ -87,15 +96,21 @@ local function start(run, lease, cancel, id, eid, attempt, token)
   redis.call('ZADD', KEYS[2], now, id)
   redis.call('PEXPIRE', run, ttl)
   started = started + 1
-  local all = redis.call('HGETALL', run)
-  table.insert(all, 1, 'started')
-  return all
+  local out = {'started'}
+  for j = 1, #all do out[j + 1] = all[j] end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'state', 'running', 'deliveries', int(d)
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = 'worker', consumer, 'started', now
+  out[n + 9], out[n + 10], out[n + 11], out[n + 12] = 'token', token, 'entry', eid
+  return out
 end
 local out = {}
 for i = 1, (#KEYS - 2) / 3 do
   local k, a = 2 + (i - 1) * 3, 9 + (i - 1) * 4
   out[i] = start(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
+if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[6], unpack(acks)) end
+if #dels > 0 then redis.call('XDEL', KEYS[1], unpack(dels)) end
 return out
 `)
 
@@ -125,6 +140,7 @@ return 1
 // repeated after a lost reply (again = 1) answers 'ok' instead of 'lost'.
 var scriptComplete = redis.NewScript(luaPrelude + `
 local now, ttl = ARGV[2], ARGV[3]
+local done = {} -- entries of recorded results: acknowledged and deleted together at the end
 local function reply(run)
   if ARGV[6] == '1' then
     local all = redis.call('HGETALL', run)
@@ -145,8 +161,7 @@ local function complete(run, lease, cancel, id, token, eid, outcome, exit, reaso
   local attempt = tonumber(h[3]) or 0
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[2], id)
-  redis.call('XACK', KEYS[1], ARGV[1], eid)
-  redis.call('XDEL', KEYS[1], eid)
+  done[#done + 1] = eid
   if state == 'failed' and permanent ~= '1' and attempt < (tonumber(h[4]) or 0) then
     local delay = tonumber(ARGV[4]) * (2 ^ attempt)
     if delay > tonumber(ARGV[5]) then delay = tonumber(ARGV[5]) end
@@ -168,6 +183,10 @@ for i = 1, (#KEYS - 3) / 3 do
   local k, a = 3 + (i - 1) * 3, 7 + (i - 1) * 7
   out[i] = complete(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+end
+if #done > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(done))
+  redis.call('XDEL', KEYS[1], unpack(done))
 end
 return out
 `)

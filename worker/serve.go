@@ -171,7 +171,31 @@ func (w *worker) prefetchRoom() int {
 	if w.budget.tokens != nil {
 		return 0
 	}
-	return max(prefetch*cap(w.slots)-int(w.waiting.Load()), 0)
+	return max(w.prefetchPerSlot()*cap(w.slots)-int(w.waiting.Load()), 0)
+}
+
+// prefetchPerSlot is how many runs per slot to claim ahead: prefetch until
+// a run has been timed, then as many as a slot finishes in prefetchWindow.
+func (w *worker) prefetchPerSlot() int {
+	avg := time.Duration(w.runTime.Load())
+	if avg <= 0 {
+		return prefetch
+	}
+	return int(min(prefetchWindow/avg, maxPrefetch))
+}
+
+// timeRun adds a run's duration to the moving average (weight 1/8).
+func (w *worker) timeRun(d time.Duration) {
+	for {
+		old := w.runTime.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if w.runTime.CompareAndSwap(old, max(next, 1)) {
+			return
+		}
+	}
 }
 
 // reserve waits for a free slot and a start left in the budget, then takes
@@ -230,7 +254,9 @@ func (w *worker) start(d *queue.Delivery, owned bool) {
 // when it was stopped by the shutdown or a lost lease.
 func (w *worker) execute(rctx context.Context, d *queue.Delivery, owned bool) {
 	w.executing.Add(1)
+	began := time.Now()
 	res, stopped := w.run(rctx, d)
+	w.timeRun(time.Since(began))
 	w.executing.Add(-1)
 	if owned {
 		w.release()

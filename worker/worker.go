@@ -45,9 +45,14 @@ const (
 	// remembered.
 	earlyKillTTL = time.Minute
 	// prefetch is how many host-queue runs per slot a busy worker claims
-	// ahead of free slots (Celery's default worker_prefetch_multiplier is
-	// 4 as well).
-	prefetch = 4
+	// ahead of free slots before it has timed a run (Celery's default
+	// worker_prefetch_multiplier is 4 as well). Once runs are timed, it
+	// claims what its slots finish in prefetchWindow, between 0 and
+	// maxPrefetch per slot: short tasks are claimed many per round trip,
+	// long ones are not started (and shown running) long before they run.
+	prefetch       = 4
+	maxPrefetch    = 16
+	prefetchWindow = 100 * time.Millisecond
 )
 
 // ErrUnknownHost is returned by Run when Options.Host is not in cl.yaml.
@@ -117,6 +122,7 @@ type worker struct {
 	runs       sync.WaitGroup
 	executing  atomic.Int64 // runs whose task is going (busy slots)
 	waiting    atomic.Int64 // prefetched runs waiting for a slot
+	runTime    atomic.Int64 // moving average of a run's duration (ns); 0 before the first
 
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -59,7 +60,8 @@ func main() {
 	flag.IntVar(&o.n, "n", 20000, "runs for the end-to-end no-op measure")
 	flag.IntVar(&o.nTrue, "n-true", 2000, "runs for the subprocess measure")
 	flag.IntVar(&o.nEnqueue, "n-enqueue", 20000, "runs for the enqueue measure")
-	flag.IntVar(&o.producers, "producers", 1, "concurrent producers in the end-to-end measures")
+	flag.IntVar(&o.producers, "producers", 4, "concurrent producers in the end-to-end measure with several producers")
+	flag.StringVar(&o.phases, "phases", "enqueue,drain,e2e,producers,batch,true", "measures to take, comma-separated")
 	prof := flag.String("cpuprofile", "", "write the producer's CPU profile to this file")
 	flag.Parse()
 	if *prof != "" {
@@ -83,6 +85,7 @@ type opts struct {
 	url, dir              string
 	concurrency, n, nTrue int
 	nEnqueue, producers   int
+	phases                string
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -104,49 +107,76 @@ func run(o opts) error {
 	}
 	defer q.Close()
 	o.q, o.target = q, queue.HostQueue(host)
+	want := map[string]bool{}
+	for _, p := range strings.Split(o.phases, ",") {
+		want[strings.TrimSpace(p)] = true
+	}
 
-	// Enqueue rate, no worker running.
-	rate, err := enqueueRate(o, o.nEnqueue, 1)
-	if err != nil {
-		return err
+	if want["enqueue"] { // no worker running
+		for _, clients := range []int{1, 16} {
+			rate, err := enqueueRate(o, o.nEnqueue, clients)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("cl_enqueue_%d %.0f\n", clients, rate)
+		}
 	}
-	fmt.Printf("cl_enqueue_1 %.0f\n", rate)
-	if rate, err = enqueueRate(o, o.nEnqueue, 16); err != nil {
-		return err
+	var ids []string
+	if want["drain"] { // worker throughput alone: a full queue, then the worker
+		if ids, err = enqueueN(o, "ping", config.BuiltinModule, o.n); err != nil {
+			return err
+		}
 	}
-	fmt.Printf("cl_enqueue_16 %.0f\n", rate)
-
-	// Worker throughput alone: a full queue, then the worker.
-	ids, err := enqueueN(o, "ping", config.BuiltinModule, o.n)
-	if err != nil {
-		return err
-	}
+	redisBefore := redisCPU(o)
 	if err := startWorker(&o); err != nil {
 		return err
 	}
 	defer stopWorker(&o)
-	if err := waitDrained(o); err != nil {
+	if want["drain"] {
+		if err := waitDrained(o); err != nil {
+			return err
+		}
+		rate, err := drainRate(o, ids)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cl_drain_ping %.0f\n", rate)
+		// CPU per run: what the two cores spend, whatever else runs.
+		n := float64(len(ids))
+		fmt.Printf("cl_drain_redis_cpu_us %.1f\n", (redisCPU(o)-redisBefore).Seconds()*1e6/n)
+		fmt.Printf("cl_drain_worker_cpu_us %.1f\n", processCPU(o.workerCmd.Process.Pid).Seconds()*1e6/n)
+	}
+	if _, err := endToEnd(o, "ping", "", 500, 1); err != nil { // warm-up
 		return err
 	}
-	if rate, err = drainRate(o, ids); err != nil {
-		return err
+	if want["e2e"] {
+		rate, err := endToEnd(o, "ping", "", o.n, 1)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cl_e2e_ping %.0f\n", rate)
 	}
-	fmt.Printf("cl_drain_ping %.0f\n", rate)
-	if _, err := endToEnd(o, "ping", "", 500); err != nil { // warm-up
-		return err
+	if want["producers"] {
+		rate, err := endToEnd(o, "ping", "", o.n, o.producers)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cl_e2e_ping_producers %.0f\n", rate)
 	}
-	if rate, err = endToEnd(o, "ping", "", o.n); err != nil {
-		return err
+	if want["batch"] {
+		rate, err := endToEndBatched(o, o.n, 100)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cl_e2e_ping_batch %.0f\n", rate)
 	}
-	fmt.Printf("cl_e2e_ping %.0f\n", rate)
-	if rate, err = endToEndBatched(o, o.n, 100); err != nil {
-		return err
+	if want["true"] {
+		rate, err := endToEnd(o, "true", "bench", o.nTrue, 1)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cl_e2e_true %.0f\n", rate)
 	}
-	fmt.Printf("cl_e2e_ping_batch %.0f\n", rate)
-	if rate, err = endToEnd(o, "true", "bench", o.nTrue); err != nil {
-		return err
-	}
-	fmt.Printf("cl_e2e_true %.0f\n", rate)
 	return nil
 }
 
@@ -199,20 +229,20 @@ func enqueueRate(o opts, n, clients int) (float64, error) {
 	return float64(n) / elapsed.Seconds(), nil
 }
 
-// endToEnd enqueues n runs (o.producers at once, the worker consuming meanwhile)
+// endToEnd enqueues n runs (from producers goroutines at once, the worker consuming meanwhile)
 // and waits until every result is stored; it checks that all succeeded and
 // returns runs per second.
-func endToEnd(o opts, task, module string, n int) (float64, error) {
+func endToEnd(o opts, task, module string, n, producers int) (float64, error) {
 	if module == "" {
 		module = config.BuiltinModule
 	}
 	ids := make([]string, n)
 	start := time.Now()
-	errs := make(chan error, o.producers)
+	errs := make(chan error, producers)
 	var wg sync.WaitGroup
-	for p := range o.producers {
+	for p := range producers {
 		wg.Go(func() {
-			for i := p; i < n; i += o.producers {
+			for i := p; i < n; i += producers {
 				id, _, err := o.q.Enqueue(o.ctx, &queue.Run{Task: task, Module: module, Target: o.target, Timeout: time.Minute}, "")
 				if err != nil {
 					errs <- err
@@ -344,6 +374,40 @@ func checkSucceeded(o opts, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// redisCPU is the CPU time the Redis server has used (INFO cpu).
+func redisCPU(o opts) time.Duration {
+	info, err := o.q.Client().Info(o.ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// processCPU is the CPU time process pid has used (user + system, from
+// /proc/<pid>/stat).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // startWorker runs `queuebench worker` and waits for its heartbeat.
