@@ -49,7 +49,11 @@ func (s service) unitPath() string { return path.Join(unitDir, s.name+".service"
 func (s service) unit() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Installed by cl host deploy; the next deploy rewrites it.\n")
-	fmt.Fprintf(&b, "[Unit]\nDescription=celeroot worker of %s\nAfter=network-online.target\nWants=network-online.target\n\n", s.host)
+	// StartLimitIntervalSec=0: Restart=always for good. With systemd's
+	// default start limit (5 starts in 10 s) a worker crashing at start is
+	// given up for good after about 8 s (RestartSec=2), failed until the
+	// next deploy or a manual restart, where the supervisor keeps retrying.
+	fmt.Fprintf(&b, "[Unit]\nDescription=celeroot worker of %s\nAfter=network-online.target\nWants=network-online.target\nStartLimitIntervalSec=0\n\n", s.host)
 	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s\n", systemdArgv(s.workerArgv()))
 	fmt.Fprintf(&b, "WorkingDirectory=%s\nRestart=always\nRestartSec=2\nKillMode=mixed\nTimeoutStopSec=60\n\n", s.target)
 	b.WriteString("[Install]\nWantedBy=multi-user.target\n")

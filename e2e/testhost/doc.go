@@ -47,6 +47,14 @@
 //	h.CutOff(); h.Restore()            // dead network: TCP connects time out
 //	h.Kill(); h.Start(ctx)             // kill every process in the host; sshd back
 //
+// With WithSystemd() (Options.Systemd) every host also runs this machine's
+// real systemd as PID 1 of its own PID namespace, with a private /run (so
+// /run/systemd/system, the mark of a systemd host, exists only inside it), a
+// cgroup namespace on its own cgroup2 subtree, a volatile journal and a
+// minimal unit set; sshd and Command run in its PID and mount namespaces, so
+// `sudo systemctl` and `journalctl` over SSH reach the host's systemd. See
+// systemd.go; SystemdSkipReason says what is missing.
+//
 // New closes the fleet in t.Cleanup. Close kills every process in the
 // hosts, deletes veths, namespaces and bridge, unmounts the namespace files
 // and deletes the fleet directory; it is idempotent.

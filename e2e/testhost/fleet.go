@@ -283,6 +283,9 @@ func (f *Fleet) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var errs []error
+	if err := f.stopSystemds(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := killInNamespaces(f.st.nsTargets()); err != nil {
 		errs = append(errs, err)
 	}

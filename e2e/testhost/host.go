@@ -33,6 +33,7 @@ type Host struct {
 	mu   sync.Mutex
 	sshd *exec.Cmd
 	done chan struct{} // closed when sshd exits
+	sd   *systemdProc  // the host's systemd (Options.Systemd), nil when not started
 }
 
 type bindMount struct{ source, target string }
@@ -67,10 +68,15 @@ func (h *Host) hostKeyPath(typ string) string {
 }
 
 // Command prepares argv to run as root inside the host's network, mount and
-// UTS namespaces (not as the login user, and not through sshd).
+// UTS namespaces (not as the login user, and not through sshd); on systemd
+// hosts inside systemd's mount and PID namespaces.
 func (h *Host) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	t := h.fleet.tools
-	args := append([]string{"--net=" + h.netnsPath(), "--mount=" + h.mntFile, "--uts=" + h.utsFile, "--"}, argv...)
+	ns := []string{"--net=" + h.netnsPath(), "--mount=" + h.mntFile, "--uts=" + h.utsFile}
+	if h.systemd() {
+		ns = []string{"--net=" + h.netnsPath(), "--mount=" + h.sdMntFile(), "--uts=" + h.utsFile, "--pid=" + h.pidFile()}
+	}
+	args := append(append(ns, "--"), argv...)
 	cmd := exec.CommandContext(ctx, t.nsenter, args...)
 	cmd.Dir = "/"
 	return cmd
@@ -196,12 +202,17 @@ func (h *Host) setLink(up bool) error {
 }
 
 // Kill SIGKILLs the host's sshd and every process in the host's namespaces
-// (sessions, workers started over SSH or by Exec) and waits for them to go.
-// The namespaces, files and keys stay; Start brings sshd back.
+// (sessions, workers started over SSH or by Exec, systemd and its services)
+// and waits for them to go. The namespaces, files and keys stay; Start
+// brings sshd (and systemd) back.
 func (h *Host) Kill() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	err := killInNamespaces([]string{h.netnsPath(), h.mntFile, h.utsFile})
+	err := h.stopSystemd()
+	err = errors.Join(err, killInNamespaces(h.nsFiles()))
+	if h.systemd() {
+		err = errors.Join(err, h.cleanSystemd())
+	}
 	if h.done != nil {
 		select {
 		case <-h.done:
@@ -217,10 +228,16 @@ func (h *Host) Kill() error {
 }
 
 // Start starts the host's sshd (same keys, same address) unless it runs, and
-// waits until it accepts TCP connections.
+// waits until it accepts TCP connections. On systemd hosts it first boots
+// systemd unless it runs, and waits until systemd reports "running".
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.systemd() {
+		if err := h.startSystemd(ctx); err != nil {
+			return fmt.Errorf("start systemd on %s: %w", h.Name, err)
+		}
+	}
 	if h.done != nil {
 		select {
 		case <-h.done:

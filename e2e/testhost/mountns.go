@@ -177,7 +177,7 @@ func pidsIn(targets map[nsID]bool) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		for _, kind := range []string{"net", "mnt", "uts"} {
+		for _, kind := range []string{"net", "mnt", "uts", "pid"} {
 			if id, ok := statNS("/proc/" + e.Name() + "/ns/" + kind); ok && targets[id] {
 				pids = append(pids, pid)
 				break

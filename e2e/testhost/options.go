@@ -42,6 +42,9 @@ type Options struct {
 	SSHDConfig []string
 	// Parallel is how many hosts are provisioned at once. Default 8.
 	Parallel int
+	// Systemd makes every host run a real systemd as PID 1 of its own PID
+	// namespace, with a private /run (see WithSystemd, SystemdSkipReason).
+	Systemd bool
 }
 
 // Option changes Options.

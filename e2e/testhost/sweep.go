@@ -186,6 +186,9 @@ func teardown(ctx context.Context, s *fleetState) error {
 	if err := killInNamespaces(s.nsTargets()); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeSystemdCgroups(s); err != nil {
+		errs = append(errs, err)
+	}
 	if err := deleteNetObjects(ctx, s); err != nil {
 		errs = append(errs, err)
 	}
