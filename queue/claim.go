@@ -69,11 +69,87 @@ func (q *Queue) Claim(ctx context.Context, consumer string, queues []string, n i
 	if len(out) > 0 || block <= 0 || len(queues) == 0 {
 		return out, nil
 	}
+	return q.wait(ctx, consumer, queues, n, block)
+}
+
+// Want is how many runs ClaimNow may take from one queue.
+type Want struct {
+	Queue string
+	N     int
+}
+
+// ClaimNow claims up to want.N new runs from each queue without waiting:
+// one round trip reads all the queues (and lists their due retries), one
+// more per queue that had runs starts them. The runs come back queue by
+// queue, in the order of wants. Runs killed before they started are
+// finished as killed and not returned.
+func (q *Queue) ClaimNow(ctx context.Context, consumer string, wants []Want) ([]*Delivery, error) {
+	if err := checkName("consumer", consumer); err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	for _, w := range wants {
+		if err := checkQueue(w.Queue); err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+	}
+	octx, cancel := q.op(ctx)
+	defer cancel()
+	pipe := q.rdb.Pipeline()
+	reads := make([]queueRead, len(wants))
+	for i, w := range wants {
+		if w.N > 0 {
+			reads[i] = q.queueRead(octx, pipe, consumer, w.Queue, w.N)
+		}
+	}
+	_, _ = pipe.Exec(octx)
+	var out []*Delivery
+	for i, w := range wants {
+		if w.N <= 0 {
+			continue
+		}
+		msgs, err := q.readDone(ctx, octx, consumer, w.Queue, w.N, reads[i])
+		if err != nil {
+			return out, err
+		}
+		ds, err := q.startBatch(ctx, consumer, w.Queue, msgs, modeNew, w.N)
+		out = append(out, ds...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// ClaimWait waits up to block for new runs on any of queues and claims up to n
+// of them (one per queue more when several have runs at once). On a single
+// server that is one blocking read of all the queues, which returns at once
+// when runs are waiting; on Redis Cluster block is split between the queues.
+// It returns when ctx ends, without waiting for the read.
+func (q *Queue) ClaimWait(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
+	if err := checkName("consumer", consumer); err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	for _, qu := range queues {
+		if err := checkQueue(qu); err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+	}
+	if len(queues) == 0 || block <= 0 {
+		return nil, nil
+	}
+	return q.wait(ctx, consumer, queues, max(n, 1), block)
+}
+
+func (q *Queue) wait(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
 	if q.isCluster() || len(queues) == 1 {
 		return q.claimEach(ctx, consumer, queues, n, block)
 	}
 	return q.claimAny(ctx, consumer, queues, n, block)
 }
+
+// Cluster reports whether the queue talks to a Redis Cluster, where one
+// blocking read cannot wait on several queues.
+func (q *Queue) Cluster() bool { return q.isCluster() }
 
 // claimQueue promotes the queue's due retries and reads up to n new
 // entries, in one round trip, then starts them in another.
@@ -81,23 +157,47 @@ func (q *Queue) claimQueue(ctx context.Context, consumer, queue string, n int) (
 	octx, cancel := q.op(ctx)
 	defer cancel()
 	pipe := q.rdb.Pipeline()
-	due := pipe.ZRangeByScore(octx, q.keys.Delayed(queue), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(time.Now().UnixMilli(), 10), Count: 100,
-	})
-	read := pipe.XReadGroup(octx, q.readArgs(consumer, []string{queue}, ">", n, -1))
+	r := q.queueRead(octx, pipe, consumer, queue, n)
 	_, _ = pipe.Exec(octx)
-	if err := due.Err(); err != nil {
+	msgs, err := q.readDone(ctx, octx, consumer, queue, n, r)
+	if err != nil {
+		return nil, err
+	}
+	return q.startBatch(ctx, consumer, queue, msgs, modeNew, n)
+}
+
+// queueRead is a queue's read in a claim pipeline: its due retries and up
+// to n new entries.
+type queueRead struct {
+	due  *redis.StringSliceCmd
+	read *redis.XStreamSliceCmd
+}
+
+func (q *Queue) queueRead(ctx context.Context, pipe redis.Pipeliner, consumer, queue string, n int) queueRead {
+	return queueRead{
+		due: pipe.ZRangeByScore(ctx, q.keys.Delayed(queue), &redis.ZRangeBy{
+			Min: "-inf", Max: strconv.FormatInt(time.Now().UnixMilli(), 10), Count: 100,
+		}),
+		read: pipe.XReadGroup(ctx, q.readArgs(consumer, []string{queue}, ">", n, -1)),
+	}
+}
+
+// readDone takes the entries of an executed queueRead: it creates a missing
+// consumer group and reads again, and moves due retries into the stream
+// and reads them too (up to n entries in all).
+func (q *Queue) readDone(ctx, octx context.Context, consumer, queue string, n int, r queueRead) ([]redis.XMessage, error) {
+	if err := r.due.Err(); err != nil {
 		return nil, fmt.Errorf("list due retries of %s: %w", queue, err)
 	}
-	msgs, err := q.readResult(ctx, read, []string{queue})
+	msgs, err := q.readResult(ctx, r.read, []string{queue})
 	if errors.Is(err, errGroupCreated) {
 		msgs[queue], err = q.readGroup(ctx, consumer, queue, ">", n, -1)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read queue %s as %s: %w", queue, consumer, err)
 	}
-	if len(due.Val()) > 0 {
-		if err := q.promote(octx, queue, due.Val()); err != nil {
+	if len(r.due.Val()) > 0 {
+		if err := q.promote(octx, queue, r.due.Val()); err != nil {
 			return nil, err
 		}
 		if len(msgs[queue]) < n { // the promoted runs are in the stream now
@@ -108,7 +208,7 @@ func (q *Queue) claimQueue(ctx context.Context, consumer, queue string, n int) (
 			msgs[queue] = append(msgs[queue], more...)
 		}
 	}
-	return q.startBatch(ctx, consumer, queue, msgs[queue], modeNew, n)
+	return msgs[queue], nil
 }
 
 // claimAny waits up to block for new entries on any of queues (one

@@ -131,36 +131,30 @@ func (w *worker) claimLoop(ctx context.Context) {
 	}
 }
 
-// claim takes up to n runs for the free slots from the queues, in turns,
-// plus up to prefetchRoom more of the host queue, without waiting; when
+// claim takes up to n runs for the free slots from the queues, plus up to
+// prefetchRoom more of the host queue, in one read of both queues; when
 // there are none it waits up to w.block for runs for the free slots. The
-// runs beyond n come first from the host queue, never from the role queue:
-// a run waiting here for a slot must not be one that another worker of the
-// role could be running.
+// role queue's runs come first and never beyond n: a run waiting here for a
+// slot must not be one that another worker of the role could be running.
+// When the queues were found shallow (fewer runs than free slots), the next
+// claim goes straight to the blocking read, which returns at once when runs
+// are waiting: an idle or lightly loaded worker pays one round trip per
+// claim, not three. A read that lists due retries runs at least every tick.
 func (w *worker) claim(ctx context.Context, turn, n int) ([]*queue.Delivery, error) {
-	host, role := w.queues[:1], w.queues[1:]
-	extra := w.prefetchRoom()
-	var ds []*queue.Delivery
-	if turn%2 == 1 {
-		got, err := w.q.Claim(ctx, w.o.Host, role, n, 0)
-		if ds = append(ds, got...); err != nil {
+	host, role := w.queues[0], w.queues[1]
+	if !w.shallow || time.Since(w.scanned) >= w.tick {
+		w.scanned = time.Now()
+		ds, err := w.q.ClaimNow(ctx, w.o.Host, []queue.Want{{Queue: role, N: n}, {Queue: host, N: n + w.prefetchRoom()}})
+		if len(ds) > 0 || err != nil {
+			w.shallow = len(ds) < n && !w.q.Cluster()
 			return ds, err
 		}
 	}
-	got, err := w.q.Claim(ctx, w.o.Host, host, max(n-len(ds), 0)+extra, 0)
-	if ds = append(ds, got...); err != nil {
-		return ds, err
-	}
-	if turn%2 == 0 && len(ds) < n {
-		got, err := w.q.Claim(ctx, w.o.Host, role, n-len(ds), 0)
-		if ds = append(ds, got...); err != nil {
-			return ds, err
-		}
-	}
-	if len(ds) > 0 {
-		return ds, nil
-	}
-	return w.q.Claim(ctx, w.o.Host, rotate(w.queues, turn), n, w.block)
+	ds, err := w.q.ClaimWait(ctx, w.o.Host, rotate(w.queues, turn), n, w.block)
+	// A wait reads at most n/2 runs of each queue: one that got that many
+	// may have left more behind.
+	w.shallow = len(ds) < max(n/len(w.queues), 1) && !w.q.Cluster()
+	return ds, err
 }
 
 // prefetchRoom is how many host-queue runs may be claimed beyond the free

@@ -123,6 +123,8 @@ type worker struct {
 	executing  atomic.Int64 // runs whose task is going (busy slots)
 	waiting    atomic.Int64 // prefetched runs waiting for a slot
 	runTime    atomic.Int64 // moving average of a run's duration (ns); 0 before the first
+	shallow    bool         // the last claim found fewer runs than slots (claim loop only)
+	scanned    time.Time    // when the claim loop last read the queues without waiting
 
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64

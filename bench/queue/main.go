@@ -150,25 +150,31 @@ func run(o opts) error {
 		return err
 	}
 	if want["e2e"] {
+		before := cpuNow(o)
 		rate, err := endToEnd(o, "ping", "", o.n, 1)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("cl_e2e_ping %.0f\n", rate)
+		cpuNow(o).since(before).print("cl_e2e_ping", o.n)
 	}
 	if want["producers"] {
+		before := cpuNow(o)
 		rate, err := endToEnd(o, "ping", "", o.n, o.producers)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("cl_e2e_ping_producers %.0f\n", rate)
+		cpuNow(o).since(before).print("cl_e2e_ping_producers", o.n)
 	}
 	if want["batch"] {
+		before := cpuNow(o)
 		rate, err := endToEndBatched(o, o.n, 100)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("cl_e2e_ping_batch %.0f\n", rate)
+		cpuNow(o).since(before).print("cl_e2e_ping_batch", o.n)
 	}
 	if want["true"] {
 		rate, err := endToEnd(o, "true", "bench", o.nTrue, 1)
@@ -374,6 +380,25 @@ func checkSucceeded(o opts, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// cpuTimes is the CPU time used so far by Redis, the worker process and
+// this (producer) process.
+type cpuTimes struct{ redis, worker, producer time.Duration }
+
+func cpuNow(o opts) cpuTimes {
+	return cpuTimes{redisCPU(o), processCPU(o.workerCmd.Process.Pid), processCPU(os.Getpid())}
+}
+
+func (c cpuTimes) since(b cpuTimes) cpuTimes {
+	return cpuTimes{c.redis - b.redis, c.worker - b.worker, c.producer - b.producer}
+}
+
+// print writes the CPU microseconds per run of each process.
+func (c cpuTimes) print(name string, n int) {
+	us := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(n) }
+	fmt.Printf("%s_redis_cpu_us %.1f\n%s_worker_cpu_us %.1f\n%s_producer_cpu_us %.1f\n",
+		name, us(c.redis), name, us(c.worker), name, us(c.producer))
 }
 
 // redisCPU is the CPU time the Redis server has used (INFO cpu).

@@ -63,6 +63,7 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"CompleteAll", testCompleteAll},
 		{"Completer", testCompleter},
 		{"EnqueueMany", testEnqueueMany},
+		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"ClaimWaitsOnAllQueues", testClaimWaitsOnAllQueues},
 		{"HeartbeatTTL", testHeartbeatTTL},
 		{"Stress", testStress},
