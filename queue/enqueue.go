@@ -13,7 +13,8 @@ import (
 // (when empty), r.State and r.CreatedAt. A non-empty idempotencyKey makes the
 // call idempotent: when the key was already used (within the run TTL) nothing
 // is enqueued and the id of the first run is returned with dup = true.
-// A run with a fresh id costs one round trip; an explicit id two (its
+// A run with a fresh id costs one round trip, shared with other goroutines'
+// Enqueue calls when many are made at once; an explicit id two (its
 // pointer is checked first).
 func (q *Queue) Enqueue(ctx context.Context, r *Run, idempotencyKey string) (id string, dup bool, err error) {
 	explicit := r.ID != ""
@@ -23,11 +24,11 @@ func (q *Queue) Enqueue(ctx context.Context, r *Run, idempotencyKey string) (id 
 	if explicit {
 		return q.enqueueExplicit(ctx, r)
 	}
-	out := make([]Enqueued, 1)
-	if err := q.enqueueFresh(ctx, []*Run{r}, []int{0}, out); err != nil {
+	e, err := q.enqueueCoalesced(ctx, r)
+	if err != nil {
 		return "", false, err
 	}
-	return out[0].ID, out[0].Dup, out[0].Err
+	return e.ID, e.Dup, e.Err
 }
 
 // Enqueued is the outcome of one run of EnqueueMany.

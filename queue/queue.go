@@ -33,6 +33,8 @@ type Queue struct {
 	keys Keys
 	opt  options
 	log  *slog.Logger
+
+	coalesce coalescer // concurrent Enqueue calls share round trips
 }
 
 type options struct {
