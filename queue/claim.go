@@ -380,7 +380,7 @@ func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []r
 			q.log.Debug("run not started", "entry", msgs[i].ID, "queue", queue, "mode", mode, "status", reply)
 			continue
 		}
-		r, err := decodeRun(pairsToMap(reply[1:]))
+		r, err := decodeRun(valuesToMap(reply[1:]))
 		if err != nil || r == nil {
 			return out, fmt.Errorf("start run from %s entry %s: bad record: %v", queue, msgs[i].ID, err)
 		}

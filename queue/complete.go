@@ -159,8 +159,13 @@ func (q *Queue) completeCalls(ctx context.Context, cs []Completion, full, again 
 		if logs != nil {
 			logs(p)
 		}
-		for _, c := range cs { // the run → queue pointer lives as long as the record
-			p.PExpire(ctx, q.keys.Where(c.Delivery.Run.ID), q.opt.runTTL)
+		// The run → queue pointer must live as long as the record, whose
+		// TTL starts again now: it was set at enqueue to outlive a record
+		// completed within a tenth of the TTL, so only older runs renew it.
+		for _, c := range cs {
+			if time.Since(c.Delivery.Run.CreatedAt) > q.opt.runTTL/10 {
+				p.PExpire(ctx, q.keys.Where(c.Delivery.Run.ID), q.pointerTTL())
+			}
 		}
 	}
 	if err := q.execPipe(ctx, pre, calls); err != nil {

@@ -91,7 +91,7 @@ func (q *Queue) enqueueFresh(ctx context.Context, runs []*Run, idx []int, out []
 		// visible in a queue without it. An orphan pointer (duplicate key)
 		// is deleted below, or expires.
 		for _, i := range idx {
-			p.Set(octx, q.keys.Where(runs[i].ID), runs[i].Target, q.opt.runTTL)
+			p.Set(octx, q.keys.Where(runs[i].ID), runs[i].Target, q.pointerTTL())
 			if !targets[runs[i].Target] {
 				targets[runs[i].Target] = true
 				p.SAdd(octx, q.keys.Queues(), runs[i].Target)
@@ -190,7 +190,7 @@ func (q *Queue) enqueueExplicit(ctx context.Context, r *Run) (string, bool, erro
 	octx, cancel := q.op(ctx)
 	defer cancel()
 	pipe := q.rdb.Pipeline()
-	fresh := pipe.SetNX(octx, q.keys.Where(r.ID), r.Target, q.opt.runTTL)
+	fresh := pipe.SetNX(octx, q.keys.Where(r.ID), r.Target, q.pointerTTL())
 	prev := pipe.Get(octx, q.keys.Where(r.ID))
 	pipe.SAdd(octx, q.keys.Queues(), r.Target)
 	if _, err := pipe.Exec(octx); err != nil {

@@ -183,6 +183,12 @@ func (q *Queue) LeaseTTL() time.Duration { return q.opt.leaseTTL }
 func (q *Queue) HeartbeatTTL() time.Duration { return q.opt.heartbeatTTL }
 
 // op derives the context of one Redis call.
+// pointerTTL is the life of a run's id → queue pointer: a tenth longer
+// than the record's, so that the pointer of a run completed within a tenth
+// of the run TTL after it was created outlives its record without being
+// renewed.
+func (q *Queue) pointerTTL() time.Duration { return q.opt.runTTL + q.opt.runTTL/10 }
+
 func (q *Queue) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, q.opt.opTimeout)
 }

@@ -110,6 +110,22 @@ func (r *Run) fields() ([]any, error) {
 	return out, nil
 }
 
+// runFields are the hash fields of a run record in the order in which the
+// start script replies with their values.
+var runFields = []string{fID, fTask, fModule, fParams, fTarget, fAttempt, fMaxRetries, fDeliveries,
+	fTimeout, fState, fReason, fCreated, fStarted, fFinished, fExit, fWorker, fIdem, fSchedule, fTick}
+
+// valuesToMap pairs a reply of runFields' values with their names.
+func valuesToMap(v []any) map[string]string {
+	m := make(map[string]string, len(runFields))
+	for i, f := range runFields {
+		if i < len(v) {
+			m[f] = replyString(v[i])
+		}
+	}
+	return m
+}
+
 // decodeRun builds a run from its hash. It returns nil for an empty hash.
 func decodeRun(h map[string]string) (*Run, error) {
 	if len(h) == 0 || h[fID] == "" {
@@ -149,6 +165,8 @@ func replyString(v any) string {
 		return x
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case nil:
+		return ""
 	}
 	return fmt.Sprint(v)
 }

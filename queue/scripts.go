@@ -1,6 +1,10 @@
 package queue
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The Lua scripts below are the only places where a run changes state. Each
 // one touches keys of a single queue (one hash tag, one slot), receives every
@@ -36,12 +40,18 @@ return {'new', ARGV[1]}
 //
 //	mode (new|replay|reclaim), min-idle-ms, limit, then per entry: id, entry-id, attempt, token
 //
-// Returns one reply per entry: {'started', field, value, ...} with the run
-// record (the fields as read, then those the start changed: later pairs
-// win), or {status, detail}. At most limit runs are started; the entries
-// after that are left alone ('skipped'). Entries dropped (their run is
-// gone, finished or stale) are acknowledged and deleted together at the end.
+// Returns one reply per entry: {'started', value, ...} with the values of
+// runFields as they are once started (positional, so the reply carries no
+// field names), or {status, detail}. At most limit runs are started; the
+// entries after that are left alone ('skipped'). Entries dropped (their run
+// is gone, finished or stale) are acknowledged and deleted together at the
+// end. A run's TTL is renewed here only when it was created more than a
+// tenth of the TTL ago: the worker's lease renewals and the completion renew
+// it anyway.
 var scriptStart = redis.NewScript(luaPrelude + `
+local F = {'` + strings.Join(runFields, `', '`) + `'}
+local IX = {}
+for i, f in ipairs(F) do IX[f] = i end
 local consumer, mode, now, ttl = ARGV[1], ARGV[7], ARGV[3], ARGV[5]
 local own = consumer .. '/'
 local started, limit = 0, tonumber(ARGV[9])
@@ -59,15 +69,14 @@ end
 local function start(run, lease, cancel, id, eid, attempt, token)
   if id == '' then acks[#acks + 1] = eid return {'empty'} end
   if started >= limit then return {'skipped'} end
-  local all = redis.call('HGETALL', run)
-  if #all == 0 then drop(eid) return {'missing'} end
-  local h = {}
-  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+  local v = redis.call('HMGET', run, unpack(F))
+  if not v[IX.id] then drop(eid) return {'missing'} end
+  local state = v[IX.state]
   -- A lease exists only while the run is running (every path that ends
   -- running deletes it), so a new entry of a run in another state needs no
   -- lease read.
   local held = false
-  if mode ~= 'new' or h.state == 'running' then held = redis.call('GET', lease) end
+  if mode ~= 'new' or state == 'running' then held = redis.call('GET', lease) end
   if mode == 'reclaim' then
     if held then return {'leased'} end
     local c = redis.call('XCLAIM', KEYS[1], ARGV[6], consumer, ARGV[8], eid, 'JUSTID')
@@ -75,17 +84,17 @@ local function start(run, lease, cancel, id, eid, attempt, token)
   elseif held then
     if mode ~= 'replay' or string.sub(held, 1, #own) ~= own then return {'leased'} end
   end
-  if terminal(h.state) then drop(eid) return {'done', h.state} end
-  if tonumber(h.attempt) ~= tonumber(attempt) then drop(eid) return {'stale', h.state} end
+  if terminal(state) then drop(eid) return {'done', state} end
+  if tonumber(v[IX.attempt]) ~= tonumber(attempt) then drop(eid) return {'stale', state} end
   if redis.call('EXISTS', cancel) == 1 then
     finish(run, lease, id, 'killed', 'killed before start')
     drop(eid)
     return {'killed'}
   end
-  local d = (tonumber(h.deliveries) or 0) + 1
+  local d = (tonumber(v[IX.deliveries]) or 0) + 1
   if d > tonumber(ARGV[4]) then
     local reason = 'dead: started ' .. int(d - 1) .. ' times without completing (max deliveries ' ..
-      ARGV[4] .. '); its workers were lost, last ' .. (h.worker or '?')
+      ARGV[4] .. '); its workers were lost, last ' .. (v[IX.worker] or '?')
     finish(run, lease, id, 'dead', reason)
     drop(eid)
     return {'dead', reason}
@@ -94,14 +103,13 @@ local function start(run, lease, cancel, id, eid, attempt, token)
     'started', now, 'token', token, 'entry', eid)
   redis.call('SET', lease, own .. token, 'PX', ARGV[2])
   redis.call('ZADD', KEYS[2], now, id)
-  redis.call('PEXPIRE', run, ttl)
+  if tonumber(now) - (tonumber(v[IX.created]) or 0) > tonumber(ttl) / 10 then
+    redis.call('PEXPIRE', run, ttl)
+  end
   started = started + 1
+  v[IX.state], v[IX.deliveries], v[IX.worker], v[IX.started] = 'running', int(d), consumer, now
   local out = {'started'}
-  for j = 1, #all do out[j + 1] = all[j] end
-  local n = #out
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'state', 'running', 'deliveries', int(d)
-  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = 'worker', consumer, 'started', now
-  out[n + 9], out[n + 10], out[n + 11], out[n + 12] = 'token', token, 'entry', eid
+  for i = 1, #F do out[i + 1] = v[i] or '' end
   return out
 end
 local out = {}

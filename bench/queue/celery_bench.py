@@ -1,13 +1,18 @@
 """Measures Celery for bench/queue/run.sh.
 
-    python3 celery_bench.py enqueue N   apply_async N times, no worker running; runs/s
-    python3 celery_bench.py e2e N       with a worker running: enqueue N no-op tasks while the worker
-                                        consumes, until every result is stored; runs/s
+    python3 celery_bench.py enqueue N     apply_async N times, no worker running; runs/s
+    python3 celery_bench.py fill N FILE   apply_async N times, no worker running; the task ids go to FILE
+    python3 celery_bench.py drain FILE    with a worker started after fill: runs/s from the first result
+                                          stored to the last (the worker's start-up is not counted)
+    python3 celery_bench.py e2e N [P]     with a worker running: enqueue N no-op tasks (from P producer
+                                          processes, default 1) while the worker consumes, until every
+                                          result is stored; runs/s
 
 Completion is checked by reading the result keys (celery-task-meta-<id>) with MGET in batches, the
 same way the cl side reads its stream: the measurement itself adds little to the figure.
 """
 import json
+import multiprocessing
 import sys
 import time
 
@@ -45,23 +50,55 @@ def wait_results(r, ids, timeout=900):
             time.sleep(0.002)
 
 
-def e2e(n):
+def produce(n):
+    return [noop.apply_async().id for _ in range(n)]
+
+
+def e2e(n, producers=1):
     r = redis.Redis.from_url(URL)
     start = time.perf_counter()
-    ids = [noop.apply_async().id for _ in range(n)]
+    if producers == 1:
+        ids = produce(n)
+    else:
+        with multiprocessing.get_context("fork").Pool(producers) as pool:
+            ids = [i for part in pool.map(produce, [n // producers] * producers) for i in part]
     wait_results(r, ids)
-    return n / (time.perf_counter() - start)
+    return len(ids) / (time.perf_counter() - start)
+
+
+def drain(path):
+    """Polls until every result of the filled tasks is stored; the rate runs
+    from the first result seen to the last."""
+    r = redis.Redis.from_url(URL)
+    ids = json.load(open(path))
+    keys = ["celery-task-meta-" + t for t in ids]
+    first = None
+    while True:
+        done = sum(1 for i in range(0, len(keys), 1000) for v in r.mget(keys[i:i + 1000]) if v is not None)
+        now = time.perf_counter()
+        if done and first is None:
+            first, first_done = now, done
+        if done == len(keys):
+            return (done - first_done) / max(now - first, 1e-3)
+        time.sleep(0.002)
 
 
 def main():
-    mode, n = sys.argv[1], int(sys.argv[2])
+    mode = sys.argv[1]
+    n = int(sys.argv[2]) if mode != "drain" else 0
     if mode == "enqueue":
         print("celery_enqueue_1 %.0f" % enqueue(n))
+    elif mode == "fill":
+        json.dump(produce(n), open(sys.argv[3], "w"))
+    elif mode == "drain":
+        print("celery_drain %.0f" % drain(sys.argv[2]))
     elif mode == "e2e":
+        producers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
         e2e(min(200, n))  # warm-up
-        print("celery_e2e %.0f" % e2e(n))
+        name = "celery_e2e" if producers == 1 else "celery_e2e_%d" % producers
+        print("%s %.0f" % (name, e2e(n, producers)))
     else:
-        raise SystemExit("usage: celery_bench.py enqueue|e2e N")
+        raise SystemExit("usage: celery_bench.py enqueue|fill|drain|e2e ...")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 // (package worker, the code of `cl worker`) against one Redis.
 //
 //	queuebench -redis URL -dir DIR [-concurrency 4] [-n 20000] [-n-true 2000] [-n-enqueue 20000]
+//	           [-producers 16] [-phases enqueue,drain,e2e,producers,batch,true]
 //	queuebench worker -dir DIR        (started by the above)
 //
 // It prints one "name value" line per figure (runs per second).
@@ -60,7 +61,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 20000, "runs for the end-to-end no-op measure")
 	flag.IntVar(&o.nTrue, "n-true", 2000, "runs for the subprocess measure")
 	flag.IntVar(&o.nEnqueue, "n-enqueue", 20000, "runs for the enqueue measure")
-	flag.IntVar(&o.producers, "producers", 4, "concurrent producers in the end-to-end measure with several producers")
+	flag.IntVar(&o.producers, "producers", 16, "concurrent producers (goroutines) in the end-to-end measure with several producers")
 	flag.StringVar(&o.phases, "phases", "enqueue,drain,e2e,producers,batch,true", "measures to take, comma-separated")
 	prof := flag.String("cpuprofile", "", "write the producer's CPU profile to this file")
 	flag.Parse()
