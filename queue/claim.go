@@ -40,8 +40,7 @@ const maxBatch = 100
 // is, Claim waits up to block (0: do not wait) for the first run to arrive
 // on any of them. That wait is one read of all the queues on a single
 // server; on Redis Cluster (streams of different slots cannot be read by one
-// command) block is split between the queues, so a Cluster worker should
-// rather claim each queue in its own goroutine, as Consume does. A wait that
+// command) block is split between the queues. A wait that
 // finds runs on several queues at once may return up to one run per queue
 // more than n. Runs killed before they started are finished as killed and
 // not returned.

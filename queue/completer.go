@@ -128,11 +128,11 @@ func (c *Completer) flush(batch []*completing) {
 		cs[i] = x.c
 	}
 	ctx := context.WithoutCancel(c.ctx)
-	b := backoff{}
+	b := Backoff{}
 	recs, err := c.q.CompleteAll(ctx, cs)
 	for err != nil {
 		c.q.log.Error("complete runs", "runs", len(cs), "err", err)
-		if !b.sleepOr(c.ctx, c.stop) {
+		if !b.SleepOr(c.ctx, c.stop) {
 			for _, x := range batch {
 				x.reply <- completed{err: errors.Join(ErrCompleterClosed, err)}
 			}

@@ -145,9 +145,9 @@
 // Every Redis call gets its own deadline from the caller's context
 // (WithOpTimeout; blocking reads add their block time). Reconnecting is
 // go-redis' business; its own log lines ("failed to dial" while Redis is
-// down) go to the WithLogger logger at debug level, not to stderr. Consume
-// logs Redis errors, backs off (up to 2s) and goes on, recreating consumer
-// groups lost with a Redis restart; scripts missing from a restarted
+// down) go to the WithLogger logger at debug level, not to stderr. Its
+// consumer (package worker) logs Redis errors, backs off (Backoff, up to 2s)
+// and goes on; reads recreate consumer groups lost with a Redis restart; scripts missing from a restarted
 // server's cache are sent again (EVALSHA, then EVAL). Scripts
 // take the time from the caller's clock: keep hosts' clocks in sync (NTP);
 // skew shifts retry due times and timestamps, never lease expiry, which is

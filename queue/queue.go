@@ -87,7 +87,7 @@ func WithOpTimeout(d time.Duration) Option { return func(o *options) { o.opTimeo
 // WithPollInterval sets how often Wait looks at run states. Default 200ms.
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
 
-// WithLogger sets the logger of Consume and of best-effort background writes.
+// WithLogger sets the logger of the Completer and of best-effort background writes.
 // go-redis' own messages (failed dials while Redis is down, pool events)
 // go to this logger at debug level instead of stderr.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log, o.logSet = l, l != nil } }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/queue/queuetest"
@@ -31,58 +30,6 @@ func TestSuiteMiniredis(t *testing.T) {
 	queuetest.RunSuite(t, queuetest.Opener(queuetest.StartMiniredis(t)))
 }
 
-// TestConsumeSurvivesRedisRestart: Consume keeps serving after redis-server
-// restarts (and loses everything, groups included).
-func TestConsumeSurvivesRedisRestart(t *testing.T) {
-	t.Parallel()
-	srv := queuetest.StartRedis(t)
-	q := queuetest.Opener(srv.URL())(t, queue.WithOpTimeout(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var ran atomic.Int64
-	done := make(chan error, 1)
-	go func() {
-		done <- q.Consume(ctx, queue.ConsumerConfig{Host: "h1", Roles: []string{"r"}, Block: 200 * time.Millisecond},
-			func(context.Context, *queue.Delivery) queue.Result { ran.Add(1); return queue.Result{} })
-	}()
-	runOne := func(target string) {
-		t.Helper()
-		var id string
-		var err error
-		// Right after the restart the client may still hold dead connections.
-		for range 50 {
-			if id, _, err = q.Enqueue(ctx, &queue.Run{Task: "ping", Target: target}, ""); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer wcancel()
-		runs, err := q.Wait(wctx, id)
-		if err != nil || runs[0].State != queue.StateSucceeded {
-			t.Fatalf("run on %s: %v %v", target, runs, err)
-		}
-	}
-	runOne(queue.HostQueue("h1"))
-	srv.Restart(t, 500*time.Millisecond)
-	runOne(queue.HostQueue("h1"))
-	runOne(queue.RoleQueue("r"))
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if ran.Load() != 3 {
-		t.Fatalf("handler ran %d times, want 3", ran.Load())
-	}
-}
-
-// Benchmarks against a real redis-server, with 4×GOMAXPROCS concurrent
-// clients (throughput is reported as runs/s):
-//
-//	go test ./queue -run '^$' -bench . -benchtime 3s
 func BenchmarkEnqueue(b *testing.B) {
 	q := benchQueue(b)
 	ctx := context.Background()

@@ -16,10 +16,13 @@
 // ("role:<workers.<role>.queue>") with workers.<role>.concurrency slots, one
 // claim loop taking the queues in turns. At start it replays the runs that a
 // previous process of the same host had started (they are taken over at
-// once), then claims new runs: as many as it has free slots, plus up to four
-// per slot of its host queue's runs ahead (prefetch: they are started and
-// renewed, and wait here for a slot; role-queue runs are never taken ahead,
-// another worker of the role may be free). Every third of the lease it
+// once), then claims new runs: as many as it has free slots, plus host-queue
+// runs ahead (prefetch: they are started and renewed, and wait here for a
+// slot; role-queue runs are never taken ahead, another worker of the role
+// may be free). The prefetch is four per slot until a run has been timed,
+// then what a slot finishes in 100 ms, at most 16 per slot. Both queues are
+// read in one round trip; a worker that found them shallow goes straight to
+// its blocking read, which returns at once when runs are waiting. Every third of the lease it
 // renews the leases of its runs and reclaims role-queue runs of dead workers
 // into free slots; every third of the heartbeat TTL it sends its heartbeat.
 // Results go to Redis through a queue.Completer, batched with the other runs

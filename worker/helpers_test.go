@@ -22,7 +22,8 @@ import (
 type fixture struct {
 	t     testing.TB
 	dir   string
-	redis *queuetest.RedisServer
+	redis *queuetest.RedisServer // nil on Redis Cluster
+	url   string
 	cfg   *config.Config
 	q     *queue.Queue
 }
@@ -32,6 +33,7 @@ type roleOpts struct {
 	concurrency int
 	maxTasks    int
 	healthPort  int
+	cluster     bool // a 3-node Redis Cluster instead of one redis-server
 }
 
 // scripts of the test module "t" (tasks/t/*.sh).
@@ -90,7 +92,13 @@ const otherModule = `tasks:
 // newFixture writes the config, starts redis-server and opens a queue.
 func newFixture(t testing.TB, ro roleOpts) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), redis: queuetest.StartRedis(t)}
+	f := &fixture{t: t, dir: t.TempDir()}
+	if ro.cluster {
+		f.url = queuetest.StartCluster(t)
+	} else {
+		f.redis = queuetest.StartRedis(t)
+		f.url = f.redis.URL()
+	}
 	f.writeRepo(ro)
 	cfg, _, err := config.LoadValid(config.Options{Path: filepath.Join(f.dir, "cl.yaml")})
 	if err != nil {
@@ -103,7 +111,7 @@ func newFixture(t testing.TB, ro roleOpts) *fixture {
 
 func (f *fixture) openQueue() *queue.Queue {
 	f.t.Helper()
-	q, err := queue.Open(context.Background(), f.redis.URL(), queue.Namespace{Cluster: "wt"},
+	q, err := queue.Open(context.Background(), f.url, queue.Namespace{Cluster: "wt"},
 		queue.WithLeaseTTL(3*time.Second), queue.WithHeartbeatTTL(3*time.Second), queue.WithPollInterval(20*time.Millisecond))
 	if err != nil {
 		f.t.Fatalf("open queue: %v", err)
@@ -115,7 +123,7 @@ func (f *fixture) openQueue() *queue.Queue {
 func (f *fixture) writeRepo(ro roleOpts) {
 	f.t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "cluster:\n  name: wt\nredis:\n  url: %s\n", f.redis.URL())
+	fmt.Fprintf(&b, "cluster:\n  name: wt\nredis:\n  url: %s\n", f.url)
 	b.WriteString("hosts:\n  h1:\n    role: app\n    address: 127.0.0.1\n")
 	fmt.Fprintf(&b, "workers:\n  app:\n    queue: app_q\n    concurrency: %d\n", max(ro.concurrency, 1))
 	if ro.maxTasks > 0 {

@@ -94,7 +94,7 @@ func (w *worker) tryAcquire() bool {
 // claimLoop claims runs into free slots while there is budget, taking the
 // queues in turns, and every tick first reclaims runs of dead workers.
 func (w *worker) claimLoop(ctx context.Context) {
-	var b backoff
+	var b queue.Backoff
 	lastReclaim := time.Now()
 	for turn := 0; ; turn++ {
 		n := w.reserve(ctx)
@@ -124,9 +124,9 @@ func (w *worker) claimLoop(ctx context.Context) {
 			return
 		case err != nil:
 			w.log.Error("claim runs", "queues", w.queues, "err", err)
-			b.sleep(ctx)
+			b.Sleep(ctx)
 		default:
-			b = backoff{}
+			b = queue.Backoff{}
 		}
 	}
 }
@@ -423,17 +423,17 @@ func (w *worker) reclaim(ctx context.Context, n int) []*queue.Delivery {
 
 // control reads the host's control stream and stops killed runs.
 func (w *worker) control(ctx context.Context) {
-	var b backoff
+	var b queue.Backoff
 	for ctx.Err() == nil {
 		msgs, err := w.q.ReadControl(ctx, w.o.Host, time.Second)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Error("read control stream", "err", err)
-				b.sleep(ctx)
+				b.Sleep(ctx)
 			}
 			continue
 		}
-		b = backoff{}
+		b = queue.Backoff{}
 		for _, m := range msgs {
 			if m.Op == "kill" {
 				w.kill(m.Run)
@@ -479,28 +479,13 @@ func (w *worker) cancelRun(id string, cause error) {
 
 // retry calls f until it succeeds or ctx ends.
 func (w *worker) retry(ctx context.Context, what string, f func() error) {
-	var b backoff
+	var b queue.Backoff
 	for ctx.Err() == nil {
 		err := f()
 		if err == nil {
 			return
 		}
 		w.log.Error(what, "err", err)
-		b.sleep(ctx)
-	}
-}
-
-// backoff sleeps 100ms, 200ms, … up to 2s between failed Redis calls.
-type backoff struct{ d time.Duration }
-
-func (b *backoff) sleep(ctx context.Context) bool {
-	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
-	t := time.NewTimer(b.d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+		b.Sleep(ctx)
 	}
 }

@@ -316,3 +316,36 @@ func TestIdleWorkerStopsWithoutWaitingOutItsRead(t *testing.T) {
 		t.Errorf("run after restart: %s %q", r.State, r.Reason)
 	}
 }
+
+// The worker on Redis Cluster, where its two queues live in different slots
+// (no read can wait on both): host and role runs, a subprocess task with
+// its log, a failure, and a kill.
+func TestWorkerOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, roleOpts{concurrency: 3, cluster: true})
+	f.start(nil)
+	toRole := func(r *queue.Run) { r.Target = queue.RoleQueue("app_q") }
+	echo := f.enqueue("echo", "t", map[string]any{"name": "grace hopper"}, nil)
+	ids := []string{echo, f.enqueue("ping", "builtin", nil, nil), f.enqueue("ping", "builtin", nil, toRole),
+		f.enqueue("true", "t", nil, toRole)}
+	for _, r := range f.wait(20*time.Second, ids...) {
+		if r.State != queue.StateSucceeded || r.Worker != "h1" {
+			t.Errorf("run %s (%s on %s): %s %q; want succeeded on h1", r.ID, r.Task, r.Target, r.State, r.Reason)
+		}
+	}
+	if log := f.logText(echo); !strings.Contains(log, "stdout: name=grace hopper count=3") {
+		t.Errorf("log of echo:\n%s", log)
+	}
+	failed := f.enqueue("fails", "t", nil, nil)
+	if r := f.wait(20*time.Second, failed)[0]; r.State != queue.StateFailed || r.ExitCode != 3 {
+		t.Errorf("failing run: %s exit %d; want failed, 3", r.State, r.ExitCode)
+	}
+	slow := f.enqueue("slow", "t", map[string]any{"seconds": "30"}, toRole)
+	waitFor(t, 10*time.Second, "the slow run to start", func() bool { return f.state(slow) == queue.StateRunning })
+	if res, err := f.q.Kill(context.Background(), slow); err != nil || res != queue.KillSignalled {
+		t.Fatalf("kill: %v %v; want signalled", res, err)
+	}
+	if r := f.wait(20*time.Second, slow)[0]; r.State != queue.StateKilled {
+		t.Errorf("killed run: %s %q", r.State, r.Reason)
+	}
+}

@@ -56,7 +56,6 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"Heartbeats", testHeartbeats},
 		{"RunTTL", testRunTTL},
 		{"NamespaceIsolation", testNamespaceIsolation},
-		{"Consume", testConsume},
 		{"ReleaseCountsNoDelivery", testReleaseCountsNoDelivery},
 		{"ReleaseHostQueue", testReleaseHostQueue},
 		{"PermanentFailure", testPermanentFailure},

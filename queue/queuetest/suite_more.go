@@ -1,7 +1,6 @@
 package queuetest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,80 +161,4 @@ func testNamespaceIsolation(t *testing.T, newQueue NewQueue) {
 		t.Fatalf("b sees a's workers: %+v", ws)
 	}
 	wantStats(t, b, target, queue.QueueStats{Waiting: 2})
-}
-
-func testConsume(t *testing.T, newQueue NewQueue) {
-	q := newQueue(t, queue.WithLeaseTTL(300*time.Millisecond), queue.WithHeartbeatTTL(600*time.Millisecond),
-		queue.WithRetryBackoff(50*time.Millisecond, 100*time.Millisecond), queue.WithPollInterval(20*time.Millisecond))
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
-	handler := func(ctx context.Context, d *queue.Delivery) queue.Result {
-		switch d.Run.Task {
-		case "echo":
-			w := q.LogWriter(ctx, d.Run.ID, "stdout")
-			fmt.Fprintf(w, "hello %v\n", d.Run.Params["who"])
-			_ = w.Close()
-		case "fail":
-			return queue.Result{ExitCode: 2, Err: errors.New("always fails")}
-		case "hang":
-			<-ctx.Done()
-			return queue.Result{ExitCode: -1, Err: context.Cause(ctx)}
-		case "slow": // outlives its lease three times
-			time.Sleep(time.Second)
-		case "panic":
-			panic("oops")
-		}
-		return queue.Result{}
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- q.Consume(ctx, queue.ConsumerConfig{Host: "c1", Roles: []string{"app"}, Slots: 3, Block: 200 * time.Millisecond,
-			Heartbeat: func() queue.Heartbeat { return queue.Heartbeat{Role: "app", SHA: "abc"} }}, handler)
-	}()
-	add := func(task, target string, retries int) string {
-		r := &queue.Run{Task: task, Target: target, MaxRetries: retries, Params: map[string]any{"who": "world"}}
-		id, _, err := q.Enqueue(ctx, r, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	hang := add("hang", queue.HostQueue("c1"), 2)
-	ids := []string{add("echo", queue.HostQueue("c1"), 0), add("fail", queue.RoleQueue("app"), 1),
-		add("slow", queue.RoleQueue("app"), 0), add("panic", queue.RoleQueue("app"), 0), hang}
-	eventually(t, 5*time.Second, "hang running", func() bool { return get(t, q, hang).State == queue.StateRunning })
-	if res, err := q.Kill(ctx, hang); err != nil || res != queue.KillSignalled {
-		t.Fatalf("kill: %v %v", res, err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
-	defer wcancel()
-	runs, err := q.Wait(wctx, ids...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []queue.State{queue.StateSucceeded, queue.StateFailed, queue.StateSucceeded, queue.StateFailed, queue.StateKilled}
-	for i, r := range runs {
-		if r.State != want[i] {
-			t.Errorf("run %s (%s): %s (%s), want %s", r.ID, r.Task, r.State, r.Reason, want[i])
-		}
-	}
-	if runs[1].Attempt != 1 || runs[2].Deliveries != 1 || !strings.Contains(runs[3].Reason, "panicked") {
-		t.Errorf("fail attempt %d, slow deliveries %d, panic reason %q", runs[1].Attempt, runs[2].Deliveries, runs[3].Reason)
-	}
-	if lines, _, _ := q.Logs(ctx, ids[0], "", 0); logTexts(lines) != "hello world" {
-		t.Errorf("echo log: %+v", lines)
-	}
-	eventually(t, 2*time.Second, "heartbeat with counts", func() bool {
-		w, ok, _ := q.Worker(ctx, "c1")
-		return ok && w.SHA == "abc" && w.Slots == 3 && w.Processed >= 5
-	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Consume did not return after cancel")
-	}
 }
