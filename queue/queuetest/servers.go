@@ -54,6 +54,7 @@ func StartRedis(t testing.TB, extra ...string) *RedisServer {
 func (s *RedisServer) start(t testing.TB, bin string) {
 	t.Helper()
 	s.cmd = exec.Command(bin, s.args...)
+	dieWithTest(s.cmd)
 	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("redis-%d-%d.log", s.Port, time.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)
