@@ -68,7 +68,7 @@ func (q *Queue) Claim(ctx context.Context, consumer string, queues []string, n i
 	if len(out) > 0 || block <= 0 || len(queues) == 0 {
 		return out, nil
 	}
-	return q.wait(ctx, consumer, queues, n, block)
+	return q.wait(ctx, consumer, queues, n, block, nil)
 }
 
 // Want is how many runs ClaimNow may take from one queue.
@@ -81,8 +81,10 @@ type Want struct {
 // one round trip reads all the queues (and lists their due retries), one
 // more per queue that had runs starts them. The runs come back queue by
 // queue, in the order of wants. Runs killed before they started are
-// finished as killed and not returned.
-func (q *Queue) ClaimNow(ctx context.Context, consumer string, wants []Want) ([]*Delivery, error) {
+// finished as killed and not returned. With a Completer (ride, may be nil),
+// the results waiting in it are written in the round trip that starts the
+// runs.
+func (q *Queue) ClaimNow(ctx context.Context, consumer string, wants []Want, ride *Completer) ([]*Delivery, error) {
 	if err := checkName("consumer", consumer); err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
@@ -110,7 +112,7 @@ func (q *Queue) ClaimNow(ctx context.Context, consumer string, wants []Want) ([]
 		if err != nil {
 			return out, err
 		}
-		ds, err := q.startBatch(ctx, consumer, w.Queue, msgs, modeNew, w.N)
+		ds, err := q.startBatch(ctx, consumer, w.Queue, msgs, modeNew, w.N, ride)
 		out = append(out, ds...)
 		if err != nil {
 			return out, err
@@ -123,8 +125,10 @@ func (q *Queue) ClaimNow(ctx context.Context, consumer string, wants []Want) ([]
 // of them (one per queue more when several have runs at once). On a single
 // server that is one blocking read of all the queues, which returns at once
 // when runs are waiting; on Redis Cluster block is split between the queues.
-// It returns when ctx ends, without waiting for the read.
-func (q *Queue) ClaimWait(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
+// It returns when ctx ends, without waiting for the read. With a Completer
+// (ride, may be nil), the results waiting in it are written in the round
+// trip that starts the runs.
+func (q *Queue) ClaimWait(ctx context.Context, consumer string, queues []string, n int, block time.Duration, ride *Completer) ([]*Delivery, error) {
 	if err := checkName("consumer", consumer); err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
@@ -136,14 +140,14 @@ func (q *Queue) ClaimWait(ctx context.Context, consumer string, queues []string,
 	if len(queues) == 0 || block <= 0 {
 		return nil, nil
 	}
-	return q.wait(ctx, consumer, queues, max(n, 1), block)
+	return q.wait(ctx, consumer, queues, max(n, 1), block, ride)
 }
 
-func (q *Queue) wait(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
+func (q *Queue) wait(ctx context.Context, consumer string, queues []string, n int, block time.Duration, ride *Completer) ([]*Delivery, error) {
 	if q.isCluster() || len(queues) == 1 {
-		return q.claimEach(ctx, consumer, queues, n, block)
+		return q.claimEach(ctx, consumer, queues, n, block, ride)
 	}
-	return q.claimAny(ctx, consumer, queues, n, block)
+	return q.claimAny(ctx, consumer, queues, n, block, ride)
 }
 
 // Cluster reports whether the queue talks to a Redis Cluster, where one
@@ -162,7 +166,7 @@ func (q *Queue) claimQueue(ctx context.Context, consumer, queue string, n int) (
 	if err != nil {
 		return nil, err
 	}
-	return q.startBatch(ctx, consumer, queue, msgs, modeNew, n)
+	return q.startBatch(ctx, consumer, queue, msgs, modeNew, n, nil)
 }
 
 // queueRead is a queue's read in a claim pipeline: its due retries and up
@@ -212,7 +216,7 @@ func (q *Queue) readDone(ctx, octx context.Context, consumer, queue string, n in
 
 // claimAny waits up to block for new entries on any of queues (one
 // blocking read of all the streams) and starts what it got.
-func (q *Queue) claimAny(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
+func (q *Queue) claimAny(ctx context.Context, consumer string, queues []string, n int, block time.Duration, ride *Completer) ([]*Delivery, error) {
 	per := max(n/len(queues), 1)
 	cmd := q.xreadGroup(ctx, q.readArgs(consumer, queues, ">", per, block))
 	msgs, err := q.readResult(ctx, cmd, queues)
@@ -224,7 +228,7 @@ func (q *Queue) claimAny(ctx context.Context, consumer string, queues []string, 
 	}
 	var out []*Delivery
 	for _, qu := range queues {
-		ds, err := q.startBatch(ctx, consumer, qu, msgs[qu], modeNew, len(msgs[qu]))
+		ds, err := q.startBatch(ctx, consumer, qu, msgs[qu], modeNew, len(msgs[qu]), ride)
 		out = append(out, ds...)
 		if err != nil {
 			return out, err
@@ -235,7 +239,7 @@ func (q *Queue) claimAny(ctx context.Context, consumer string, queues []string, 
 
 // claimEach waits on the queues one after the other, block split between
 // them.
-func (q *Queue) claimEach(ctx context.Context, consumer string, queues []string, n int, block time.Duration) ([]*Delivery, error) {
+func (q *Queue) claimEach(ctx context.Context, consumer string, queues []string, n int, block time.Duration, ride *Completer) ([]*Delivery, error) {
 	per := max(block/time.Duration(len(queues)), time.Millisecond)
 	for _, qu := range queues {
 		msgs, err := q.readGroup(ctx, consumer, qu, ">", n, per)
@@ -243,7 +247,7 @@ func (q *Queue) claimEach(ctx context.Context, consumer string, queues []string,
 			return nil, err
 		}
 		if len(msgs) > 0 {
-			return q.startBatch(ctx, consumer, qu, msgs, modeNew, n)
+			return q.startBatch(ctx, consumer, qu, msgs, modeNew, n, ride)
 		}
 	}
 	return nil, nil
@@ -339,10 +343,10 @@ func isNoGroup(err error) bool { return err != nil && strings.Contains(err.Error
 // startBatch starts the runs of msgs (entries of one queue) in one script
 // call per maxBatch entries, at most limit of them, and returns those
 // started.
-func (q *Queue) startBatch(ctx context.Context, consumer, queue string, msgs []redis.XMessage, mode startMode, limit int) ([]*Delivery, error) {
+func (q *Queue) startBatch(ctx context.Context, consumer, queue string, msgs []redis.XMessage, mode startMode, limit int, ride *Completer) ([]*Delivery, error) {
 	var out []*Delivery
 	for lo := 0; lo < len(msgs) && len(out) < limit; lo += maxBatch {
-		ds, err := q.startChunk(ctx, consumer, queue, msgs[lo:min(lo+maxBatch, len(msgs))], mode, limit-len(out))
+		ds, err := q.startChunk(ctx, consumer, queue, msgs[lo:min(lo+maxBatch, len(msgs))], mode, limit-len(out), ride)
 		out = append(out, ds...)
 		if err != nil {
 			return out, err
@@ -351,7 +355,9 @@ func (q *Queue) startBatch(ctx context.Context, consumer, queue string, msgs []r
 	return out, nil
 }
 
-func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []redis.XMessage, mode startMode, limit int) ([]*Delivery, error) {
+// startChunk starts up to limit runs of msgs in one script call. With a
+// Completer, the results waiting in it ride along in the same round trip.
+func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []redis.XMessage, mode startMode, limit int, ride *Completer) ([]*Delivery, error) {
 	lease := q.opt.leaseTTL.Milliseconds()
 	keys := make([]string, 0, 2+3*len(msgs))
 	keys = append(keys, q.keys.Stream(queue), q.keys.Running(queue))
@@ -368,7 +374,11 @@ func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []r
 	}
 	octx, cancel := q.op(ctx)
 	defer cancel()
-	res, err := scriptStart.Run(octx, q.rdb, keys, args...).Slice()
+	start := &scriptCall{script: scriptStart, keys: keys, args: args}
+	if err := q.startWith(octx, start, ride); err != nil {
+		return nil, fmt.Errorf("start %d runs from %s: %w", len(msgs), queue, err)
+	}
+	res, err := start.cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("start %d runs from %s: %w", len(msgs), queue, err)
 	}
@@ -386,6 +396,31 @@ func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []r
 		out = append(out, &Delivery{Queue: queue, EntryID: msgs[i].ID, Consumer: consumer, Run: r, token: tokens[i]})
 	}
 	return out, nil
+}
+
+// startWith runs the start call, in one pipeline with the complete calls of
+// the results waiting in ride (if any), and answers those results.
+func (q *Queue) startWith(ctx context.Context, start *scriptCall, ride *Completer) error {
+	xs := ride.take(256)
+	if len(xs) == 0 {
+		return q.execPipe(ctx, nil, []*scriptCall{start})
+	}
+	cs := completions(xs)
+	pre, calls, err := q.completeParts(ctx, cs, false, true)
+	if err != nil {
+		ride.putBack(xs)
+		return q.execPipe(ctx, nil, []*scriptCall{start})
+	}
+	err = q.execPipe(ctx, pre, append(calls, start))
+	if err == nil {
+		var recs []Recorded
+		if recs, err = completedRuns(calls, cs); err == nil {
+			deliver(xs, recs)
+			return nil
+		}
+	}
+	ride.putBack(xs) // the Completer writes them again (CompleteAll is safe to repeat)
+	return err
 }
 
 // promote moves due retries (members "<id>/<attempt>") back into the stream.

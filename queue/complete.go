@@ -102,6 +102,11 @@ func (q *Queue) completeAll(ctx context.Context, cs []Completion, again bool) ([
 	if err != nil {
 		return nil, err
 	}
+	return completedRuns(calls, cs)
+}
+
+// completedRuns reads the replies of executed complete calls.
+func completedRuns(calls []*scriptCall, cs []Completion) ([]Recorded, error) {
 	out := make([]Recorded, 0, len(cs))
 	for _, c := range calls {
 		replies, err := c.cmd.Slice()
@@ -145,13 +150,27 @@ func recorded(v any) Recorded {
 // log lines go first (before the run turns terminal, for followers); on a
 // single server that is one pipeline, on Cluster two.
 func (q *Queue) completeCalls(ctx context.Context, cs []Completion, full, again bool) ([]*scriptCall, error) {
+	pre, calls, err := q.completeParts(ctx, cs, full, again)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.execPipe(ctx, pre, calls); err != nil {
+		return nil, fmt.Errorf("complete %d runs: %w", len(cs), err)
+	}
+	return calls, nil
+}
+
+// completeParts builds what completing cs takes: the commands that go
+// before the scripts in the pipeline (log lines, pointer TTLs) and the
+// script calls. On Cluster the log lines are written first, on their own.
+func (q *Queue) completeParts(ctx context.Context, cs []Completion, full, again bool) (func(redis.Pipeliner), []*scriptCall, error) {
 	calls := q.completeScripts(cs, full, again)
 	logs := func(p redis.Pipeliner) { q.queueLogLines(ctx, p, cs) }
 	if q.isCluster() && hasLines(cs) {
 		p := q.rdb.Pipeline()
 		logs(p)
 		if _, err := p.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("write log lines of %d runs: %w", len(cs), err)
+			return nil, nil, fmt.Errorf("write log lines of %d runs: %w", len(cs), err)
 		}
 		logs = nil
 	}
@@ -168,10 +187,7 @@ func (q *Queue) completeCalls(ctx context.Context, cs []Completion, full, again 
 			}
 		}
 	}
-	if err := q.execPipe(ctx, pre, calls); err != nil {
-		return nil, fmt.Errorf("complete %d runs: %w", len(cs), err)
-	}
-	return calls, nil
+	return pre, calls, nil
 }
 
 // completeScripts builds one complete call per run of consecutive

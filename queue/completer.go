@@ -4,23 +4,33 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
-// Completer records results in batches (group commit): while one batch is
-// being written, the results that arrive meanwhile queue up and go together
-// in the next CompleteAll round trip, so a busy worker pays one round trip
-// for many runs and an idle one waits for none. A batch that cannot reach
-// Redis is repeated with backoff until the Completer's
+// Completer records results in batches (group commit). A result waits up to
+// the Completer's hold for company, then goes with the others that arrived
+// meanwhile in one CompleteAll round trip; while a batch is being written,
+// new results queue up for the next. A worker's claims can take the waiting
+// results along in the round trip that starts new runs (ClaimNow and
+// ClaimWait with the Completer): a worker that runs short tasks one or two
+// at a time then pays two round trips per claim instead of three. A batch
+// that cannot reach Redis is repeated with backoff until the Completer's
 // context ends; the runs stay in flight meanwhile, and their worker must go
 // on renewing their leases.
 type Completer struct {
 	q        *Queue
 	ctx      context.Context
-	in       chan *completing
 	maxBatch int
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	hold     time.Duration
+
+	mu      sync.Mutex
+	pending []*completing
+	closed  bool
+
+	wake chan struct{} // a result is waiting (capacity 1)
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
 }
 
 type completing struct {
@@ -38,14 +48,15 @@ type completed struct {
 var ErrCompleterClosed = errors.New("completer closed: result not recorded")
 
 // NewCompleter starts a Completer that writes up to maxBatch results per
-// round trip (default 256) and retries failed writes until ctx ends. Close
-// stops it.
-func (q *Queue) NewCompleter(ctx context.Context, maxBatch int) *Completer {
+// round trip (default 256), holds a result up to hold for others to join
+// it (or a claim to take it along), and retries failed writes until ctx
+// ends. Close stops it.
+func (q *Queue) NewCompleter(ctx context.Context, maxBatch int, hold time.Duration) *Completer {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	c := &Completer{q: q, ctx: ctx, in: make(chan *completing, maxBatch), maxBatch: maxBatch,
-		stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Completer{q: q, ctx: ctx, maxBatch: maxBatch, hold: hold,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -56,30 +67,33 @@ func (q *Queue) NewCompleter(ctx context.Context, maxBatch int) *Completer {
 // (the result may still be recorded then).
 func (c *Completer) Complete(ctx context.Context, d *Delivery, res Result) (Recorded, error) {
 	x := &completing{c: Completion{Delivery: d, Result: res}, reply: make(chan completed, 1)}
-	select {
-	case <-c.stop:
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return Recorded{}, ErrCompleterClosed
-	default:
 	}
-	select {
-	case c.in <- x:
-	case <-c.stop:
-		return Recorded{}, ErrCompleterClosed
-	case <-ctx.Done():
-		return Recorded{}, ctx.Err()
-	}
+	c.pending = append(c.pending, x)
+	c.mu.Unlock()
+	c.signal()
 	select {
 	case r := <-x.reply:
 		return r.rec, r.err
-	case <-c.done: // stopped: it replied before, or never will
-		select {
-		case r := <-x.reply:
-			return r.rec, r.err
-		default:
-			return Recorded{}, ErrCompleterClosed
-		}
 	case <-ctx.Done():
 		return Recorded{}, ctx.Err()
+	}
+}
+
+// Waiting returns how many results wait to be written.
+func (c *Completer) Waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+func (c *Completer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -88,45 +102,95 @@ func (c *Completer) Complete(ctx context.Context, d *Delivery, res Result) (Reco
 func (c *Completer) Close() {
 	c.once.Do(func() { close(c.stop) })
 	<-c.done
-	for {
-		select {
-		case x := <-c.in:
-			x.reply <- completed{err: ErrCompleterClosed}
-		default:
-			return
-		}
+	c.mu.Lock()
+	c.closed = true
+	left := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, x := range left {
+		x.reply <- completed{err: ErrCompleterClosed}
 	}
+}
+
+// take removes up to max waiting results (nil on a nil Completer).
+func (c *Completer) take(max int) []*completing {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(len(c.pending), max)
+	if n == 0 {
+		return nil
+	}
+	out := append([]*completing(nil), c.pending[:n]...)
+	c.pending = append(c.pending[:0], c.pending[n:]...)
+	return out
+}
+
+// putBack returns results that a claim took but could not write.
+func (c *Completer) putBack(xs []*completing) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		for _, x := range xs {
+			x.reply <- completed{err: ErrCompleterClosed}
+		}
+		return
+	}
+	c.pending = append(xs, c.pending...)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// deliver answers the callers of xs with what was recorded.
+func deliver(xs []*completing, recs []Recorded) {
+	for i, x := range xs {
+		x.reply <- completed{rec: recs[i], err: recs[i].Err}
+	}
+}
+
+func completions(xs []*completing) []Completion {
+	cs := make([]Completion, len(xs))
+	for i, x := range xs {
+		cs[i] = x.c
+	}
+	return cs
 }
 
 func (c *Completer) loop() {
 	defer close(c.done)
 	for {
-		var batch []*completing
 		select {
-		case x := <-c.in:
-			batch = append(batch, x)
+		case <-c.wake:
 		case <-c.stop:
 			return
 		}
-	more:
-		for len(batch) < c.maxBatch {
+		if c.hold > 0 {
+			t := time.NewTimer(c.hold)
 			select {
-			case x := <-c.in:
-				batch = append(batch, x)
-			default:
-				break more
+			case <-t.C:
+			case <-c.stop:
+				t.Stop()
+				return
 			}
 		}
-		c.flush(batch)
+		for {
+			batch := c.take(c.maxBatch)
+			if len(batch) == 0 {
+				break
+			}
+			if !c.flush(batch) {
+				return
+			}
+		}
 	}
 }
 
-// flush writes one batch, repeating it after connection failures.
-func (c *Completer) flush(batch []*completing) {
-	cs := make([]Completion, len(batch))
-	for i, x := range batch {
-		cs[i] = x.c
-	}
+// flush writes one batch, repeating it after connection failures; false
+// when it gave up because the Completer stopped.
+func (c *Completer) flush(batch []*completing) bool {
+	cs := completions(batch)
 	ctx := context.WithoutCancel(c.ctx)
 	b := Backoff{}
 	recs, err := c.q.CompleteAll(ctx, cs)
@@ -136,11 +200,10 @@ func (c *Completer) flush(batch []*completing) {
 			for _, x := range batch {
 				x.reply <- completed{err: errors.Join(ErrCompleterClosed, err)}
 			}
-			return
+			return false
 		}
 		recs, err = c.q.CompleteAll(ctx, cs)
 	}
-	for i, x := range batch {
-		x.reply <- completed{rec: recs[i], err: recs[i].Err}
-	}
+	deliver(batch, recs)
+	return true
 }

@@ -23,7 +23,7 @@ func (q *Queue) Replay(ctx context.Context, consumer, queue string) ([]*Delivery
 		if err != nil || len(msgs) == 0 {
 			return out, err
 		}
-		ds, err := q.startBatch(ctx, consumer, queue, msgs, modeReplay, len(msgs))
+		ds, err := q.startBatch(ctx, consumer, queue, msgs, modeReplay, len(msgs), nil)
 		out = append(out, ds...)
 		if err != nil {
 			return out, err
@@ -70,7 +70,7 @@ func (q *Queue) Reclaim(ctx context.Context, consumer, queue string, n int) ([]*
 			msgs[i] = ms[0]
 		}
 	}
-	return q.startBatch(ctx, consumer, queue, msgs, modeReclaim, n)
+	return q.startBatch(ctx, consumer, queue, msgs, modeReclaim, n, nil)
 }
 
 // Renew extends the leases of the given in-flight deliveries in one round

@@ -19,7 +19,7 @@ func (w *worker) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	w.claimCtx, w.stopClaiming, w.runBase, w.stopRuns = claimCtx, stopClaiming, runBase, stopRuns
-	w.completer = w.q.NewCompleter(runBase, 0)
+	w.completer = w.q.NewCompleter(runBase, 0, completeHold)
 	defer w.completer.Close()
 	w.serving.Store(true)
 
@@ -144,13 +144,13 @@ func (w *worker) claim(ctx context.Context, turn, n int) ([]*queue.Delivery, err
 	host, role := w.queues[0], w.queues[1]
 	if !w.shallow || time.Since(w.scanned) >= w.tick {
 		w.scanned = time.Now()
-		ds, err := w.q.ClaimNow(ctx, w.o.Host, []queue.Want{{Queue: role, N: n}, {Queue: host, N: n + w.prefetchRoom()}})
+		ds, err := w.q.ClaimNow(ctx, w.o.Host, []queue.Want{{Queue: role, N: n}, {Queue: host, N: n + w.prefetchRoom()}}, w.completer)
 		if len(ds) > 0 || err != nil {
 			w.shallow = len(ds) < n && !w.q.Cluster()
 			return ds, err
 		}
 	}
-	ds, err := w.q.ClaimWait(ctx, w.o.Host, rotate(w.queues, turn), n, w.block)
+	ds, err := w.q.ClaimWait(ctx, w.o.Host, rotate(w.queues, turn), n, w.block, w.completer)
 	// A wait reads at most n/2 runs of each queue: one that got that many
 	// may have left more behind.
 	w.shallow = len(ds) < max(n/len(w.queues), 1) && !w.q.Cluster()

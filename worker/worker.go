@@ -53,6 +53,10 @@ const (
 	prefetch       = 4
 	maxPrefetch    = 16
 	prefetchWindow = 100 * time.Millisecond
+	// completeHold is how long a result waits for others (and for a claim
+	// that takes it along in the round trip that starts new runs) before
+	// it is written on its own.
+	completeHold = time.Millisecond
 )
 
 // ErrUnknownHost is returned by Run when Options.Host is not in cl.yaml.

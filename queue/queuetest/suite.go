@@ -61,6 +61,7 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"PermanentFailure", testPermanentFailure},
 		{"CompleteAll", testCompleteAll},
 		{"Completer", testCompleter},
+		{"ClaimCarriesResults", testClaimCarriesResults},
 		{"EnqueueMany", testEnqueueMany},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"ClaimWaitsOnAllQueues", testClaimWaitsOnAllQueues},

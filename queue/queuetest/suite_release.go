@@ -156,7 +156,7 @@ func testCompleter(t *testing.T, newQueue NewQueue) {
 		enqueue(t, q, target, 0)
 	}
 	ds := claim200(t, q, target, n)
-	c := q.NewCompleter(ctx, 16)
+	c := q.NewCompleter(ctx, 16, 0)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for _, d := range ds {
@@ -247,5 +247,79 @@ func testClaimWaitsOnAllQueues(t *testing.T, newQueue NewQueue) {
 func testHeartbeatTTL(t *testing.T, newQueue NewQueue) {
 	if got := newQueue(t, queue.WithHeartbeatTTL(7*time.Second)).HeartbeatTTL(); got != 7*time.Second {
 		t.Fatalf("HeartbeatTTL() = %v", got)
+	}
+}
+
+// testClaimCarriesResults: results waiting in a Completer are written in
+// the round trip of the next claim that starts runs (ClaimNow, ClaimWait),
+// with their log lines, and their callers get what was recorded; the runs
+// of both claims are as they should be.
+func testClaimCarriesResults(t *testing.T, newQueue NewQueue) {
+	q := newQueue(t)
+	ctx := ctxT(t)
+	host, role := queue.HostQueue("h1"), queue.RoleQueue("web")
+	first := []string{enqueue(t, q, host, 0), enqueue(t, q, role, 0), enqueue(t, q, host, 0)}
+	c := q.NewCompleter(ctx, 16, time.Hour) // holds results until a claim takes them
+	defer c.Close()
+	ds, err := q.ClaimNow(ctx, "h1", []queue.Want{{Queue: role, N: 4}, {Queue: host, N: 4}}, c)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("claim: %d runs, %v; want 3", len(ds), err)
+	}
+	type result struct {
+		rec queue.Recorded
+		err error
+	}
+	results := make(chan result, len(ds))
+	for i, d := range ds {
+		res := queue.Result{Lines: []queue.LogLine{{Stream: "stdout", Text: "done " + d.Run.ID}}}
+		if i == 1 {
+			res.ExitCode = 3
+		}
+		go func() {
+			r, err := c.Complete(ctx, d, res)
+			results <- result{r, err}
+		}()
+	}
+	eventually(t, 10*time.Second, "results queued", func() bool { return c.Waiting() == len(ds) })
+	next := []string{enqueue(t, q, host, 0), enqueue(t, q, role, 0)}
+	got, err := q.ClaimWait(ctx, "h1", []string{host, role}, 4, time.Second, c)
+	for len(got) < 2 && err == nil {
+		var more []*queue.Delivery
+		more, err = q.ClaimWait(ctx, "h1", []string{host, role}, 4, time.Second, c)
+		got = append(got, more...)
+	}
+	if err != nil || len(got) != 2 {
+		t.Fatalf("second claim: %d runs, %v; want 2", len(got), err)
+	}
+	for range ds {
+		var r result
+		select {
+		case r = <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("results not written by the claim (%d still waiting)", c.Waiting())
+		}
+		if r.err != nil || (r.rec.State != queue.StateSucceeded && r.rec.State != queue.StateFailed) {
+			t.Fatalf("carried result: %+v %v", r.rec, r.err)
+		}
+	}
+	if c.Waiting() != 0 {
+		t.Fatalf("%d results still waiting after the claims", c.Waiting())
+	}
+	states := map[queue.State]int{}
+	for _, id := range first {
+		r := get(t, q, id)
+		states[r.State]++
+		lines, _, err := q.Logs(ctx, id, "", 0)
+		if err != nil || len(lines) != 1 || lines[0].Text != "done "+id {
+			t.Fatalf("log of %s: %+v %v", id, lines, err)
+		}
+	}
+	if states[queue.StateSucceeded] != 2 || states[queue.StateFailed] != 1 {
+		t.Fatalf("states of the first runs: %v; want 2 succeeded, 1 failed", states)
+	}
+	for _, id := range next {
+		if s := get(t, q, id).State; s != queue.StateRunning {
+			t.Fatalf("run %s of the second claim is %s, want running", id, s)
+		}
 	}
 }
