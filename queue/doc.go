@@ -26,7 +26,9 @@
 //
 //   - Enqueue stores the run record and XADDs its id to the stream, in one
 //     round trip (the run → queue pointer, the queue index and the script
-//     go in one pipeline); EnqueueMany does a whole batch in one round trip.
+//     go in one pipeline); EnqueueMany does a whole batch in one round trip,
+//     and Enqueue calls made at once by many goroutines share round trips
+//     (up to four pipelines on the wire, the rest wait and go together).
 //     With an idempotency key the script first checks the key: a second
 //     Enqueue with the same key (per queue, within the run TTL) enqueues
 //     nothing and returns the first run's id. An enqueue that go-redis
@@ -36,7 +38,10 @@
 //     running, a new fencing token each, a lease key with a TTL
 //     (WithLeaseTTL). A run killed before it started is finished as killed
 //     instead. Waiting for work is one blocking read of all the queues (on
-//     Cluster, one queue after the other).
+//     Cluster, one queue after the other), abandoned at once when the
+//     caller's context ends. ClaimNow reads several queues in one round
+//     trip; ClaimWait only waits. Both take the results waiting in a
+//     Completer along in the round trip that starts the new runs.
 //   - Renew, called by the worker every third of the lease for all its
 //     in-flight runs in one pipelined round trip, extends the leases, and
 //     reports runs lost (taken over) or killed.
@@ -46,7 +51,8 @@
 //     results (one script call per queue) with their log lines (Result.Lines:
 //     a built-in's output, the worker's closing note) in one round trip, and
 //     a Completer batches the results of concurrent runs into such calls
-//     (group commit). A failed run with retries left (Run.MaxRetries) goes to
+//     (group commit; a result waits up to the Completer's hold for others,
+//     or for a claim to carry it). A failed run with retries left (Run.MaxRetries) goes to
 //     a delayed sorted set and back into the stream when its backoff has
 //     elapsed; a Result.Permanent failure (refused, invalid parameters,
 //     skipped) is never retried.
