@@ -39,13 +39,25 @@ const deploymentYAML = `deployment:
 
 func newDeployFleet(t *testing.T, n int, extra string) *deployFleet {
 	t.Helper()
+	return newDeployFleetWith(t, n, fleetSetup{extra: extra})
+}
+
+// fleetSetup varies the fleet of newDeployFleetWith.
+type fleetSetup struct {
+	extra    string            // cl.yaml text after the deployment section
+	sshExtra string            // lines under ssh:
+	hosts    []testhost.Option // how the test hosts run
+}
+
+func newDeployFleetWith(t *testing.T, n int, s fleetSetup) *deployFleet {
+	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	f := testhost.New(t, n)
+	f := testhost.New(t, n, s.hosts...)
 	d := &deployFleet{t: t, f: f, dir: t.TempDir()}
 	d.redis = StartRedis(t, f.BridgeIP())
-	d.cfg = WriteFleetConfig(t, d.dir, f, FleetConfig{RedisAddr: d.redis, Extra: deploymentYAML + extra})
+	d.cfg = WriteFleetConfig(t, d.dir, f, FleetConfig{RedisAddr: d.redis, Extra: deploymentYAML + s.extra, SSHExtra: s.sshExtra})
 	d.write("tasks/checks.yaml", "tasks:\n  hello:\n    description: say hello\n    script: checks/hello.sh\n")
 	d.write("tasks/checks/hello.sh", "#!/bin/sh\necho hello\n")
 	d.write("tasks/checks/payload.txt", strings.Repeat("some task file content\n", 100))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/e2e/testhost"
-	"github.com/celeroot/celeroot/queue"
 )
 
 // newSystemdDeployFleet is newDeployFleet on hosts that run a real systemd
@@ -21,27 +20,10 @@ func newSystemdDeployFleet(t *testing.T, n int) *deployFleet {
 	if r := testhost.SystemdSkipReason(); r != "" {
 		t.Skip(r)
 	}
-	for _, tool := range []string{"git", "sudo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
+	if _, err := exec.LookPath("sudo"); err != nil {
+		t.Skip("sudo not installed")
 	}
-	f := testhost.New(t, n, testhost.WithSystemd())
-	d := &deployFleet{t: t, f: f, dir: t.TempDir()}
-	d.redis = StartRedis(t, f.BridgeIP())
-	d.cfg = WriteFleetConfig(t, d.dir, f, FleetConfig{RedisAddr: d.redis, Extra: deploymentYAML, SSHExtra: "  become: sudo\n"})
-	d.write("tasks/checks.yaml", "tasks:\n  hello:\n    description: say hello\n    script: checks/hello.sh\n")
-	d.write("tasks/checks/hello.sh", "#!/bin/sh\necho hello\n")
-	d.write("tasks/checks/payload.txt", "v1\n")
-	d.git("init", "-q", "-b", "main")
-	d.commit("fleet")
-	q, err := queue.Open(context.Background(), "redis://"+d.redis+"/0", queue.Namespace{Cluster: "e2e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	d.q = q
-	return d
+	return newDeployFleetWith(t, n, fleetSetup{sshExtra: "  become: sudo\n", hosts: []testhost.Option{testhost.WithSystemd()}})
 }
 
 // systemctl runs systemctl in h (as root, talking to h's systemd) and

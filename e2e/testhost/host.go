@@ -298,17 +298,4 @@ func (h *Host) waitReady(ctx context.Context) error {
 }
 
 // logTail returns the last lines of the sshd log for error messages.
-func (h *Host) logTail() string {
-	data, err := os.ReadFile(h.LogPath())
-	if err != nil {
-		return "(no log)"
-	}
-	s := strings.TrimSpace(string(data))
-	if len(s) > 600 {
-		s = "..." + s[len(s)-600:]
-	}
-	if s == "" {
-		return "(empty)"
-	}
-	return s
-}
+func (h *Host) logTail() string { return tailFile(h.LogPath()) }
