@@ -227,12 +227,19 @@ func testClaimWaitsOnAllQueues(t *testing.T, newQueue NewQueue) {
 	if err := q.EnsureQueues(ctx, qs...); err != nil {
 		t.Fatal(err)
 	}
+	// The enqueue reports to the test (which waits for it): its reply may
+	// arrive after the claim has already returned the run.
+	enqueued := make(chan error, 1)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		enqueue(t, q, qs[1], 0)
+		_, _, err := q.Enqueue(ctx, &queue.Run{Task: "ping", Module: "builtin", Target: qs[1]}, "")
+		enqueued <- err
 	}()
 	start := time.Now()
 	ds, err := q.Claim(ctx, "h1", qs, 4, 3*time.Second)
+	if eerr := <-enqueued; eerr != nil {
+		t.Fatalf("enqueue: %v", eerr)
+	}
 	if err != nil || len(ds) != 1 || ds[0].Queue != qs[1] {
 		t.Fatalf("claim: %d deliveries, %v", len(ds), err)
 	}
