@@ -401,7 +401,7 @@ func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []r
 // startWith runs the start call, in one pipeline with the complete calls of
 // the results waiting in ride (if any), and answers those results.
 func (q *Queue) startWith(ctx context.Context, start *scriptCall, ride *Completer) error {
-	xs := ride.take(256)
+	xs := ride.takeBatch()
 	if len(xs) == 0 {
 		return q.execPipe(ctx, nil, []*scriptCall{start})
 	}

@@ -112,11 +112,17 @@ func (c *Completer) Close() {
 	}
 }
 
-// take removes up to max waiting results (nil on a nil Completer).
-func (c *Completer) take(max int) []*completing {
+// takeBatch removes up to a batch of waiting results (none from a nil
+// Completer).
+func (c *Completer) takeBatch() []*completing {
 	if c == nil {
 		return nil
 	}
+	return c.take(c.maxBatch)
+}
+
+// take removes up to max waiting results.
+func (c *Completer) take(max int) []*completing {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := min(len(c.pending), max)
