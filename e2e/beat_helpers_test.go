@@ -150,31 +150,6 @@ func waitLeader(t *testing.T, q *queue.Queue, within time.Duration, ok func(stri
 	}
 }
 
-// runsPerTick counts the runs in the hosts' queues by schedule and tick
-// (unix seconds).
-func runsPerTick(t *testing.T, q *queue.Queue, hosts []string) map[string]map[int64]int {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]map[int64]int{}
-	for _, h := range hosts {
-		msgs, err := q.Client().XRange(ctx, q.Keys().Stream(queue.HostQueue(h)), "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			r, err := q.Get(ctx, m.Values["run"].(string))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out[r.ScheduleID] == nil {
-				out[r.ScheduleID] = map[int64]int{}
-			}
-			out[r.ScheduleID][r.Tick.Unix()]++
-		}
-	}
-	return out
-}
-
 // freezeProxy forwards TCP to an upstream address until frozen: then it
 // holds what it reads (a network partition), and delivers it late when
 // thawed, so that stale commands of a cut-off beat reach Redis after a new

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/queue/queuetest"
 )
 
 // beatQueue opens the namespace of the beat fleet for counting runs.
@@ -69,7 +70,7 @@ func TestBeatLeaderKilledExactlyOnce(t *testing.T) {
 		t.Errorf("only %d leader kills in %v", len(killedAt), duration)
 	}
 	takeover, recovered, dups := failoverStats(t, c.all, killedAt)
-	ticks := checkHostsPerTick(t, runsPerTick(t, c.q, []string{"h1", "h2", "h3"}), fleet.Schedules, start.Unix()+1, end, reloadAt.Unix())
+	ticks := checkHostsPerTick(t, queuetest.RunsPerTick(t, c.q, []string{"h1", "h2", "h3"}), fleet.Schedules, start.Unix()+1, end, reloadAt.Unix())
 	t.Logf("%d ticks over %v, %d leader kills (SIGKILL), reload at +%v: every tick fired exactly once",
 		ticks, duration, len(killedAt), reloadAt.Sub(start).Round(time.Second))
 	t.Logf("takeover after a kill: max %v (lease %v); %d fires finished by a sweep, %d runs found already enqueued",
@@ -230,7 +231,7 @@ func TestBeatCutOffStopsBeforeStandbyStarts(t *testing.T) {
 	t.Logf("frozen at %s; a stopped firing %v later, b led %v after that (lease %v)",
 		frozeAt.Format(time.StampMilli), aStop.Sub(frozeAt).Round(time.Millisecond), bLead.Sub(aStop).Round(time.Millisecond), lease)
 
-	counts := runsPerTick(t, q, fleet.Hosts)
+	counts := queuetest.RunsPerTick(t, q, fleet.Hosts)
 	var bad []string
 	for tick := first; tick <= end; tick++ {
 		if n := counts["s1"][tick]; n != 2 {

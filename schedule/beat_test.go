@@ -56,30 +56,6 @@ func startBeat(t *testing.T, q *queue.Queue, set *schedule.Set, opts schedule.Op
 	return b, stop
 }
 
-// runsPerTick counts the runs on the hosts' queues by schedule and tick.
-func runsPerTick(t *testing.T, q *queue.Queue, hosts []string) map[string]map[int64]int {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]map[int64]int{}
-	for _, h := range hosts {
-		msgs, err := q.Client().XRange(ctx, q.Keys().Stream(queue.HostQueue(h)), "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			r, err := q.Get(ctx, m.Values["run"].(string))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out[r.ScheduleID] == nil {
-				out[r.ScheduleID] = map[int64]int{}
-			}
-			out[r.ScheduleID][r.Tick.Unix()]++
-		}
-	}
-	return out
-}
-
 // checkExactlyOnce fails unless every second in [from, to] of every
 // schedule has exactly want runs (one per host).
 func checkExactlyOnce(t *testing.T, counts map[string]map[int64]int, names []string, from, to int64, want int) {
@@ -126,7 +102,7 @@ func TestBeatTwoBeatsFireEachTickOnce(t *testing.T) {
 	start := time.Now().Unix() + 1
 	time.Sleep(3500 * time.Millisecond)
 	end := time.Now().Unix() - 1
-	checkExactlyOnce(t, runsPerTick(t, q, hosts), []string{"every-second"}, start, end, 2)
+	checkExactlyOnce(t, queuetest.RunsPerTick(t, q, hosts), []string{"every-second"}, start, end, 2)
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
@@ -159,7 +135,7 @@ func TestBeatFailoverNoGapNoDouble(t *testing.T) {
 	stopA() // graceful: hands over at once
 	time.Sleep(1500 * time.Millisecond)
 	end := time.Now().Unix() - 1
-	checkExactlyOnce(t, runsPerTick(t, q, hosts), []string{"s1", "s2"}, start, end, 1)
+	checkExactlyOnce(t, queuetest.RunsPerTick(t, q, hosts), []string{"s1", "s2"}, start, end, 1)
 }
 
 func TestBeatReloadWhileFiring(t *testing.T) {
@@ -189,7 +165,7 @@ func TestBeatReloadWhileFiring(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	end := time.Now().Unix() - 1
-	counts := runsPerTick(t, q, []string{"h1", "h2", "h3"})
+	counts := queuetest.RunsPerTick(t, q, []string{"h1", "h2", "h3"})
 	// "keep" fires every second across the swap, to 2 hosts then 3.
 	for s := start; s <= end; s++ {
 		n := counts["keep"][s]
@@ -223,7 +199,7 @@ func TestBeatCatchupAfterOutage(t *testing.T) {
 	waitRole(t, b, schedule.RoleLeader, 3*time.Second)
 	up := time.Now()
 	time.Sleep(1200 * time.Millisecond)
-	counts := runsPerTick(t, q, hosts)
+	counts := queuetest.RunsPerTick(t, q, hosts)
 	for _, n := range []string{"once", "none"} {
 		for s, c := range counts[n] {
 			if c != 1 {

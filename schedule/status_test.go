@@ -60,5 +60,5 @@ func TestBeatOnMiniredis(t *testing.T) {
 	start := time.Now().Unix() + 1
 	time.Sleep(2200 * time.Millisecond)
 	end := time.Now().Unix() - 1
-	checkExactlyOnce(t, runsPerTick(t, q, hosts), []string{"m"}, start, end, 1)
+	checkExactlyOnce(t, queuetest.RunsPerTick(t, q, hosts), []string{"m"}, start, end, 1)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -73,7 +72,7 @@ type TaskStatusCmd struct {
 
 // Run prints the overview or one run.
 func (c *TaskStatusCmd) Run(a *App) error {
-	cfg, q, err := openConfigQueue(a)
+	cfg, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}
@@ -100,7 +99,7 @@ type TaskLogsCmd struct {
 
 // Run prints the run's log.
 func (c *TaskLogsCmd) Run(a *App) error {
-	_, q, err := openConfigQueue(a)
+	_, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}
@@ -127,7 +126,7 @@ type TaskKillCmd struct {
 
 // Run kills the run and waits for the outcome.
 func (c *TaskKillCmd) Run(a *App) error {
-	_, q, err := openConfigQueue(a)
+	_, q, err := loadQueue(a)
 	if err != nil {
 		return err
 	}
@@ -149,19 +148,6 @@ func (c *TaskKillCmd) Run(a *App) error {
 		fmt.Fprintf(a.Stdout, "run %s killed (task %s on %s)\n", r.ID, r.Task, runHost(r))
 	}
 	return nil
-}
-
-// openConfigQueue loads the configuration and connects to its Redis.
-func openConfigQueue(a *App) (*config.Config, *queue.Queue, error) {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := openQueue(a, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, q, nil
 }
 
 // getRun reads one run, with a user-facing error for unknown ids.
