@@ -70,6 +70,9 @@ func (l *limiter) allow(client netip.Addr, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Sub(l.lastPrune) > time.Minute {
+		l.prune(now)
+	}
 	b, ok := l.clients[client]
 	if !ok {
 		if len(l.clients) >= maxClients {
@@ -84,9 +87,6 @@ func (l *limiter) allow(client netip.Addr, now time.Time) bool {
 	if now.After(b.last) {
 		b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 		b.last = now
-	}
-	if now.Sub(l.lastPrune) > time.Minute {
-		l.prune(now)
 	}
 	if b.tokens < 1 {
 		return false

@@ -1,0 +1,520 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testSecret = "s3cr3t-that-must-not-leak"
+
+var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+
+// fixture is a Receiver on a fake clock whose log goes to a buffer.
+type fixture struct {
+	r    *Receiver
+	now  time.Time
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{now: t0, logs: &syncBuffer{}}
+	cfg := Config{
+		Branch:  "main",
+		GitHub:  NewSecret(testSecret),
+		GitLab:  NewSecret(testSecret),
+		Gitea:   NewSecret(testSecret),
+		Generic: NewSecret(testSecret),
+		Now:     func() time.Time { return f.now },
+		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	f.r = r
+	return f
+}
+
+// post sends body to /hooks/<p> from remote with the headers h.
+func (f *fixture) post(p Provider, h http.Header, body []byte) *httptest.ResponseRecorder {
+	return f.send(http.MethodPost, "/hooks/"+string(p), "192.0.2.10:5555", h, body)
+}
+
+func (f *fixture) send(method, path, remote string, h http.Header, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.RemoteAddr = remote
+	for k, vs := range h {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	w := httptest.NewRecorder()
+	f.r.ServeHTTP(w, req)
+	return w
+}
+
+// fetched takes the pending fetch signal, if any.
+func (f *fixture) fetched() bool {
+	select {
+	case <-f.r.Fetch():
+		return true
+	default:
+		return false
+	}
+}
+
+// last is the newest ledger entry.
+func (f *fixture) last(t *testing.T) Delivery {
+	t.Helper()
+	s := f.r.Ledger().Snapshot()
+	if len(s) == 0 {
+		t.Fatal("ledger is empty")
+	}
+	return s[0]
+}
+
+func hexHMAC(secret, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func genericSig(secret []byte, id, ts, body string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(id + "." + ts + "." + body))
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func push(ref string) string { return `{"ref":"` + ref + `","after":"c3d4e5f"}` }
+
+func github(event, body string) http.Header {
+	return hdr("X-GitHub-Event", event, "X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+		"X-Hub-Signature-256", "sha256="+hexHMAC(testSecret, body), "Content-Type", "application/json")
+}
+
+func gitea(event, body string) http.Header {
+	return hdr("X-Gitea-Event", event, "X-Gitea-Delivery", "d1", "X-Gitea-Signature", hexHMAC(testSecret, body))
+}
+
+func generic(id string, ts time.Time, body string) http.Header {
+	s := strconv.FormatInt(ts.Unix(), 10)
+	return hdr("webhook-id", id, "webhook-timestamp", s, "webhook-signature", genericSig([]byte(testSecret), id, s, body))
+}
+
+// GitHub's documented test vector, from "Validating webhook deliveries".
+func TestGitHubDocumentedVector(t *testing.T) {
+	const (
+		secret = "It's a Secret to Everybody"
+		body   = "Hello, World!"
+		sig    = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+	)
+	if !hexMACEqual([]byte(secret), []byte(body), strings.TrimPrefix(sig, "sha256=")) {
+		t.Fatal("GitHub's documented signature does not verify")
+	}
+	f := newFixture(t, func(c *Config) { c.GitHub = NewSecret(secret) })
+	w := f.post(GitHub, hdr("X-GitHub-Event", "ping", "X-Hub-Signature-256", sig), []byte(body))
+	if w.Code != http.StatusOK || f.last(t).Outcome != OutcomePing {
+		t.Fatalf("ping with the documented vector: %d %s, want 200 ping", w.Code, f.last(t).Outcome)
+	}
+	bad := "sha256=" + strings.Repeat("0", 64)
+	w = f.post(GitHub, hdr("X-GitHub-Event", "ping", "X-Hub-Signature-256", bad), []byte(body))
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("ping with a wrong signature: %d, want 401", w.Code)
+	}
+}
+
+func TestDeliveries(t *testing.T) {
+	main, dev := push("refs/heads/main"), push("refs/heads/dev")
+	form := "payload=" + url.QueryEscape(main)
+	whsec := "whsec_" + base64.StdEncoding.EncodeToString([]byte("raw-key-bytes"))
+	fresh := t0.Add(-30 * time.Second)
+	tests := []struct {
+		name     string
+		mod      func(*Config)
+		method   string
+		path     string // default /hooks/<p>
+		p        Provider
+		h        http.Header
+		body     string
+		status   int
+		outcome  Outcome // "" when nothing is recorded
+		branch   string
+		wantBody string
+	}{
+		{name: "github push to the branch", p: GitHub, h: github("push", main), body: main, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "github push to another branch", p: GitHub, h: github("push", dev), body: dev, status: 202, outcome: OutcomeOtherBranch, branch: "dev", wantBody: "this agent tracks main"},
+		{name: "github tag push", p: GitHub, h: github("push", push("refs/tags/main")), body: push("refs/tags/main"), status: 202, outcome: OutcomeOtherBranch, branch: "refs/tags/main"},
+		{name: "github form-encoded push", p: GitHub, h: func() http.Header {
+			h := github("push", form)
+			h.Set("Content-Type", "application/x-www-form-urlencoded")
+			return h
+		}(), body: form, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "github SHA-1 only", p: GitHub, h: hdr("X-GitHub-Event", "push", "X-Hub-Signature", "sha1=0a4d55a8d778e5022fab701977c5d840bbc486d0"), body: main, status: 401, outcome: OutcomeBadSignature, wantBody: "X-Hub-Signature-256 is required"},
+		{name: "github SHA-1 and a wrong SHA-256", p: GitHub, h: hdr("X-GitHub-Event", "push", "X-Hub-Signature", "sha1=00", "X-Hub-Signature-256", "sha256="+hexHMAC("other", main)), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "github no signature", p: GitHub, h: hdr("X-GitHub-Event", "push"), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "github signature without sha256=", p: GitHub, h: hdr("X-GitHub-Event", "push", "X-Hub-Signature-256", hexHMAC(testSecret, main)), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "github signature of another body", p: GitHub, h: github("push", main), body: dev, status: 401, outcome: OutcomeBadSignature},
+		{name: "github ping", p: GitHub, h: github("ping", `{"zen":"Keep it logically awesome."}`), body: `{"zen":"Keep it logically awesome."}`, status: 200, outcome: OutcomePing},
+		{name: "github other event", p: GitHub, h: github("issues", `{}`), body: `{}`, status: 202, outcome: OutcomeIgnored},
+		{name: "github signed push that is not JSON", p: GitHub, h: github("push", "nope"), body: "nope", status: 400, outcome: OutcomeBadRequest},
+		{name: "github signed, no event header", p: GitHub, h: hdr("X-Hub-Signature-256", "sha256="+hexHMAC(testSecret, main)), body: main, status: 400, outcome: OutcomeBadRequest},
+		{name: "github GET", method: http.MethodGet, p: GitHub, h: github("push", main), body: main, status: 405, outcome: OutcomeBadRequest},
+
+		{name: "gitlab push", p: GitLab, h: hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", testSecret, "X-Gitlab-Event-UUID", "u1"), body: main, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "gitlab push to another branch", p: GitLab, h: hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", testSecret), body: dev, status: 202, outcome: OutcomeOtherBranch, branch: "dev"},
+		{name: "gitlab wrong token", p: GitLab, h: hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", testSecret+"x"), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "gitlab no token", p: GitLab, h: hdr("X-Gitlab-Event", "Push Hook"), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "gitlab tag push", p: GitLab, h: hdr("X-Gitlab-Event", "Tag Push Hook", "X-Gitlab-Token", testSecret), body: push("refs/tags/v1"), status: 202, outcome: OutcomeIgnored},
+
+		{name: "gitea push", p: Gitea, h: gitea("push", main), body: main, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "gitea push to another branch", p: Gitea, h: gitea("push", dev), body: dev, status: 202, outcome: OutcomeOtherBranch, branch: "dev"},
+		{name: "gitea wrong signature", p: Gitea, h: hdr("X-Gitea-Event", "push", "X-Gitea-Signature", hexHMAC("other", main)), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "gitea sha256= prefix is not its format", p: Gitea, h: hdr("X-Gitea-Event", "push", "X-Gitea-Signature", "sha256="+hexHMAC(testSecret, main)), body: main, status: 401, outcome: OutcomeBadSignature},
+		{name: "gitea no signature", p: Gitea, h: hdr("X-Gitea-Event", "push"), body: main, status: 401, outcome: OutcomeBadSignature},
+
+		{name: "generic, empty body", p: Generic, h: generic("msg_1", fresh, ""), status: 202, outcome: OutcomeAccepted},
+		{name: "generic push to the branch", p: Generic, h: generic("msg_1", fresh, `{"type":"push","data":{"ref":"refs/heads/main"}}`), body: `{"type":"push","data":{"ref":"refs/heads/main"}}`, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "generic plain branch name", p: Generic, h: generic("msg_1", fresh, `{"branch":"main"}`), body: `{"branch":"main"}`, status: 202, outcome: OutcomeAccepted, branch: "main"},
+		{name: "generic another branch", p: Generic, h: generic("msg_1", fresh, `{"data":{"branch":"dev"}}`), body: `{"data":{"branch":"dev"}}`, status: 202, outcome: OutcomeOtherBranch, branch: "dev"},
+		{name: "generic several signatures, one valid", p: Generic, h: func() http.Header {
+			h := generic("msg_1", fresh, "")
+			h.Set("webhook-signature", "v1,AAAA v1a,xyz "+h.Get("webhook-signature"))
+			return h
+		}(), status: 202, outcome: OutcomeAccepted},
+		{name: "generic whsec_ secret", mod: func(c *Config) { c.Generic = NewSecret(whsec) }, p: Generic, h: func() http.Header {
+			s := strconv.FormatInt(fresh.Unix(), 10)
+			return hdr("webhook-id", "msg_1", "webhook-timestamp", s, "webhook-signature", genericSig([]byte("raw-key-bytes"), "msg_1", s, ""))
+		}(), status: 202, outcome: OutcomeAccepted},
+		{name: "generic whsec_ secret used raw is wrong", mod: func(c *Config) { c.Generic = NewSecret(whsec) }, p: Generic, h: func() http.Header {
+			s := strconv.FormatInt(fresh.Unix(), 10)
+			return hdr("webhook-id", "msg_1", "webhook-timestamp", s, "webhook-signature", genericSig([]byte(whsec), "msg_1", s, ""))
+		}(), status: 401, outcome: OutcomeBadSignature},
+		{name: "generic old timestamp", p: Generic, h: generic("msg_1", t0.Add(-6*time.Minute), ""), status: 401, outcome: OutcomeReplay, wantBody: "tolerance 5m0s"},
+		{name: "generic future timestamp", p: Generic, h: generic("msg_1", t0.Add(6*time.Minute), ""), status: 401, outcome: OutcomeReplay},
+		{name: "generic wrong signature", p: Generic, h: func() http.Header {
+			h := generic("msg_1", fresh, "")
+			h.Set("webhook-id", "msg_2")
+			return h
+		}(), status: 401, outcome: OutcomeBadSignature},
+		{name: "generic missing headers", p: Generic, h: hdr("webhook-id", "msg_1"), status: 401, outcome: OutcomeBadSignature},
+		{name: "generic signed body that is not JSON", p: Generic, h: generic("msg_1", fresh, "ref=main"), body: "ref=main", status: 400, outcome: OutcomeBadRequest},
+
+		{name: "provider without a secret", mod: func(c *Config) { c.Gitea = Secret{} }, p: Gitea, h: gitea("push", main), body: main, status: 404, wantBody: "has no secret"},
+		{name: "unknown provider", path: "/hooks/bitbucket", h: gitea("push", main), body: main, status: 404},
+		{name: "not under /hooks", path: "/github", h: github("push", main), body: main, status: 404},
+		{name: "under a prefix", path: "/agent/hooks/github", h: github("push", main), body: main, status: 202, outcome: OutcomeAccepted, branch: "main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.mod)
+			method, path := tt.method, tt.path
+			if method == "" {
+				method = http.MethodPost
+			}
+			if path == "" {
+				path = "/hooks/" + string(tt.p)
+			}
+			w := f.send(method, path, "192.0.2.10:5555", tt.h, []byte(tt.body))
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d (answer %q)", w.Code, tt.status, w.Body.String())
+			}
+			if !strings.Contains(w.Body.String(), tt.wantBody) {
+				t.Errorf("answer %q does not say %q", w.Body.String(), tt.wantBody)
+			}
+			if got := f.fetched(); got != (tt.outcome == OutcomeAccepted) {
+				t.Errorf("fetch signalled: %v, want %v", got, !got)
+			}
+			snap := f.r.Ledger().Snapshot()
+			if tt.outcome == "" {
+				if len(snap) != 0 {
+					t.Fatalf("ledger has %v, want nothing recorded", snap)
+				}
+				return
+			}
+			if len(snap) != 1 {
+				t.Fatalf("ledger has %d deliveries, want 1", len(snap))
+			}
+			d := snap[0]
+			if d.Outcome != tt.outcome || d.Status != tt.status || d.Branch != tt.branch || d.Remote != "192.0.2.10" || !d.Time.Equal(t0) {
+				t.Errorf("ledger entry %+v, want outcome %s, status %d, branch %q, remote 192.0.2.10 at %s", d, tt.outcome, tt.status, tt.branch, t0)
+			}
+			if tt.outcome.Refused() != (tt.status >= 400) {
+				t.Errorf("%s.Refused() = %v for status %d", tt.outcome, tt.outcome.Refused(), tt.status)
+			}
+		})
+	}
+}
+
+func TestDeliveryIDs(t *testing.T) {
+	f := newFixture(t, nil)
+	main := push("refs/heads/main")
+	f.post(GitHub, github("push", main), []byte(main))
+	if d := f.last(t); d.ID != "72d3162e-cc78-11e3-81ab-4c9367dc0958" || d.Event != "push" {
+		t.Errorf("github delivery recorded as id %q event %q", d.ID, d.Event)
+	}
+	f.post(GitLab, hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "wrong", "X-Gitlab-Event-UUID", "u-42"), []byte(main))
+	if d := f.last(t); d.ID != "u-42" || d.Event != "Push Hook" || d.Outcome != OutcomeBadSignature {
+		t.Errorf("refused gitlab delivery recorded as %+v, want its id and event kept", d)
+	}
+	body := `{"type":"push"}`
+	f.post(Generic, generic("msg_7", t0, body), []byte(body))
+	if d := f.last(t); d.ID != "msg_7" || d.Event != "push" {
+		t.Errorf("generic delivery recorded as id %q event %q", d.ID, d.Event)
+	}
+}
+
+func TestGenericReplay(t *testing.T) {
+	f := newFixture(t, nil)
+	h := generic("msg_r", t0, "")
+	if w := f.post(Generic, h, nil); w.Code != 202 || !f.fetched() {
+		t.Fatalf("first delivery: %d, want 202 and a fetch", w.Code)
+	}
+	f.now = t0.Add(time.Minute)
+	w := f.post(Generic, h, nil)
+	if w.Code != 401 || f.last(t).Outcome != OutcomeReplay || f.fetched() {
+		t.Fatalf("replayed delivery: %d %s, want 401 replay and no fetch", w.Code, f.last(t).Outcome)
+	}
+	// The same id, freshly signed with a new timestamp, is still a replay.
+	f.now = t0.Add(4 * time.Minute)
+	w = f.post(Generic, generic("msg_r", f.now, ""), nil)
+	if w.Code != 401 || f.last(t).Outcome != OutcomeReplay {
+		t.Fatalf("same id with a new timestamp: %d %s, want 401 replay", w.Code, f.last(t).Outcome)
+	}
+	// An unsigned delivery is not remembered: it cannot burn an id.
+	bad := generic("msg_n", f.now, "")
+	bad.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	f.post(Generic, bad, nil)
+	if w := f.post(Generic, generic("msg_n", f.now, ""), nil); w.Code != 202 {
+		t.Fatalf("a forged delivery burnt id msg_n: the real one got %d, want 202", w.Code)
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	signed := github("push", string(big)) // a valid signature: the size is refused first anyway
+	tests := []struct {
+		name   string
+		length int64 // Content-Length; -1: chunked, only the reader finds out
+	}{
+		{"with Content-Length", int64(len(big))},
+		{"chunked", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			req := httptest.NewRequest(http.MethodPost, "/hooks/github", bytes.NewReader(big))
+			req.ContentLength = tt.length
+			req.Header = signed.Clone()
+			w := httptest.NewRecorder()
+			f.r.ServeHTTP(w, req)
+			if w.Code != http.StatusRequestEntityTooLarge || f.last(t).Outcome != OutcomeTooLarge || f.fetched() {
+				t.Fatalf("4 MiB body: %d %s, want 413 too_large and no fetch", w.Code, f.last(t).Outcome)
+			}
+		})
+	}
+	t.Run("exactly the limit", func(t *testing.T) {
+		f := newFixture(t, nil)
+		body := `{"ref":"refs/heads/main","pad":"` + strings.Repeat("x", DefaultMaxBody-34) + `"}`
+		if len(body) != DefaultMaxBody {
+			t.Fatalf("test body is %d bytes, want %d", len(body), DefaultMaxBody)
+		}
+		if w := f.post(GitHub, github("push", body), []byte(body)); w.Code != 202 || !f.fetched() {
+			t.Fatalf("body of exactly %d bytes: %d, want 202 and a fetch", DefaultMaxBody, w.Code)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RateLimit = RateLimit{Rate: 0.5, Burst: 3} })
+	main := push("refs/heads/main")
+	from := func(remote string) int {
+		return f.send(http.MethodPost, "/hooks/github", remote, github("push", main), []byte(main)).Code
+	}
+	for i := range 3 {
+		if c := from("192.0.2.1:1"); c != 202 {
+			t.Fatalf("delivery %d within the burst: %d, want 202", i+1, c)
+		}
+	}
+	f.fetched()
+	w := f.send(http.MethodPost, "/hooks/github", "192.0.2.1:2", github("push", main), []byte(main))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "2" || f.last(t).Outcome != OutcomeRateLimited || f.fetched() {
+		t.Fatalf("4th delivery: %d Retry-After %q %s, want 429, Retry-After 2, rate_limited, no fetch", w.Code, w.Header().Get("Retry-After"), f.last(t).Outcome)
+	}
+	if c := from("192.0.2.2:1"); c != 202 {
+		t.Fatalf("another client: %d, want 202 (the limit is per client)", c)
+	}
+	if c := from("[2001:db8::1]:1"); c != 202 {
+		t.Fatalf("IPv6 client: %d, want 202", c)
+	}
+	for range 2 {
+		from("[2001:db8::2]:1")
+	}
+	if c := from("[2001:db8::3]:1"); c != 429 {
+		t.Fatalf("4th delivery from one IPv6 /64: %d, want 429 (a /64 is one client)", c)
+	}
+	f.now = f.now.Add(2 * time.Second)
+	if c := from("192.0.2.1:1"); c != 202 {
+		t.Fatalf("after 2 s at 0.5/s: %d, want 202 (one token back)", c)
+	}
+	if c := from("192.0.2.1:1"); c != 429 {
+		t.Fatalf("second delivery after 2 s: %d, want 429", c)
+	}
+
+	off := newFixture(t, func(c *Config) { c.RateLimit = RateLimit{Rate: -1} })
+	for i := range 100 {
+		if w := off.post(GitHub, github("ping", "{}"), []byte("{}")); w.Code != 200 {
+			t.Fatalf("rate limit off, delivery %d: %d, want 200", i+1, w.Code)
+		}
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	f := newFixture(t, nil)
+	main := push("refs/heads/main")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if w := f.post(GitHub, github("push", main), []byte(main)); w.Code != 202 {
+				t.Errorf("delivery: %d, want 202", w.Code)
+			}
+		})
+	}
+	wg.Wait()
+	if !f.fetched() || f.fetched() {
+		t.Fatal("10 deliveries while no fetch ran: want exactly one fetch signal")
+	}
+	counts := f.r.Ledger().Counts()
+	if counts[OutcomeAccepted] != 1 || counts[OutcomeCoalesced] != 9 {
+		t.Fatalf("counts %v, want 1 accepted and 9 coalesced", counts)
+	}
+	// The fetch started (the signal was taken): the next push asks again.
+	f.post(GitHub, github("push", main), []byte(main))
+	if f.last(t).Outcome != OutcomeAccepted || !f.fetched() {
+		t.Fatalf("push after the fetch started: %s, want accepted and a new fetch", f.last(t).Outcome)
+	}
+}
+
+func TestSecretsNeverLogged(t *testing.T) {
+	f := newFixture(t, nil)
+	const marker = "BODY-MARKER-4242"
+	body := `{"ref":"refs/heads/main","note":"` + marker + `"}`
+	f.post(GitHub, github("push", body), []byte(body))
+	f.post(GitHub, hdr("X-GitHub-Event", "push", "X-Hub-Signature-256", "sha256="+hexHMAC(testSecret, "x")), []byte(body))
+	f.post(GitLab, hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", testSecret), []byte(body))
+	f.post(GitLab, hdr("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", testSecret+"-nearly"), []byte(body))
+	f.post(Gitea, gitea("push", body), []byte(body))
+	f.post(Generic, generic("msg_1", t0, body), []byte(body))
+	f.post(Generic, generic("msg_1", t0, body), []byte(body))
+	f.post(GitHub, github("push", "not json "+marker), []byte("not json "+marker))
+	// A config logged by mistake shows no secret either.
+	cfg := Config{Branch: "main", GitHub: NewSecret(testSecret)}
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	log.Info("config", "cfg", cfg, "secret", cfg.GitHub)
+	slog.New(slog.NewJSONHandler(f.logs, nil)).Info("config", "cfg", cfg)
+
+	out := f.logs.String()
+	if strings.Count(out, "webhook delivery") != 8 {
+		t.Fatalf("want 8 deliveries logged, got:\n%s", out)
+	}
+	for _, s := range []string{testSecret, marker, hexHMAC(testSecret, body)} {
+		if strings.Contains(out, s) {
+			t.Errorf("log contains %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, redacted) {
+		t.Errorf("logged config does not show %s:\n%s", redacted, out)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no branch", Config{GitHub: NewSecret("s")}, "no branch to track"},
+		{"no secret", Config{Branch: "main"}, "no provider has a secret"},
+		{"bad whsec_", Config{Branch: "main", Generic: NewSecret("whsec_%%%" + testSecret)}, "not base64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v, want an error saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q shows the secret or spans lines", err)
+			}
+		})
+	}
+}
+
+func TestNewServer(t *testing.T) {
+	s := NewServer("127.0.0.1:0", http.NotFoundHandler())
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+		t.Fatalf("server limits not all set: %+v", s)
+	}
+	// Served for real: a delivery over TCP gets its answer.
+	f := newFixture(t, nil)
+	srv := httptest.NewUnstartedServer(f.r)
+	srv.Config = NewServer("", f.r)
+	srv.Start()
+	defer srv.Close()
+	main := push("refs/heads/main")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/github", strings.NewReader(main))
+	req.Header = github("push", main)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 202 || !strings.HasPrefix(string(b), "accepted") || !f.fetched() {
+		t.Fatalf("delivery over TCP: %d %q, want 202 accepted and a fetch", resp.StatusCode, b)
+	}
+	if d := f.last(t); d.Remote != "127.0.0.1" {
+		t.Errorf("remote recorded as %q, want 127.0.0.1", d.Remote)
+	}
+}
