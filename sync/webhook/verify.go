@@ -63,7 +63,7 @@ func mac(key []byte, parts ...[]byte) []byte {
 // hexMACEqual reports, in constant time, whether sig is the hex HMAC-SHA256
 // of body under key.
 func hexMACEqual(key, body []byte, sig string) bool {
-	got, err := hex.DecodeString(strings.TrimSpace(sig))
+	got, err := hex.DecodeString(sig)
 	if err != nil {
 		return false
 	}
