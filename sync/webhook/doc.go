@@ -24,8 +24,8 @@
 // or token is constant-time. A request is handled in this order, and each
 // step's refusal is final:
 //
-//  1. not POST → 405 (recorded bad_request)
-//  2. the client is over its token bucket → 429 with Retry-After (rate_limited)
+//  1. the client is over its token bucket → 429 with Retry-After (rate_limited)
+//  2. not POST → 405 (recorded bad_request)
 //  3. the body is over the limit (3 MiB), by Content-Length or while
 //     reading → 413 (too_large); no HMAC is computed for it
 //  4. the signature or token is missing or wrong → 401 (bad_signature)

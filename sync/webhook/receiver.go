@@ -189,14 +189,14 @@ func (r *Receiver) serve(p Provider, w http.ResponseWriter, req *http.Request) {
 	}
 	d.ID, d.Event = headerIDs(p, req.Header)
 
-	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		r.answer(w, d, http.StatusMethodNotAllowed, OutcomeBadRequest, "method "+clip(req.Method)+" not allowed: webhooks are POSTed")
-		return
-	}
 	if !r.limit.allow(client, now) {
 		w.Header().Set("Retry-After", r.retry)
 		r.answer(w, d, http.StatusTooManyRequests, OutcomeRateLimited, "too many deliveries from this client: retry later")
+		return
+	}
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.answer(w, d, http.StatusMethodNotAllowed, OutcomeBadRequest, "method "+clip(req.Method)+" not allowed: webhooks are POSTed")
 		return
 	}
 	tooLarge := fmt.Sprintf("body over %d bytes", r.maxBody)

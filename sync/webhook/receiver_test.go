@@ -382,6 +382,9 @@ func TestRateLimit(t *testing.T) {
 	if w.Code != 429 || w.Header().Get("Retry-After") != "2" || f.last(t).Outcome != OutcomeRateLimited || f.fetched() {
 		t.Fatalf("4th delivery: %d Retry-After %q %s, want 429, Retry-After 2, rate_limited, no fetch", w.Code, w.Header().Get("Retry-After"), f.last(t).Outcome)
 	}
+	if c := f.send(http.MethodGet, "/hooks/github", "192.0.2.1:3", nil, nil).Code; c != 429 {
+		t.Fatalf("GET from a limited client: %d, want 429 (every request counts)", c)
+	}
 	if c := from("192.0.2.2:1"); c != 202 {
 		t.Fatalf("another client: %d, want 202 (the limit is per client)", c)
 	}
