@@ -197,3 +197,16 @@ func TestGenericReplay(t *testing.T) {
 		t.Fatalf("a forged delivery burnt id msg_n: the real one got %d, want 202", w.Code)
 	}
 }
+
+// The Standard Webhooks specification's reference vector, with its whsec_
+// secret.
+func TestStandardWebhooksVector(t *testing.T) {
+	const body = `{"test": 2432232314}`
+	f := newFixture(t, func(c *Config) { c.Generic = NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") })
+	f.now = time.Unix(1614265330, 0)
+	h := hdr("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp", "1614265330",
+		"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	if w := f.post(Generic, h, []byte(body)); w.Code != 202 || !f.fetched() {
+		t.Fatalf("reference vector: %d %q, want 202 and a fetch", w.Code, w.Body.String())
+	}
+}
