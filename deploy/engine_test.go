@@ -60,7 +60,7 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 	}
 	v1 := rep.Version
 	h := rep.Hosts[0]
-	if h.Outcome != OutcomeDeployed || h.Transfer != "full" || h.FilesSent != 7 || s.current(t) != v1 {
+	if h.Outcome != OutcomeDeployed || h.Transfer != "full" || h.FilesSent != 8 || s.current(t) != v1 {
 		t.Fatalf("first deploy: %+v", h)
 	}
 	rel1 := filepath.Join(s.target, "releases", v1)
@@ -84,7 +84,7 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 		t.Fatalf("second deploy: %v %+v", err, rep.Hosts[0])
 	}
 	h = rep.Hosts[0]
-	if h.Transfer != "delta" || h.FilesSent != 1 || h.FilesLinked != 6 || h.From != v1 || s.current(t) != v2 {
+	if h.Transfer != "delta" || h.FilesSent != 1 || h.FilesLinked != 7 || h.From != v1 || s.current(t) != v2 {
 		t.Fatalf("second deploy: %+v", h)
 	}
 	rel2 := filepath.Join(s.target, "releases", v2)
@@ -97,7 +97,7 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(rel2, "tasks/a/one.sh")); string(b) != "echo ONE\n" {
 		t.Errorf("changed file: %q", b)
 	}
-	if st, _ := os.Stat(filepath.Join(rel2, "tasks/a/two.sh")); st.Mode().Perm() != 0o755 {
+	if st, _ := os.Stat(filepath.Join(rel2, "tasks/a/two.sh")); st.Mode().Perm() != 0o700 {
 		t.Errorf("mode of two.sh: %v", st.Mode())
 	}
 
@@ -291,7 +291,7 @@ func TestLocalDeployOnlyAddedFile(t *testing.T) {
 	v2 := s.repo.commit("add a file")
 	rep, err := s.deploy(t)
 	h := rep.Hosts[0]
-	if err != nil || h.FilesSent != 1 || h.FilesLinked != 7 || s.current(t) != v2 {
+	if err != nil || h.FilesSent != 1 || h.FilesLinked != 8 || s.current(t) != v2 {
 		t.Fatalf("%v %+v", err, h)
 	}
 	if _, err := os.Stat(filepath.Join(s.target, "releases", v2, "bin/cl")); err != nil {
@@ -356,14 +356,14 @@ func deltaWithTools(t *testing.T, bin string) {
 	s.repo.write("README", "v2\n")
 	v2 := s.repo.commit("v2")
 	h := deploy().Hosts[0]
-	if h.FilesSent != 1 || h.FilesLinked != 6 || s.current(t) != v2 {
+	if h.FilesSent != 1 || h.FilesLinked != 7 || s.current(t) != v2 {
 		t.Fatalf("%+v", h)
 	}
 	m, err := os.ReadFile(filepath.Join(s.target, "releases", v2, ManifestPath))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pm, err := ParseManifest(m); err != nil || len(pm.Entries) != 7 {
+	if pm, err := ParseManifest(m); err != nil || len(pm.Entries) != 8 {
 		t.Fatalf("manifest: %v", err)
 	}
 	for _, p := range []string{"bin/cl", "tasks/a/one.sh", "cl.yaml"} {
@@ -382,4 +382,60 @@ func TestLocalDeployWithoutSHA256Sum(t *testing.T) {
 // Without GNU cp (busybox), files are linked with one ln per directory.
 func TestLocalDeployWithoutGNUCp(t *testing.T) {
 	deltaWithTools(t, toolDir(t, "", map[string]string{"cp": "exit 1"}))
+}
+
+// TestLocalDeployTightensModes: a release is its owner's only, and a
+// deploy over a release an older cl left world-readable tightens it (the
+// files it links share their inodes with the new release).
+func TestLocalDeployTightensModes(t *testing.T) {
+	s := newLocal(t, "")
+	rep, err := s.deploy(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel1 := filepath.Join(s.target, "releases", rep.Version)
+	// What an older cl left: 0644 files and 0755 directories.
+	filepath.WalkDir(s.target, func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil || d.Type()&os.ModeSymlink != 0:
+		case d.IsDir() || strings.HasSuffix(p, ".sh") || strings.HasSuffix(p, "bin/cl"):
+			os.Chmod(p, 0o755)
+		default:
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	s.repo.write("README", "v2\n")
+	v2 := s.repo.commit("v2")
+	if rep, err = s.deploy(t); err != nil || s.current(t) != v2 {
+		t.Fatalf("second deploy: %v %+v", err, rep.Hosts[0])
+	}
+	rel2 := filepath.Join(s.target, "releases", v2)
+	assertPrivate := func(dir string) {
+		t.Helper()
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode()&os.ModeSymlink == 0 && st.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s has mode %o: others or the group may read it", p, st.Mode().Perm())
+			}
+			return nil
+		})
+	}
+	assertPrivate(rel2)
+	if st, err := os.Stat(filepath.Join(s.target, "releases")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("releases/: %v, %v", st, err)
+	}
+	// Linked from rel1: the same inode, tightened in both.
+	if st, err := os.Stat(filepath.Join(rel1, "tasks/a/one.sh")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("linked file of the old release: %v, %v", st, err)
+	}
+	if st, err := os.Stat(filepath.Join(rel2, CredentialsPath)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("credentials: %v, %v", st, err)
+	}
 }

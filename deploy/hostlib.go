@@ -69,13 +69,14 @@ func (r *remote) call(ctx context.Context, stdout io.Writer, stdin io.Reader, cm
 // install creates <target>/.celeroot and uploads the library.
 func (r *remote) install(ctx context.Context) error {
 	dir := path.Dir(r.libPath())
-	res, stderr, err := r.run(ctx, hostexec.Command{Argv: []string{"mkdir", "-p", "--", dir}})
+	// umask 077: a target directory cl creates is its owner's only.
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", `umask 077 && mkdir -p -- "$1" && chmod go-rwx -- "$1"`, "sh", dir}})
 	if err == nil && !res.OK() {
 		err = fmt.Errorf("mkdir %s: exit status %d: %s", dir, res.ExitCode, stderr)
 	}
 	if err == nil {
 		r.sent.Add(int64(len(hostLib)))
-		err = r.host.Upload(ctx, bytes.NewReader(hostLib), r.libPath(), 0o644)
+		err = r.host.Upload(ctx, bytes.NewReader(hostLib), r.libPath(), 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("install the deploy library on %s: %w (is %s writable by the SSH user? see ssh.become)", r.name, err, r.target)

@@ -4,7 +4,9 @@
 # <target>/.celeroot/lib-<hash>.sh and runs `sh LIB COMMAND ARGS...`.
 # Nothing here is interpolated by cl: arguments arrive as argv.
 set -eu
-umask 022
+# Releases hold the worker's credentials: everything cl creates on the
+# host is its owner's only (docs/deploy.md lists the modes).
+umask 077
 LC_ALL=C
 export LC_ALL
 
@@ -174,6 +176,10 @@ stage() {
 	fi
 	[ -f "$S/.celeroot/manifest" ] || die "the upload of release $V has no manifest"
 	rm -rf "$C"
+	# Owner only, whatever tar or an older cl left: the files linked from
+	# the base share its inodes, so this tightens the older releases too.
+	chmod -R go-rwx "$S"
+	chmod go-rwx "$R"
 	if [ -e "$R/$V" ]; then
 		mv "$R/$V" "$R/.old-$V-$$"
 		mv "$S" "$R/$V"
@@ -228,6 +234,10 @@ activate() {
 svrestart() {
 	N=$1 ST=$2 CL=$3
 	shift 3
+	# Older cl made the state directory and the log world-readable:
+	# tighten them (what another user owns is left as it is).
+	chmod go-rwx "$ST" 2>/dev/null || :
+	chmod go-rwx "$ST/$N.log" 2>/dev/null || :
 	if read -r pid 2>/dev/null <"$ST/$N.pid" && [ -r "/proc/$pid/cmdline" ] &&
 		printf '%s\n' "$@" | cmp -s - "$ST/$N.argv" &&
 		grep -qaF -e supervise "/proc/$pid/cmdline" && grep -qaF -e "$N" "/proc/$pid/cmdline" &&

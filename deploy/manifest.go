@@ -26,12 +26,15 @@ const (
 // IsSymlink reports whether the entry is a symbolic link.
 func (m Mode) IsSymlink() bool { return m == ModeSymlink }
 
-// Perm returns the permission bits a regular file gets on the host.
+// Perm returns the permission bits a regular file gets on the host: its
+// owner's only (a release holds the worker's credentials; see the file
+// modes in docs/deploy.md). The manifest keeps git's modes, which say
+// executable or not.
 func (m Mode) Perm() fs.FileMode {
 	if m == ModeExec {
-		return 0o755
+		return 0o700
 	}
-	return 0o644
+	return 0o600
 }
 
 func (m Mode) String() string { return strconv.FormatUint(uint64(m), 8) }

@@ -85,7 +85,7 @@ func (hr *HostRelease) payload(cache *payloadCache, d Delta, o payloadOptions) (
 		}
 	}
 	for _, c := range hr.controlFiles(d, o) {
-		if err := writeTarFile(tw, c.path, 0o644, hr, c.data); err != nil {
+		if err := writeTarFile(tw, c.path, ModeFile.Perm(), hr, c.data); err != nil {
 			return nil, err
 		}
 	}
@@ -155,8 +155,10 @@ func (hr *HostRelease) writeEntry(tw *tar.Writer, e Entry) error {
 		return hr.writeBinary(tw, e)
 	case WorkerConfigPath:
 		return writeTarFile(tw, e.Path, e.Mode.Perm(), hr, hr.workerYAML)
+	case CredentialsPath:
+		return writeTarFile(tw, e.Path, e.Mode.Perm(), hr, hr.credentials)
 	}
-	f, ok := hr.Lookup(e.Path)
+	f, ok := hr.file(e.Path)
 	if !ok {
 		return fmt.Errorf("payload: %s is not in release %s", e.Path, hr.Short())
 	}
@@ -169,7 +171,7 @@ func (hr *HostRelease) writeBinary(tw *tar.Writer, e Entry) error {
 		return fmt.Errorf("read cl binary: %w", err)
 	}
 	defer f.Close()
-	h := &tar.Header{Typeflag: tar.TypeReg, Name: e.Path, Mode: 0o755, Size: e.Size, ModTime: hr.Time.Truncate(1e9)}
+	h := &tar.Header{Typeflag: tar.TypeReg, Name: e.Path, Mode: int64(ModeExec.Perm()), Size: e.Size, ModTime: hr.Time.Truncate(1e9)}
 	if err := tw.WriteHeader(h); err != nil {
 		return err
 	}

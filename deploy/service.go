@@ -107,7 +107,7 @@ func (s service) install(ctx context.Context, r *remote, p probeResult) error {
 		return nil
 	}
 	if !s.systemd {
-		err := r.check(ctx, "prepare "+StateDir, hostexec.Command{Argv: []string{"/bin/sh", "-c", `mkdir -p -- "$1" && test -w "$1"`, "sh", StateDir}})
+		err := r.check(ctx, "prepare "+StateDir, hostexec.Command{Argv: []string{"/bin/sh", "-c", `umask 077 && mkdir -p -- "$1" && test -w "$1" && { chmod go-rwx -- "$1" 2>/dev/null || :; }`, "sh", StateDir}})
 		if err != nil {
 			return fmt.Errorf("%w (the supervisor keeps its files there: make it writable by the SSH user, or set ssh.become: sudo)", err)
 		}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/worker"
 )
@@ -33,7 +36,14 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 	exe, _ := os.Executable()
 	src := chooseWorkerSource(a.ConfigPath, configGiven(kctx), exe)
 	a.ConfigPath = src.ConfigPath
-	cfg, q, err := loadQueue(a)
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	if err := applyWorkerCredentials(cfg, src); err != nil {
+		return err
+	}
+	q, err := openQueue(a, cfg)
 	if err != nil {
 		return err
 	}
@@ -45,6 +55,32 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 	}
 	return worker.Run(a.Ctx, worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
 		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log})
+}
+
+// applyWorkerCredentials sets the Redis URL from the release's
+// .celeroot/credentials: the release's cl.yaml carries none (see
+// config.WorkerCopy). A release without the file (none deployed by cl
+// writes one) keeps cl.yaml's URL.
+func applyWorkerCredentials(cfg *config.Config, src workerSource) error {
+	if src.ReleaseDir == "" {
+		return nil
+	}
+	path := filepath.Join(src.ReleaseDir, config.CredentialsPath)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the worker's credentials: %w (the worker must run as the user that owns the release)", err)
+	}
+	creds, err := config.ParseWorkerCredentials(path, data)
+	if err != nil {
+		return err
+	}
+	if err := creds.Apply(cfg); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // configGiven reports whether -c/--config or CL_CONFIG chose cl.yaml.

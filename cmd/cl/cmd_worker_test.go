@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue/queuetest"
 )
 
@@ -93,5 +94,29 @@ func writeWorkerFile(t *testing.T, path, body string) {
 	}
 	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestApplyWorkerCredentials(t *testing.T) {
+	rel := t.TempDir()
+	src := workerSource{ConfigPath: filepath.Join(rel, "cl.yaml"), ReleaseDir: rel, SHA: "9f1c2ab"}
+	cfg := &config.Config{}
+	cfg.Redis.URL = "redis://h:1/0"
+	if err := applyWorkerCredentials(cfg, src); err != nil || cfg.Redis.URL != "redis://h:1/0" {
+		t.Fatalf("without a credentials file: %v, %q", err, cfg.Redis.URL)
+	}
+	os.MkdirAll(filepath.Join(rel, ".celeroot"), 0o700)
+	creds := config.WorkerCredentials{Env: "prod", RedisURL: "redis://:pw@h:1/0"}
+	os.WriteFile(filepath.Join(rel, config.CredentialsPath), creds.Encode(), 0o600)
+	if err := applyWorkerCredentials(cfg, src); err == nil || !strings.Contains(err.Error(), "--env") {
+		t.Errorf("credentials of another env: %v", err)
+	}
+	cfg.Source.Env = "prod"
+	if err := applyWorkerCredentials(cfg, src); err != nil || cfg.Redis.URL != creds.RedisURL {
+		t.Errorf("with credentials: %v, %q", err, cfg.Redis.URL)
+	}
+	cfg.Redis.URL = "redis://h:1/0"
+	if err := applyWorkerCredentials(cfg, workerSource{ConfigPath: "cl.yaml", SHA: "dev"}); err != nil || cfg.Redis.URL != "redis://h:1/0" {
+		t.Errorf("outside a release: %v, %q", err, cfg.Redis.URL)
 	}
 }

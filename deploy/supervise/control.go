@@ -33,10 +33,10 @@ func Start(o Options, self string) error {
 	} else if running {
 		return nil
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}
-	out, err := os.OpenFile(o.Log(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	out, err := os.OpenFile(o.Log(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}

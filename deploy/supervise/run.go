@@ -58,7 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	if len(o.Argv) == 0 {
 		return fmt.Errorf("supervise %s: no command given (after --)", o.Name)
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("supervise %s: %w", o.Name, err)
 	}
 	lock, err := os.OpenFile(o.Lock(), os.O_RDWR|os.O_CREATE, 0o644)
