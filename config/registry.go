@@ -253,7 +253,7 @@ type EditResult struct {
 // edit that makes the configuration invalid is refused and nothing is
 // written.
 func ApplyEdit(opts Options, edit func([]byte) ([]byte, error), message string, commit bool) (*EditResult, error) {
-	data, err := readLimited(opts.Path)
+	data, err := readFile(opts.Path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w: create one with `cl config init`", opts.Path, ErrNotFound)
