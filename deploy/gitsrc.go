@@ -2,17 +2,16 @@ package deploy
 
 import (
 	"context"
-	"io/fs"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // ErrDirty is matched by the error for a work tree with uncommitted
