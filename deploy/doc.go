@@ -17,7 +17,8 @@
 // named by the commit's full SHA. deploy does not import git: it reads
 // the tree through the Repo interface, and commits the registration of
 // `cl host add` and `cl host remove` through Committer, both implemented
-// by package sync's WorkTree, which cmd/cl opens and hands in. FromWorkTree refuses
+// by package sync's WorkTree, which cmd/cl opens and hands in.
+// FromWorkTree refuses
 // uncommitted changes unless allowed; the version of a dirty release is
 // <sha>-dirty-<12 hex digits of the hash of the changed paths and their
 // content>. Paths that are absolute, have "." or ".." components or
