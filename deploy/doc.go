@@ -18,10 +18,9 @@
 // the tree through the Repo interface, and commits the registration of
 // `cl host add` and `cl host remove` through Committer, both implemented
 // by package sync's WorkTree, which cmd/cl opens and hands in.
-// FromWorkTree refuses
-// uncommitted changes unless allowed; the version of a dirty release is
-// <sha>-dirty-<12 hex digits of the hash of the changed paths and their
-// content>. Paths that are absolute, have "." or ".." components or
+// FromWorkTree refuses uncommitted changes unless allowed; the version of
+// a dirty release is <sha>-dirty-<12 hex digits of the hash of the
+// changed paths and their content>. Paths that are absolute, have "." or ".." components or
 // control characters, and symbolic links that point outside the tree (or
 // climb with ".." after a name) are refused; bin/cl and .celeroot/ are
 // reserved.
