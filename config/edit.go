@@ -31,7 +31,7 @@ type EditOptions struct {
 // touched by the editor, so an aborted or invalid edit leaves it as it was.
 // It returns the number of bytes written.
 func Edit(ctx context.Context, o EditOptions) (int, error) {
-	orig, err := readLimited(o.Load.Path)
+	orig, err := readFile(o.Load.Path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("%s: %w: create one with `cl config init`", o.Load.Path, ErrNotFound)
@@ -57,7 +57,7 @@ func Edit(ctx context.Context, o EditOptions) (int, error) {
 		if err := cmd.Run(); err != nil {
 			return 0, fmt.Errorf("editor %q failed: %w (cl.yaml left unchanged)", o.Editor, err)
 		}
-		edited, err := readLimited(tmpPath)
+		edited, err := readFile(tmpPath)
 		if err != nil {
 			return 0, err
 		}

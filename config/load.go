@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -27,6 +28,11 @@ type Options struct {
 	// Content, when non-nil, is used instead of reading Path (to validate an
 	// edit before writing it).
 	Content []byte
+	// FS, when non-nil, holds the files: Path is then the slash-separated
+	// path of cl.yaml inside it (the tree of a commit, read without a
+	// checkout). When nil, files are read from disk: os.DirFS of Path's
+	// directory.
+	FS fs.FS
 }
 
 // ErrNotFound is returned when cl.yaml does not exist.
@@ -47,9 +53,13 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 		}
 		diags.Sort()
 	}()
+	fsys, name, src, err := opts.files()
+	if err != nil {
+		return nil, nil, err
+	}
 	data := opts.Content
 	if data == nil {
-		data, err = readLimited(opts.Path)
+		data, err = readLimited(fsys, name, opts.Path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%s: %w: create one with `cl config init` or point -c/--config (or CL_CONFIG) at it", opts.Path, ErrNotFound)
 		}
@@ -57,16 +67,14 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 			return nil, nil, err
 		}
 	}
-	dir := filepath.Dir(opts.Path)
-	src := Source{Path: opts.Path, Dir: dir, TasksDir: filepath.Join(dir, "tasks")}
 	root := l.parse(opts.Path, data, &diags)
 	if opts.Env != "" {
 		src.Env = opts.Env
-		src.EnvPath = filepath.Join(dir, "environments", opts.Env+".yaml")
+		src.EnvPath = src.join("environments", opts.Env+".yaml")
 		if !envNameRE.MatchString(opts.Env) {
 			return nil, nil, fmt.Errorf("--env %q: use letters, digits, - and _ (it names environments/<env>.yaml)", opts.Env)
 		}
-		odata, err := readLimited(src.EnvPath)
+		odata, err := readLimited(fsys, "environments/"+opts.Env+".yaml", src.EnvPath)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("--env %s: %s does not exist: create it or pick another environment", opts.Env, src.EnvPath)
 		}
@@ -76,7 +84,7 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 		overlay := l.parse(src.EnvPath, odata, &diags)
 		root = l.merge(root, overlay)
 	}
-	cfg = &Config{Source: src, files: map[string][]byte{opts.Path: data}}
+	cfg = &Config{Source: src, fsys: fsys, files: map[string][]byte{opts.Path: data}}
 	dec := newDecoder(l.file(opts.Path), &diags)
 	if root != nil && !diags.HasErrors() {
 		dec.decode(root, reflect.ValueOf(cfg).Elem(), "", 0)
@@ -132,8 +140,43 @@ func LoadValid(opts Options) (*Config, Diagnostics, error) {
 	return cfg, diags.Warnings(), nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// files returns the file system rooted at cl.yaml's directory, cl.yaml's
+// name in it, and the Source naming the files for diagnostics.
+func (opts Options) files() (fs.FS, string, Source, error) {
+	if opts.FS == nil {
+		dir := filepath.Dir(opts.Path)
+		src := Source{Path: opts.Path, Dir: dir, TasksDir: filepath.Join(dir, "tasks")}
+		return os.DirFS(dir), filepath.Base(opts.Path), src, nil
+	}
+	p := path.Clean(opts.Path)
+	if !fs.ValidPath(p) {
+		return nil, "", Source{}, fmt.Errorf("config path %q: give cl.yaml's slash-separated path inside the tree, such as cl.yaml or fleet/cl.yaml", opts.Path)
+	}
+	dir := path.Dir(p)
+	fsys := opts.FS
+	if dir != "." {
+		sub, err := fs.Sub(opts.FS, dir)
+		if err != nil {
+			return nil, "", Source{}, fmt.Errorf("config directory %s: %w", dir, err)
+		}
+		fsys = sub
+	}
+	src := Source{Path: opts.Path, Dir: dir, TasksDir: path.Join(dir, "tasks"), inFS: true}
+	return fsys, path.Base(p), src, nil
+}
+
+// join names a file of the configuration directory for diagnostics.
+func (s Source) join(elem ...string) string {
+	if s.inFS {
+		return path.Join(append([]string{s.Dir}, elem...)...)
+	}
+	return filepath.Join(append([]string{s.Dir}, elem...)...)
+}
+
+// readLimited reads name from fsys, at most maxFileSize+1 bytes; display
+// names it in errors.
+func readLimited(fsys fs.FS, name, display string) ([]byte, error) {
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -143,13 +186,18 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory: point at the cl.yaml file inside it", path)
+		return nil, fmt.Errorf("%s is a directory: point at the cl.yaml file inside it", display)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", display, err)
 	}
 	return data, nil
+}
+
+// readFile reads a file from disk as Load does.
+func readFile(p string) ([]byte, error) {
+	return readLimited(os.DirFS(filepath.Dir(p)), filepath.Base(p), p)
 }
 
 type loader struct {
@@ -271,7 +319,7 @@ var moduleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // loadModules reads every tasks/*.yaml (and *.yml) file as a task module.
 func (c *Config) loadModules(diags *Diagnostics) {
-	entries, err := os.ReadDir(c.Source.TasksDir)
+	entries, err := fs.ReadDir(c.fsys, "tasks")
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -285,11 +333,13 @@ func (c *Config) loadModules(diags *Diagnostics) {
 		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
 			continue
 		}
-		c.loadModule(filepath.Join(c.Source.TasksDir, name), strings.TrimSuffix(name, ext), diags)
+		c.loadModule("tasks/"+name, c.Source.join("tasks", name), strings.TrimSuffix(name, ext), diags)
 	}
 }
 
-func (c *Config) loadModule(file, name string, diags *Diagnostics) {
+// loadModule loads the module in rel (inside the configuration directory),
+// named file in diagnostics.
+func (c *Config) loadModule(rel, file, name string, diags *Diagnostics) {
 	errAt := func(msg, hint string) {
 		*diags = append(*diags, Diagnostic{Pos: Pos{File: file}, Severity: SeverityError, Message: msg, Hint: hint})
 	}
@@ -301,7 +351,7 @@ func (c *Config) loadModule(file, name string, diags *Diagnostics) {
 		errAt(fmt.Sprintf("module %s is defined twice (also in %s)", name, prev.File), "keep one of the two files")
 		return
 	}
-	data, err := readLimited(file)
+	data, err := readLimited(c.fsys, rel, file)
 	if err != nil {
 		errAt(fmt.Sprintf("cannot read: %v", err), "make the file readable")
 		return

@@ -1,5 +1,7 @@
 package config
 
+import "io/fs"
+
 // Config is a loaded, defaulted cl.yaml together with the task modules of its
 // tasks/ directory. Field names follow the file's keys (see docs/config.md).
 type Config struct {
@@ -17,6 +19,7 @@ type Config struct {
 	positions  map[string]Pos    // dotted path -> position of its value
 	keyPos     map[string]Pos    // dotted path -> position of its key
 	files      map[string][]byte // file name -> contents, for edits
+	fsys       fs.FS             // the configuration directory (cl.yaml, tasks/, environments/)
 	setPaths   map[string]bool   // dotted paths present in the files
 }
 
@@ -27,6 +30,7 @@ type Source struct {
 	Env      string `json:"env,omitempty"`      // overlay name (--env), if any
 	EnvPath  string `json:"env_path,omitempty"` // environments/<env>.yaml
 	TasksDir string `json:"tasks_dir"`
+	inFS     bool   // Dir is a slash path inside Options.FS
 }
 
 // Cluster is the cluster metadata.

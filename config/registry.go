@@ -248,12 +248,12 @@ type EditResult struct {
 }
 
 // ApplyEdit runs edit on cl.yaml's bytes, validates the result (with the
-// overlay and tasks/ as they are), writes it atomically, and commits it
-// with message when cl.yaml is in a git work tree and commit is true. An
-// edit that makes the configuration invalid is refused and nothing is
-// written.
-func ApplyEdit(opts Options, edit func([]byte) ([]byte, error), message string, commit bool) (*EditResult, error) {
-	data, err := readLimited(opts.Path)
+// overlay and tasks/ as they are) and writes it atomically. An edit that
+// makes the configuration invalid is refused and nothing is written.
+// Committing the edit is the caller's (package sync); it fills Committed
+// or NotCommitted.
+func ApplyEdit(opts Options, edit func([]byte) ([]byte, error)) (*EditResult, error) {
+	data, err := readFile(opts.Path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w: create one with `cl config init`", opts.Path, ErrNotFound)
@@ -279,13 +279,5 @@ func ApplyEdit(opts Options, edit func([]byte) ([]byte, error), message string, 
 	if err := WriteFileAtomic(opts.Path, out, 0o644); err != nil {
 		return nil, err
 	}
-	res := &EditResult{Path: opts.Path, Warnings: diags.Warnings()}
-	if commit {
-		hash, why, err := CommitFile(opts.Path, message)
-		if err != nil {
-			return res, fmt.Errorf("%s was updated but not committed: %w", opts.Path, err)
-		}
-		res.Committed, res.NotCommitted = hash, why
-	}
-	return res, nil
+	return &EditResult{Path: opts.Path, Warnings: diags.Warnings()}, nil
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,7 +175,7 @@ func TestApplyEditRefusesInvalidResult(t *testing.T) {
 	before, _ := os.ReadFile(path)
 	_, err := ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
 		return AddHost(b, HostSpec{Name: "web2", Role: "nosuchrole"})
-	}, "msg", false)
+	})
 	if err == nil || !strings.Contains(err.Error(), `unknown role "nosuchrole"`) || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("want refusal naming the role, got %v", err)
 	}
@@ -189,57 +188,5 @@ func TestApplyEditRefusesInvalidResult(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Fatalf("temp file left behind: %s", e.Name())
 		}
-	}
-}
-
-func TestApplyEditCommitsOnlyTheConfig(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed (apt-get install git)")
-	}
-	path := writeProject(t, registryFixture, testModules)
-	dir := filepath.Dir(path)
-	gitRun := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	gitRun("init", "-q")
-	gitRun("add", ".")
-	gitRun("commit", "-q", "-m", "init")
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("untracked\n"), 0o644)
-	res, err := ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
-		return AddHost(b, HostSpec{Name: "web3", Role: "web"})
-	}, "cl: add host web3 (role web)", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Committed == "" {
-		t.Fatalf("not committed: %s", res.NotCommitted)
-	}
-	if msg := gitRun("log", "-1", "--format=%s"); strings.TrimSpace(msg) != "cl: add host web3 (role web)" {
-		t.Fatalf("commit message %q", msg)
-	}
-	if files := gitRun("show", "--name-only", "--format=", "HEAD"); strings.TrimSpace(files) != "cl.yaml" {
-		t.Fatalf("commit touched %q", files)
-	}
-	if st := gitRun("status", "--porcelain"); strings.TrimSpace(st) != "?? notes.txt" {
-		t.Fatalf("status after commit: %q", st)
-	}
-	// Another staged change: the edit is written but not committed.
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("staged\n"), 0o644)
-	gitRun("add", "notes.txt")
-	res, err = ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
-		return RemoveHost(b, "web3")
-	}, "cl: remove host web3", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Committed != "" || !strings.Contains(res.NotCommitted, "notes.txt") {
-		t.Fatalf("want not committed because notes.txt is staged, got %+v", res)
 	}
 }

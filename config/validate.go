@@ -501,7 +501,11 @@ func (c *Config) checkScript(t *Task, errf func(hint, format string, args ...any
 		errf("give a path inside tasks/, such as "+t.Module+"/"+t.Name+".sh", "script %q must stay inside tasks/", rel)
 		return
 	}
-	if err := checkInside(c.Source.TasksDir, rel); err != nil {
+	check := func() error { return checkInsideDir(c.Source.TasksDir, rel) }
+	if c.Source.inFS {
+		check = func() error { return checkInside(c.fsys, "tasks", rel, c.Source.TasksDir) }
+	}
+	if err := check(); err != nil {
 		errf("create it (and commit it with its executable bit)", "script %s: %v", rel, err)
 	}
 }

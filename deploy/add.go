@@ -32,7 +32,9 @@ type AddOptions struct {
 	Spec    config.HostSpec // the host as given on the command line
 	Commit  bool            // commit the registration (cl.yaml in a git work tree)
 	Message string          // the commit message
-	MinFree uint64          // DefaultMinFree when zero
+	// Repo is the git work tree holding cl.yaml; nil when there is none.
+	Repo    RepoCommitter
+	MinFree uint64 // DefaultMinFree when zero
 }
 
 // StepReport is one step of an add.
@@ -64,8 +66,8 @@ type adder struct {
 	o       AddOptions
 	rep     *AddReport
 	host    *config.Host
-	content []byte         // cl.yaml with the host
-	pending *PendingCommit // nil without a commit
+	content []byte   // cl.yaml with the host
+	pending *pending // nil without a commit
 	rel     *Release
 	run     *hostRun
 	pre     prereqs
@@ -81,7 +83,7 @@ type adder struct {
 // tmpl supplies Hosts, Heartbeats, Binaries, Events, Log and Env.
 func Add(ctx context.Context, tmpl *Engine, o AddOptions) (*AddReport, error) {
 	a := &adder{o: o, rep: &AddReport{Host: o.Spec.Name, Path: o.Load.Path}}
-	if err := a.prepare(tmpl); err != nil {
+	if err := a.prepare(ctx, tmpl); err != nil {
 		a.rep.Error = err.Error()
 		return a.rep, err
 	}
@@ -105,7 +107,7 @@ func Add(ctx context.Context, tmpl *Engine, o AddOptions) (*AddReport, error) {
 }
 
 // prepare edits cl.yaml in memory, validates it, and builds the release.
-func (a *adder) prepare(tmpl *Engine) error {
+func (a *adder) prepare(ctx context.Context, tmpl *Engine) error {
 	data, err := os.ReadFile(a.o.Load.Path)
 	if err != nil {
 		return fmt.Errorf("add host %s: %w", a.o.Spec.Name, err)
@@ -126,7 +128,7 @@ func (a *adder) prepare(tmpl *Engine) error {
 		return fmt.Errorf("refusing the change, it would make %s invalid (file left untouched):\n%w", a.o.Load.Path, diags.Errors())
 	}
 	a.host, _ = cfg.Hosts.Get(a.o.Spec.Name)
-	if a.rel, err = a.release(); err != nil {
+	if a.rel, err = a.release(ctx); err != nil {
 		return err
 	}
 	a.rep.Version = a.rel.Version
@@ -137,21 +139,35 @@ func (a *adder) prepare(tmpl *Engine) error {
 	return nil
 }
 
+// pending is the registration commit, stored but on no branch yet: the
+// host is deployed at the SHA its registration will have, and the branch
+// moves (register) only once the host is healthy.
+type pending struct {
+	parent, commit string
+}
+
 // release is the registration commit's tree, or the work tree with the
 // new cl.yaml when not committing.
-func (a *adder) release() (*Release, error) {
-	if a.o.Commit {
-		pc, err := PrepareCommit(a.o.Load.Path, a.content, a.o.Message)
-		if err == nil {
-			a.pending = pc
-			return pc.Release()
+func (a *adder) release(ctx context.Context) (*Release, error) {
+	name := filepath.Base(a.o.Load.Path)
+	if a.o.Commit && a.o.Repo != nil {
+		head, err := a.o.Repo.Head(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prepare commit of %s: %w", a.o.Load.Path, err)
 		}
-		if !errors.Is(err, ErrNotGit) {
+		sha, err := a.o.Repo.Prepare(ctx, name, a.content, a.o.Message)
+		if err != nil {
 			return nil, err
 		}
+		a.pending = &pending{parent: head, commit: sha}
+		return FromCommit(ctx, a.o.Repo, sha)
 	}
-	rel, err := FromWorkTree(WorkTreeOptions{ConfigPath: a.o.Load.Path, AllowDirty: true,
-		Override: map[string][]byte{filepath.Base(a.o.Load.Path): a.content}})
+	var repo Repo
+	if a.o.Repo != nil {
+		repo = a.o.Repo
+	}
+	rel, err := FromWorkTree(ctx, WorkTreeOptions{ConfigPath: a.o.Load.Path, Repo: repo, AllowDirty: true,
+		Override: map[string][]byte{name: a.content}})
 	if errors.Is(err, ErrNotGit) {
 		return nil, fmt.Errorf("%w (or add the host with --no-deploy)", err)
 	}
@@ -225,10 +241,11 @@ func (a *adder) code(ctx context.Context) error {
 // prepared commit), or only writes it.
 func (a *adder) register(ctx context.Context) error {
 	if a.pending != nil {
-		if err := a.pending.Finish(); err != nil {
+		write := func() error { return config.WriteFileAtomic(a.o.Load.Path, a.content, 0o644) }
+		if err := a.o.Repo.Advance(ctx, a.pending.parent, a.pending.commit, filepath.Base(a.o.Load.Path), write); err != nil {
 			return err
 		}
-		a.rep.Commit = a.pending.Hash()
+		a.rep.Commit = a.pending.commit
 	} else {
 		if err := config.WriteFileAtomic(a.o.Load.Path, a.content, 0o644); err != nil {
 			return err

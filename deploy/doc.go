@@ -7,17 +7,20 @@
 // it as a library; every operation returns a plain-data report.
 //
 // It does not own the transports (package hostexec), the heartbeats
-// (package queue), the worker (package worker) or cl.yaml edits (package
-// config); the fallback supervisor is its subpackage supervise.
+// (package queue), the worker (package worker), git (package sync) or
+// cl.yaml edits (package config); the fallback supervisor is its subpackage supervise.
 //
 // # Releases
 //
 // A Release is the directory holding cl.yaml (its whole git tree: tasks/,
-// environments/, everything tracked) at one commit, read with go-git
-// (FromCommit), named by the commit's full SHA. FromWorkTree refuses
-// uncommitted changes unless allowed; the version of a dirty release is
-// <sha>-dirty-<12 hex digits of the hash of the changed paths and their
-// content>. Paths that are absolute, have "." or ".." components or
+// environments/, everything tracked) at one commit (FromCommit, FromTree),
+// named by the commit's full SHA. deploy does not import git: it reads
+// the tree through the Repo interface, and commits the registration of
+// `cl host add` and `cl host remove` through Committer, both implemented
+// by package sync's WorkTree, which cmd/cl opens and hands in.
+// FromWorkTree refuses uncommitted changes unless allowed; the version of
+// a dirty release is <sha>-dirty-<12 hex digits of the hash of the
+// changed paths and their content>. Paths that are absolute, have "." or ".." components or
 // control characters, and symbolic links that point outside the tree (or
 // climb with ".." after a name) are refused; bin/cl and .celeroot/ are
 // reserved.

@@ -134,34 +134,37 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 	}
 }
 
-func TestPendingCommit(t *testing.T) {
+func TestReleaseOfPreparedCommit(t *testing.T) {
+	ctx := context.Background()
 	repo := newRepo(t, "cluster:\n  name: x\n", map[string]string{"sub/keep.txt": "k\n"})
 	before := repo.git("rev-parse", "HEAD")
-	pc, err := PrepareCommit(repo.path, []byte("cluster:\n  name: y\n"), "cl: test")
+	git := openRepo(t, repo.path)
+	sha, err := git.Prepare(ctx, "cl.yaml", []byte("cluster:\n  name: y\n"), "cl: test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := repo.git("rev-parse", "HEAD"); got != before {
-		t.Fatalf("HEAD moved before Finish: %s", got)
+		t.Fatalf("HEAD moved before Advance: %s", got)
 	}
-	rel, err := pc.Release()
+	rel, err := FromCommit(ctx, git, sha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, ok := rel.Lookup("cl.yaml"); !ok || string(f.Data) != "cluster:\n  name: y\n" || rel.Version != pc.Hash() {
+	if f, ok := rel.Lookup("cl.yaml"); !ok || string(f.Data) != "cluster:\n  name: y\n" || rel.Version != sha {
 		t.Fatalf("release: %+v", f)
 	}
 	if _, ok := rel.Lookup("sub/keep.txt"); !ok {
 		t.Fatal("other files lost")
 	}
-	if err := pc.Finish(); err != nil {
+	write := func() error { return os.WriteFile(repo.path, []byte("cluster:\n  name: y\n"), 0o644) }
+	if err := git.Advance(ctx, before, sha, "cl.yaml", write); err != nil {
 		t.Fatal(err)
 	}
-	if got := repo.git("rev-parse", "HEAD"); got != pc.Hash() {
-		t.Fatalf("HEAD %s, want %s", got, pc.Hash())
+	if got := repo.git("rev-parse", "HEAD"); got != sha {
+		t.Fatalf("HEAD %s, want %s", got, sha)
 	}
 	if st := repo.git("status", "--porcelain"); st != "" {
-		t.Fatalf("work tree not clean after Finish: %q", st)
+		t.Fatalf("work tree not clean after Advance: %q", st)
 	}
 	if msg := repo.git("log", "-1", "--format=%s"); msg != "cl: test" {
 		t.Fatalf("message %q", msg)
@@ -242,7 +245,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 	s.fw.mu.Lock()
 	s.fw.brokenAll = true
 	s.fw.mu.Unlock()
-	rep, err := Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Commit: true, Message: "cl: add host local1 (role web)"})
+	rep, err := Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
 	if err == nil || rep.Registered || len(rep.Leftovers) > 0 {
 		t.Fatalf("failing add: %v %+v", err, rep)
 	}
@@ -257,7 +260,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 	s.fw.mu.Lock()
 	s.fw.brokenAll = false
 	s.fw.mu.Unlock()
-	rep, err = Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Commit: true, Message: "cl: add host local1 (role web)"})
+	rep, err = Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
 	if err != nil || !rep.Registered || rep.Commit == "" || len(rep.Steps) != 7 {
 		t.Fatalf("add: %v %+v", err, rep)
 	}
@@ -268,7 +271,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 		t.Fatalf("dirty after add: %q", st)
 	}
 
-	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Purge: true, Commit: true, Message: "cl: remove host local1"})
+	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Repo: openRepo(t, load.Path), Purge: true, Commit: true, Message: "cl: remove host local1"})
 	if err != nil || !rrep.Unregistered || !rrep.Purged || rrep.Commit == "" {
 		t.Fatalf("remove: %v %+v", err, rrep)
 	}

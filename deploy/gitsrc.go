@@ -1,21 +1,17 @@
 package deploy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // ErrDirty is matched by the error for a work tree with uncommitted
@@ -26,13 +22,47 @@ var ErrDirty = errors.New("uncommitted changes")
 // releases are named by commit.
 var ErrNotGit = errors.New("not in a git repository")
 
-// maxReleaseBytes caps the size of a config tree read into memory.
-const maxReleaseBytes = 512 << 20
+// Repo is the git work tree holding cl.yaml, as a release needs it.
+// Package sync's *WorkTree implements it; cmd/cl opens one and hands it in.
+type Repo interface {
+	// Subdir is the config directory's path inside the repository ("" for
+	// the root).
+	Subdir() string
+	// Head is the SHA of the commit HEAD points at.
+	Head(ctx context.Context) (string, error)
+	// ReadTree is the config directory at commit and the commit's time.
+	ReadTree(ctx context.Context, commit string) (fs.FS, time.Time, error)
+	// Changes lists the config directory's paths (relative to it) that
+	// differ from HEAD in the work tree.
+	Changes(ctx context.Context) ([]string, error)
+}
+
+// Committer commits registry edits in the work tree of a Repo. Package
+// sync's *WorkTree implements it.
+type Committer interface {
+	// CommitFile commits file alone, or says why it did not.
+	CommitFile(ctx context.Context, file, message string) (hash, notCommitted string, err error)
+	// Prepare stores a commit of HEAD with name (relative to the config
+	// directory) replaced by content, on no branch, and returns its SHA.
+	Prepare(ctx context.Context, name string, content []byte, message string) (string, error)
+	// Advance runs write, then moves HEAD's branch from from to to
+	// (refusing when it moved meanwhile) and stages name.
+	Advance(ctx context.Context, from, to, name string, write func() error) error
+}
+
+// RepoCommitter is a Repo that can also commit: what `cl host add` needs.
+type RepoCommitter interface {
+	Repo
+	Committer
+}
 
 // WorkTreeOptions say which work tree to release.
 type WorkTreeOptions struct {
 	// ConfigPath is cl.yaml; its directory is the release's root.
 	ConfigPath string
+	// Repo is the git work tree holding ConfigPath; nil when it is not in
+	// one (an error matching ErrNotGit: releases are named by commit).
+	Repo Repo
 	// AllowDirty deploys uncommitted changes (tracked and untracked files
 	// not ignored) as version <sha>-dirty-<hash>. Without it they are an
 	// error matching ErrDirty.
@@ -43,22 +73,27 @@ type WorkTreeOptions struct {
 	Override map[string][]byte
 }
 
+// notGit is the error for a configuration outside any git work tree.
+func notGit(configPath string) error {
+	dir := filepath.Dir(configPath)
+	return fmt.Errorf("%s is %w: deploys are named by commit; run `git init && git add -A && git commit` in %s", configPath, ErrNotGit, dir)
+}
+
 // FromWorkTree builds the release of the work tree holding ConfigPath: its
 // HEAD commit, or HEAD plus the uncommitted changes.
-func FromWorkTree(o WorkTreeOptions) (*Release, error) {
-	repo, subdir, err := OpenRepo(o.ConfigPath)
+func FromWorkTree(ctx context.Context, o WorkTreeOptions) (*Release, error) {
+	if o.Repo == nil {
+		return nil, notGit(o.ConfigPath)
+	}
+	head, err := o.Repo.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", o.ConfigPath, err)
+	}
+	rel, err := FromCommit(ctx, o.Repo, head)
 	if err != nil {
 		return nil, err
 	}
-	head, err := repo.Head()
-	if err != nil {
-		return nil, fmt.Errorf("release %s: read HEAD: %w (commit something first)", o.ConfigPath, err)
-	}
-	rel, err := FromCommit(repo, head.Hash(), subdir)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := workTreeChanges(repo, subdir, o.Override)
+	changes, err := workTreeChanges(ctx, o.Repo, filepath.Dir(o.ConfigPath), o.Override)
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", o.ConfigPath, err)
 	}
@@ -72,118 +107,65 @@ func FromWorkTree(o WorkTreeOptions) (*Release, error) {
 	return applyChanges(rel, changes)
 }
 
-// OpenRepo opens the git repository holding path and returns the path of
-// path's directory inside it ("" for the root).
-func OpenRepo(configPath string) (*git.Repository, string, error) {
-	abs, err := filepath.Abs(configPath)
+// FromCommit builds the release of the config directory of repo at commit
+// (a full SHA).
+func FromCommit(ctx context.Context, repo Repo, commit string) (*Release, error) {
+	fsys, when, err := repo.ReadTree(ctx, commit)
 	if err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("release %s: %w", ShortVersion(commit), err)
 	}
-	dir := filepath.Dir(abs)
-	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		return nil, "", fmt.Errorf("%s is %w: deploys are named by commit; run `git init && git add -A && git commit` in %s", configPath, ErrNotGit, dir)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("open the git repository of %s: %w", configPath, err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return nil, "", fmt.Errorf("git work tree of %s: %w", configPath, err)
-	}
-	root, err := filepath.EvalSymlinks(wt.Filesystem.Root())
-	if err != nil {
-		return nil, "", err
-	}
-	realDir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	sub, err := filepath.Rel(root, realDir)
-	if err != nil || sub == ".." || strings.HasPrefix(sub, "../") {
-		return nil, "", fmt.Errorf("%s is outside the git work tree %s", configPath, root)
-	}
-	if sub == "." {
-		sub = ""
-	}
-	return repo, filepath.ToSlash(sub), nil
+	return FromTree(fsys, commit, when, repo.Subdir())
 }
 
-// FromCommit builds the release of subdir ("" = the root) at commit.
-func FromCommit(repo *git.Repository, commit plumbing.Hash, subdir string) (*Release, error) {
-	c, err := repo.CommitObject(commit)
-	if err != nil {
-		return nil, fmt.Errorf("release %s: read commit: %w", commit, err)
-	}
-	tree, err := c.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("release %s: read tree: %w", commit, err)
-	}
-	if subdir != "" {
-		if tree, err = tree.Tree(subdir); err != nil {
-			return nil, fmt.Errorf("release %s: directory %s: %w", commit, subdir, err)
+// FromTree builds the release of commit from the files of its config
+// directory: regular files (executable when any x bit is set) and symbolic
+// links; anything else is refused.
+func FromTree(fsys fs.FS, commit string, when time.Time, subdir string) (*Release, error) {
+	var files []File
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-	}
-	files, err := readTree(tree)
+		f, err := treeFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("release %s: %w", ShortVersion(commit.String()), err)
+		return nil, fmt.Errorf("release %s: %w", ShortVersion(commit), err)
 	}
 	if err := checkFiles(files); err != nil {
-		return nil, fmt.Errorf("release %s: %w", ShortVersion(commit.String()), err)
+		return nil, fmt.Errorf("release %s: %w", ShortVersion(commit), err)
 	}
-	return &Release{Version: commit.String(), Commit: commit.String(), Subdir: subdir, Time: c.Committer.When, Files: files}, nil
+	return &Release{Version: commit, Commit: commit, Subdir: subdir, Time: when, Files: files}, nil
 }
 
-func readTree(tree *object.Tree) ([]File, error) {
-	w := object.NewTreeWalker(tree, true, nil)
-	defer w.Close()
-	var files []File
-	var total int64
-	for {
-		name, e, err := w.Next()
-		if err == io.EOF {
-			return files, nil
-		}
+func treeFile(fsys fs.FS, p string) (File, error) {
+	fi, err := fs.Lstat(fsys, p)
+	if err != nil {
+		return File{}, err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, err := fs.ReadLink(fsys, p)
 		if err != nil {
-			return nil, fmt.Errorf("walk tree at %q: %w", name, err)
+			return File{}, err
 		}
-		var mode Mode
-		switch e.Mode {
-		case filemode.Dir:
-			continue
-		case filemode.Regular, filemode.Deprecated:
-			mode = ModeFile
-		case filemode.Executable:
+		return newFile(p, ModeSymlink, []byte(t)), nil
+	case fi.Mode().IsRegular():
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return File{}, err
+		}
+		mode := ModeFile
+		if fi.Mode()&0o111 != 0 {
 			mode = ModeExec
-		case filemode.Symlink:
-			mode = ModeSymlink
-		case filemode.Submodule:
-			return nil, fmt.Errorf("%s is a git submodule: releases hold files only (vendor it or deploy it separately)", name)
-		default:
-			return nil, fmt.Errorf("%s: unsupported git file mode %s", name, e.Mode)
 		}
-		data, err := readBlob(tree, e.Hash)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		if total += int64(len(data)); total > maxReleaseBytes {
-			return nil, fmt.Errorf("the tree is larger than %d MiB: keep large files out of the config repository", maxReleaseBytes>>20)
-		}
-		files = append(files, newFile(name, mode, data))
+		return newFile(p, mode, data), nil
 	}
-}
-
-func readBlob(tree *object.Tree, h plumbing.Hash) ([]byte, error) {
-	b, err := tree.TreeEntryFile(&object.TreeEntry{Name: "blob", Mode: filemode.Regular, Hash: h})
-	if err != nil {
-		return nil, err
-	}
-	r, err := b.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
+	return File{}, fmt.Errorf("%s is neither a file nor a symbolic link", p)
 }
 
 // change is one path of the config directory whose work-tree state
@@ -201,37 +183,22 @@ func changedPaths(cs []change) []string {
 	return out
 }
 
-// workTreeChanges lists the paths under subdir that differ from HEAD in
-// the work tree (or are overridden), read from disk.
-func workTreeChanges(repo *git.Repository, subdir string, override map[string][]byte) ([]change, error) {
-	wt, err := repo.Worktree()
+// workTreeChanges lists the paths of the config directory dir that
+// differ from HEAD in the work tree (or are overridden), read from disk.
+func workTreeChanges(ctx context.Context, repo Repo, dir string, override map[string][]byte) ([]change, error) {
+	paths, err := repo.Changes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, err := wt.Status()
-	if err != nil {
-		return nil, fmt.Errorf("git status: %w", err)
-	}
-	root := wt.Filesystem.Root()
-	prefix := ""
-	if subdir != "" {
-		prefix = subdir + "/"
-	}
-	seen := map[string]bool{}
 	var out []change
-	for p, s := range st {
-		if s.Worktree == git.Unmodified && s.Staging == git.Unmodified || !strings.HasPrefix(p, prefix) {
-			continue
-		}
-		rel := strings.TrimPrefix(p, prefix)
+	for _, rel := range paths {
 		if _, ok := override[rel]; ok {
 			continue
 		}
-		f, err := readWorkFile(filepath.Join(root, filepath.FromSlash(p)), rel)
+		f, err := readWorkFile(filepath.Join(dir, filepath.FromSlash(rel)), rel)
 		if err != nil {
 			return nil, err
 		}
-		seen[rel] = true
 		out = append(out, change{path: rel, file: f})
 	}
 	for rel, data := range override {

@@ -16,7 +16,7 @@ func TestFromWorkTreeSubdirAndDirty(t *testing.T) {
 	repo.write("other/ignored.txt", "not deployed\n")
 	sha := repo.commit("fleet dir")
 	path := filepath.Join(repo.dir, "fleet", "cl.yaml")
-	rel, err := FromWorkTree(WorkTreeOptions{ConfigPath: path})
+	rel, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,17 +35,17 @@ func TestFromWorkTreeSubdirAndDirty(t *testing.T) {
 
 	// Changes outside the config directory do not make it dirty.
 	repo.write("other/ignored.txt", "changed\n")
-	if _, err := FromWorkTree(WorkTreeOptions{ConfigPath: path}); err != nil {
+	if _, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: path}); err != nil {
 		t.Fatalf("change outside: %v", err)
 	}
 	// Inside they do.
 	repo.write("fleet/tasks/a.sh", "echo A\n")
 	repo.write("fleet/tasks/new.sh", "echo new\n")
-	_, err = FromWorkTree(WorkTreeOptions{ConfigPath: path})
+	_, err = fromWorkTree(t, WorkTreeOptions{ConfigPath: path})
 	if !errors.Is(err, ErrDirty) || !strings.Contains(err.Error(), "tasks/a.sh") || !strings.Contains(err.Error(), "--allow-dirty") {
 		t.Fatalf("dirty refused? %v", err)
 	}
-	d1, err := FromWorkTree(WorkTreeOptions{ConfigPath: path, AllowDirty: true})
+	d1, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: path, AllowDirty: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +59,12 @@ func TestFromWorkTreeSubdirAndDirty(t *testing.T) {
 		t.Fatal("untracked file missing from the dirty release")
 	}
 	// Same changes, same version; other changes, another one.
-	d2, _ := FromWorkTree(WorkTreeOptions{ConfigPath: path, AllowDirty: true})
+	d2, _ := fromWorkTree(t, WorkTreeOptions{ConfigPath: path, AllowDirty: true})
 	if d2.Version != d1.Version {
 		t.Fatalf("versions differ for the same changes: %s %s", d1.Version, d2.Version)
 	}
 	os.Remove(filepath.Join(repo.dir, "fleet/tasks/new.sh"))
-	d3, _ := FromWorkTree(WorkTreeOptions{ConfigPath: path, AllowDirty: true})
+	d3, _ := fromWorkTree(t, WorkTreeOptions{ConfigPath: path, AllowDirty: true})
 	if d3.Version == d1.Version {
 		t.Fatal("different changes, same version")
 	}
@@ -76,14 +76,14 @@ func TestReleaseRefusesEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo.commit("absolute link")
-	if _, err := FromWorkTree(WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) {
+	if _, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) {
 		t.Fatalf("absolute link: %v", err)
 	}
 	repo.git("rm", "-q", "evil")
 	os.MkdirAll(filepath.Join(repo.dir, "d"), 0o755)
 	os.Symlink("../../outside", filepath.Join(repo.dir, "d", "up"))
 	repo.commit("escaping link")
-	if _, err := FromWorkTree(WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) {
+	if _, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) {
 		t.Fatalf("escaping link: %v", err)
 	}
 	repo.git("rm", "-q", "d/up")
@@ -93,12 +93,12 @@ func TestReleaseRefusesEscapes(t *testing.T) {
 	}
 	repo.write("bin/cl", "not allowed")
 	repo.commit("reserved")
-	if _, err := FromWorkTree(WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) || !strings.Contains(err.Error(), "reserved") {
+	if _, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: repo.path}); !errors.Is(err, ErrUnsafePath) || !strings.Contains(err.Error(), "reserved") {
 		t.Fatalf("reserved path: %v", err)
 	}
 	repo.git("rm", "-q", "bin/cl")
 	repo.commit("fine")
-	rel, err := FromWorkTree(WorkTreeOptions{ConfigPath: repo.path})
+	rel, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: repo.path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestNotGit(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "cl.yaml")
 	os.WriteFile(p, []byte("cluster:\n  name: x\n"), 0o644)
-	if _, err := FromWorkTree(WorkTreeOptions{ConfigPath: p}); !errors.Is(err, ErrNotGit) || !strings.Contains(err.Error(), "git init") {
+	if _, err := fromWorkTree(t, WorkTreeOptions{ConfigPath: p}); !errors.Is(err, ErrNotGit) || !strings.Contains(err.Error(), "git init") {
 		t.Fatalf("%v", err)
 	}
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
+	gitsync "github.com/celeroot/celeroot/sync"
 )
 
 // testRepo is a git repository holding a cl.yaml, made with the git CLI.
@@ -82,7 +84,7 @@ func (r *testRepo) config() *config.Config {
 
 func (r *testRepo) release(allowDirty bool) *Release {
 	r.t.Helper()
-	rel, err := FromWorkTree(WorkTreeOptions{ConfigPath: r.path, AllowDirty: allowDirty})
+	rel, err := fromWorkTree(r.t, WorkTreeOptions{ConfigPath: r.path, AllowDirty: allowDirty})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -155,4 +157,25 @@ func (localOpener) Open(ctx context.Context, h *config.Host) (hostexec.Host, err
 // localEngine returns an engine deploying repo's config to this machine.
 func localEngine(t *testing.T, cfg *config.Config, fw *fakeWorker) *Engine {
 	return &Engine{Config: cfg, Hosts: localOpener{}, Heartbeats: fw, Binaries: &Binaries{Self: fakeCL(t)}}
+}
+
+// openRepo opens the git work tree of configPath with package sync, as
+// cmd/cl does; nil when it is not in one.
+func openRepo(t *testing.T, configPath string) RepoCommitter {
+	t.Helper()
+	w, err := gitsync.Open(context.Background(), filepath.Dir(configPath))
+	if errors.Is(err, gitsync.ErrNotGit) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// fromWorkTree is FromWorkTree with the work tree of o.ConfigPath.
+func fromWorkTree(t *testing.T, o WorkTreeOptions) (*Release, error) {
+	t.Helper()
+	o.Repo = openRepo(t, o.ConfigPath)
+	return FromWorkTree(context.Background(), o)
 }

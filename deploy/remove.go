@@ -18,6 +18,8 @@ type RemoveOptions struct {
 	Force   bool   // unregister even when the host cannot be reached
 	Commit  bool   // commit the change (cl.yaml in a git work tree)
 	Message string // the commit message
+	// Repo commits the change; nil when cl.yaml is not in a git work tree.
+	Repo Committer
 }
 
 // RemoveReport is the plain-data result of `cl host remove`.
@@ -66,11 +68,20 @@ func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, 
 		}
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%v: its worker may still be running", err))
 	}
-	res, err := config.ApplyEdit(o.Load, edit, o.Message, o.Commit)
-	if err != nil {
+	if _, err := config.ApplyEdit(o.Load, edit); err != nil {
 		return rep, err
 	}
-	rep.Unregistered, rep.Commit, rep.NotCommitted = true, res.Committed, res.NotCommitted
+	rep.Unregistered = true
+	if !o.Commit {
+		return rep, nil
+	}
+	if o.Repo == nil {
+		rep.NotCommitted = "not in a git work tree"
+		return rep, nil
+	}
+	if rep.Commit, rep.NotCommitted, err = o.Repo.CommitFile(ctx, o.Load.Path, o.Message); err != nil {
+		return rep, fmt.Errorf("%s was updated but not committed: %w", o.Load.Path, err)
+	}
 	return rep, nil
 }
 

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/schedule"
 )
@@ -119,20 +117,7 @@ func localSet(a *App, cfg *config.Config) *schedule.Set {
 	if err != nil {
 		path = a.ConfigPath
 	}
-	return schedule.FromConfig(cfg, headSHA(filepath.Dir(path)), "file:"+path)
-}
-
-// headSHA is the HEAD commit of the git work tree holding dir, or "".
-func headSHA(dir string) string {
-	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
-	if err != nil {
-		return ""
-	}
-	head, err := repo.Head()
-	if err != nil {
-		return ""
-	}
-	return head.Hash().String()
+	return schedule.FromConfig(cfg, headSHA(a.Ctx, filepath.Dir(path)), "file:"+path)
 }
 
 // dryRunRow is one schedule in `cl beat --dry-run`.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
+	gitsync "github.com/celeroot/celeroot/sync"
 )
 
 // HostCmd groups the host registry commands.
@@ -168,9 +169,14 @@ func (c *HostUpdateCmd) Run(a *App) error {
 }
 
 func applyHostEdit(a *App, edit func([]byte) ([]byte, error), msg string, commit bool, done string) error {
-	res, err := config.ApplyEdit(a.LoadOptions(), edit, msg, commit)
+	res, err := config.ApplyEdit(a.LoadOptions(), edit)
 	if err != nil {
 		return err
+	}
+	if commit {
+		if res.Committed, res.NotCommitted, err = gitsync.CommitFile(a.Ctx, res.Path, msg); err != nil {
+			return fmt.Errorf("%s was updated but not committed: %w", res.Path, err)
+		}
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(a.Stderr, w.String())

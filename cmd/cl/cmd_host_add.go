@@ -34,9 +34,13 @@ func addHost(a *App, spec config.HostSpec, msg string, commit bool) error {
 		return err
 	}
 	defer lock.Release(a.Ctx)
+	repo, err := openRepo(a)
+	if err != nil {
+		return err
+	}
 	steps := newStepView(a)
 	rep, err := deploy.Add(a.Ctx, &deploy.Engine{Hosts: conn, Heartbeats: q, Log: a.Log, Env: a.Env, Events: steps.event},
-		deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Commit: commit, Message: msg})
+		deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
 	if a.JSON() {
 		if perr := json.NewEncoder(a.Stdout).Encode(map[string]any{"type": "report", "report": rep}); perr != nil {
 			return perr
@@ -126,8 +130,12 @@ func removeHost(a *App, c *HostRemoveCmd, msg string) error {
 		return err
 	}
 	defer conn.Close()
+	repo, err := openRepo(a)
+	if err != nil {
+		return err
+	}
 	rep, err := deploy.Remove(a.Ctx, &deploy.Engine{Hosts: conn, Log: a.Log},
-		deploy.RemoveOptions{Load: a.LoadOptions(), Name: c.Name, Purge: c.Purge, Force: c.Force, Commit: !c.NoCommit, Message: msg})
+		deploy.RemoveOptions{Load: a.LoadOptions(), Name: c.Name, Repo: repo, Purge: c.Purge, Force: c.Force, Commit: !c.NoCommit, Message: msg})
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,11 @@ func (c *HostDeployCmd) Run(a *App) error {
 	if c.Strategy != "" && c.Strategy != deploy.StrategyAll && c.Strategy != deploy.StrategyRolling && c.Strategy != deploy.StrategyCanary {
 		return fmt.Errorf("--strategy %q: use all, rolling or canary", c.Strategy)
 	}
-	rel, err := deploy.FromWorkTree(deploy.WorkTreeOptions{ConfigPath: a.ConfigPath, AllowDirty: c.AllowDirty})
+	repo, err := openRepo(a)
+	if err != nil {
+		return err
+	}
+	rel, err := deploy.FromWorkTree(a.Ctx, deploy.WorkTreeOptions{ConfigPath: a.ConfigPath, Repo: repo, AllowDirty: c.AllowDirty})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,16 @@
+// Package sync owns git, all of it: it is the one package that imports
+// go-git. It opens the work tree holding a path (Open), resolves HEAD and
+// other revisions, reads the tree of a directory at a commit into memory
+// as an fs.FS (Tree: config.Load reads the desired state at any commit
+// from it without a checkout, deploy builds a release from it), lists a
+// work tree's uncommitted changes, and commits: one file edited in place
+// (CommitFile, for the registry edits of `cl host add/remove`), or a
+// commit prepared on no branch and moved onto it later (Prepare, Advance,
+// for `cl host add`, which deploys the registration commit before
+// making it). Every call takes a context.
+//
+// It does not know what the files mean (package config), how they reach
+// hosts (package deploy) or when to apply them (the agent). Consumers in
+// the same layer declare the small interface they need with standard
+// library types (deploy.Repo) and cmd/cl wires a *WorkTree into them.
+package sync
