@@ -187,5 +187,5 @@ type scrubbedError struct {
 	err error
 }
 
-func (e *scrubbedError) Error() string          { return e.msg }
+func (e *scrubbedError) Error() string        { return e.msg }
 func (e *scrubbedError) Is(target error) bool { return errors.Is(e.err, target) }
