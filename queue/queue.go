@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/celeroot/celeroot/queue/internal/rawclient"
 )
 
 // Sentinel errors.
@@ -166,8 +168,17 @@ func (q *Queue) With(opts ...Option) (*Queue, error) {
 // Close closes the Redis client.
 func (q *Queue) Close() error { return q.rdb.Close() }
 
-// Client returns the underlying Redis client.
-func (q *Queue) Client() redis.UniversalClient { return q.rdb }
+func init() { rawclient.Of = func(q any) redis.UniversalClient { return q.(*Queue).rdb } }
+
+// Ping checks that Redis answers, within the queue's operation timeout.
+func (q *Queue) Ping(ctx context.Context) error {
+	ctx, cancel := q.op(ctx)
+	defer cancel()
+	if err := q.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
 
 // Namespace returns the queue's namespace.
 func (q *Queue) Namespace() Namespace { return q.ns }

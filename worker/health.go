@@ -126,7 +126,7 @@ func (w *worker) health(ctx context.Context) Health {
 		Processed: w.processed.Load(), Failed: w.failed.Load(), Started: w.started}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := w.q.Client().Ping(pctx).Err(); err != nil {
+	if err := w.q.Ping(pctx); err != nil {
 		h.Redis = err.Error()
 	}
 	if h.Redis != "ok" || !h.Serving {

@@ -91,6 +91,7 @@ type opts struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	q         *queue.Queue
+	rdb       redis.UniversalClient // the queue's client, for the benchmark's own reads and flushes
 	target    string
 	workerCmd *exec.Cmd
 	workerLog *os.File
@@ -102,12 +103,24 @@ func run(o opts) error {
 	}
 	o.ctx, o.cancel = context.WithTimeout(context.Background(), 30*time.Minute)
 	defer o.cancel()
-	q, err := queue.Open(o.ctx, o.url, ns)
+	ep, err := queue.ParseURL(o.url)
 	if err != nil {
 		return err
 	}
+	rdb, err := ep.Client()
+	if err != nil {
+		return err
+	}
+	q, err := queue.New(rdb, ns)
+	if err != nil {
+		_ = rdb.Close()
+		return err
+	}
 	defer q.Close()
-	o.q, o.target = q, queue.HostQueue(host)
+	if err := q.Ping(o.ctx); err != nil {
+		return err
+	}
+	o.q, o.rdb, o.target = q, rdb, queue.HostQueue(host)
 	want := map[string]bool{}
 	for _, p := range strings.Split(o.phases, ",") {
 		want[strings.TrimSpace(p)] = true
@@ -230,7 +243,7 @@ func enqueueRate(o opts, n, clients int) (float64, error) {
 	if err := <-errs; err != nil {
 		return 0, fmt.Errorf("enqueue: %w", err)
 	}
-	if err := o.q.Client().FlushDB(o.ctx).Err(); err != nil {
+	if err := o.rdb.FlushDB(o.ctx).Err(); err != nil {
 		return 0, err
 	}
 	return float64(n) / elapsed.Seconds(), nil
@@ -312,7 +325,7 @@ func endToEndBatched(o opts, n, batch int) (float64, error) {
 func waitDrained(o opts) error {
 	stream := o.q.Keys().Stream(o.target)
 	for {
-		l, err := o.q.Client().XLen(o.ctx, stream).Result()
+		l, err := o.rdb.XLen(o.ctx, stream).Result()
 		if err != nil || l == 0 {
 			return err
 		}
@@ -341,7 +354,7 @@ func drainRate(o opts, ids []string) (float64, error) {
 	}
 	var first, last int64
 	for lo := 0; lo < len(ids); lo += 1000 {
-		pipe := o.q.Client().Pipeline()
+		pipe := o.rdb.Pipeline()
 		cmds := make([]*redis.SliceCmd, 0, 1000)
 		for _, id := range ids[lo:min(lo+1000, len(ids))] {
 			cmds = append(cmds, pipe.HMGet(o.ctx, o.q.Keys().Run(o.target, id), "started", "finished"))
@@ -366,7 +379,7 @@ func drainRate(o opts, ids []string) (float64, error) {
 func checkSucceeded(o opts, ids []string) error {
 	for lo := 0; lo < len(ids); lo += 1000 {
 		hi := min(lo+1000, len(ids))
-		pipe := o.q.Client().Pipeline()
+		pipe := o.rdb.Pipeline()
 		for _, id := range ids[lo:hi] {
 			pipe.HGet(o.ctx, o.q.Keys().Run(o.target, id), "state")
 		}
@@ -404,7 +417,7 @@ func (c cpuTimes) print(name string, n int) {
 
 // redisCPU is the CPU time the Redis server has used (INFO cpu).
 func redisCPU(o opts) time.Duration {
-	info, err := o.q.Client().Info(o.ctx, "cpu").Result()
+	info, err := o.rdb.Info(o.ctx, "cpu").Result()
 	if err != nil {
 		return 0
 	}

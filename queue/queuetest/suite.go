@@ -328,7 +328,7 @@ func testHostQueueReplay(t *testing.T, newQueue NewQueue) {
 	old := claim(t, q, "h1", target, 1)[0] // then the worker process dies
 
 	// The worker restarts (a new process: a new Queue on the same Redis).
-	q2, err := queue.New(q.Client(), q.Namespace())
+	q2, err := queue.New(Client(q), q.Namespace())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,8 +435,8 @@ func testRunTTL(t *testing.T, newQueue NewQueue) {
 	// found by its id is never missing its pointer.
 	check := func(q *queue.Queue, when string, ttl time.Duration) {
 		t.Helper()
-		rec, err1 := q.Client().PTTL(ctx, q.Keys().Run(target, id)).Result()
-		ptr, err2 := q.Client().PTTL(ctx, q.Keys().Where(id)).Result()
+		rec, err1 := Client(q).PTTL(ctx, q.Keys().Run(target, id)).Result()
+		ptr, err2 := Client(q).PTTL(ctx, q.Keys().Where(id)).Result()
 		if err1 != nil || err2 != nil || rec <= ttl-ttl/60 || rec > ttl || ptr < rec || ptr > ttl+ttl/10 {
 			t.Fatalf("%s: record ttl %v (%v), pointer ttl %v (%v); want record about %v, pointer between it and %v",
 				when, rec, err1, ptr, err2, ttl, ttl+ttl/10)

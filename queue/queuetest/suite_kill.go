@@ -52,13 +52,13 @@ func testKillRunningDurable(t *testing.T, newQueue NewQueue) {
 		t.Fatalf("cancelled: %v %v", c, err)
 	}
 	// The worker comes (back) online: a new process reads its stream.
-	q2, _ := queue.New(q.Client(), q.Namespace())
+	q2, _ := queue.New(Client(q), q.Namespace())
 	msgs, err := q2.ReadControl(ctx, "h9", 0)
 	if err != nil || len(msgs) != 1 || msgs[0].Op != "kill" || msgs[0].Run != id {
 		t.Fatalf("control messages: %+v, %v", msgs, err)
 	}
 	// Not acknowledged (the process died): the next process sees it again.
-	q3, _ := queue.New(q.Client(), q.Namespace())
+	q3, _ := queue.New(Client(q), q.Namespace())
 	msgs, _ = q3.ReadControl(ctx, "h9", 0)
 	if len(msgs) != 1 || msgs[0].Run != id {
 		t.Fatalf("unacknowledged control message not redelivered: %+v", msgs)

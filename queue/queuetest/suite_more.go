@@ -68,7 +68,7 @@ func testLogs(t *testing.T, newQueue NewQueue) {
 	if err := q.AppendLog(ctx, id, "stdout", big...); err != nil {
 		t.Fatal(err)
 	}
-	n, err := q.Client().XLen(ctx, q.Keys().Log(id)).Result()
+	n, err := Client(q).XLen(ctx, q.Keys().Log(id)).Result()
 	if err != nil || n < 50 || n > 150+1 {
 		t.Fatalf("log length after 406 lines with cap 50: %d (%v)", n, err)
 	}
@@ -76,7 +76,7 @@ func testLogs(t *testing.T, newQueue NewQueue) {
 	if all[len(all)-1].Text != "line 399" {
 		t.Fatalf("last line: %q", all[len(all)-1].Text)
 	}
-	ttl, err := q.Client().PTTL(ctx, q.Keys().Log(id)).Result()
+	ttl, err := Client(q).PTTL(ctx, q.Keys().Log(id)).Result()
 	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Fatalf("log ttl: %v (%v), want about 1h", ttl, err)
 	}

@@ -57,7 +57,7 @@ func testReleaseHostQueue(t *testing.T, newQueue NewQueue) {
 	if err := q.Release(ctx, claim(t, q, "h1", target, 1)[0]); err != nil {
 		t.Fatal(err)
 	}
-	q2, err := queue.New(q.Client(), q.Namespace())
+	q2, err := queue.New(Client(q), q.Namespace())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func testClaimWaitsOnAllQueues(t *testing.T, newQueue NewQueue) {
 	if err != nil || len(ds) != 1 || ds[0].Queue != qs[1] {
 		t.Fatalf("claim: %d deliveries, %v", len(ds), err)
 	}
-	_, cluster := q.Client().(*redis.ClusterClient)
+	_, cluster := Client(q).(*redis.ClusterClient)
 	if took := time.Since(start); !cluster && took > time.Second {
 		t.Fatalf("claim took %v: it did not wait on both queues at once", took)
 	}

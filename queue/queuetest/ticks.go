@@ -15,7 +15,7 @@ func RunsPerTick(t testing.TB, q *queue.Queue, hosts []string) map[string]map[in
 	ctx := context.Background()
 	out := map[string]map[int64]int{}
 	for _, h := range hosts {
-		msgs, err := q.Client().XRange(ctx, q.Keys().Stream(queue.HostQueue(h)), "-", "+").Result()
+		msgs, err := Client(q).XRange(ctx, q.Keys().Stream(queue.HostQueue(h)), "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
