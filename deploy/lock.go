@@ -2,30 +2,42 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
-	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/celeroot/celeroot/queue"
 )
 
-// The deploy lock is one Redis key, <prefix>{deploy}:lock, holding a JSON
-// LockInfo with a TTL that the holder refreshes; a holder that died (cl
-// killed) loses it when the TTL runs out, or an operator clears it with
-// ForceUnlock.
-const (
-	LockTTL     = 20 * time.Second
-	lockRefresh = LockTTL / 4
-	lockOpTime  = 5 * time.Second
-)
+// The deploy lock is queue's fenced lease queue.LeaseDeploy
+// (<prefix>{deploy}:lock, holding "<lock id>|<epoch>" with a TTL that the
+// holder renews, its holder in <prefix>{deploy}:lock:info); a holder that
+// died (cl killed) loses it when the TTL runs out, or an operator clears
+// it with ForceUnlock.
+const LockTTL = 20 * time.Second
 
-// ErrLocked is matched by the error of AcquireLock when another command holds
-// the lock; the error is a *LockedError.
+// lockTTL is the TTL Lock takes the lease for (tests shorten it).
+var lockTTL = LockTTL
+
+// ErrLocked is matched by the error of Lock and Locked when another
+// command holds the lock; the error is a *LockedError.
 var ErrLocked = errors.New("the deploy lock is held")
+
+// ErrLockLost is the cause of the context Locked hands to its function
+// when the lock is lost (Redis unreachable for longer than the lock's
+// validity, or the lock force-unlocked): the function must stop.
+var ErrLockLost = errors.New("the deploy lock was lost (Redis unreachable, or force-unlocked)")
+
+// Locker takes the deploy lock; *queue.Queue implements it.
+type Locker interface {
+	AcquireLease(ctx context.Context, n queue.LeaseName, info queue.LeaseInfo, ttl time.Duration) (*queue.Lease, error)
+}
+
+// LockAdmin reads and clears the deploy lock; *queue.Queue implements it.
+type LockAdmin interface {
+	ReadLease(ctx context.Context, n queue.LeaseName) (*queue.LeaseInfo, time.Duration, error)
+	ForceUnlock(ctx context.Context, n queue.LeaseName, id string) (*queue.LeaseInfo, error)
+}
 
 // LockInfo says who holds the deploy lock.
 type LockInfo struct {
@@ -34,6 +46,11 @@ type LockInfo struct {
 	Version string    `json:"version"`
 	Command string    `json:"command"`
 	Started time.Time `json:"started"`
+	Epoch   int64     `json:"epoch"` // fencing token of this holding
+}
+
+func lockInfo(li queue.LeaseInfo) LockInfo {
+	return LockInfo{ID: li.ID, Holder: li.Holder, Version: li.Version, Command: li.Command, Started: li.Since, Epoch: li.Epoch}
 }
 
 // LockedError is ErrLocked with the holder.
@@ -58,162 +75,93 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// LockKey is the lock's key under a namespace prefix (queue.Keys.Prefix).
-func LockKey(prefix string) string { return prefix + "{deploy}:lock" }
-
-// Holder describes this process: user@machine pid N.
-func Holder() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	hn, _ := os.Hostname()
-	return fmt.Sprintf("%s@%s pid %d", name, hn, os.Getpid())
-}
-
-// Lock is a held deploy lock, refreshed in the background until Release.
+// Lock is a held deploy lock, renewed in the background until Release.
 type Lock struct {
-	rdb  redis.UniversalClient
-	key  string
-	Info LockInfo
-	val  string
-	stop chan struct{}
-	done chan struct{}
-	lost chan struct{}
-	once sync.Once
+	Info  LockInfo
+	lease *queue.Lease
 }
 
-var (
-	refreshScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
-	releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-	forceScript   = redis.NewScript(`local v = redis.call("GET", KEYS[1]) if not v then return false end if cjson.decode(v).id == ARGV[1] then redis.call("DEL", KEYS[1]) end return v`)
-)
-
-// AcquireLock takes the deploy lock for info (ID, Started and Holder are
-// filled when empty) or returns a *LockedError.
-func AcquireLock(ctx context.Context, rdb redis.UniversalClient, prefix string, info LockInfo) (*Lock, error) {
-	if info.ID == "" {
-		info.ID = NewID()
+// AcquireLock takes the deploy lock for info (ID and Holder are filled when
+// empty; Started and Epoch are set) or returns a *LockedError.
+func AcquireLock(ctx context.Context, l Locker, info LockInfo) (*Lock, error) {
+	lease, err := l.AcquireLease(ctx, queue.LeaseDeploy, queue.LeaseInfo{ID: info.ID, Holder: info.Holder, Version: info.Version, Command: info.Command}, lockTTL)
+	var held *queue.LeaseHeldError
+	if errors.As(err, &held) {
+		return nil, &LockedError{Info: lockInfo(held.Holder), TTL: held.TTL}
 	}
-	if info.Started.IsZero() {
-		info.Started = time.Now()
-	}
-	if info.Holder == "" {
-		info.Holder = Holder()
-	}
-	b, _ := json.Marshal(info)
-	key := LockKey(prefix)
-	octx, cancel := context.WithTimeout(ctx, lockOpTime)
-	defer cancel()
-	ok, err := rdb.SetNX(octx, key, b, LockTTL).Result()
 	if err != nil {
-		return nil, fmt.Errorf("take the deploy lock %s: %w", key, err)
+		return nil, fmt.Errorf("take the deploy lock: %w", err)
 	}
-	if !ok {
-		cur, ttl, err := ReadLock(ctx, rdb, prefix)
-		if err != nil {
-			return nil, err
-		}
-		if cur == nil { // released in between: try once more
-			return AcquireLock(ctx, rdb, prefix, info)
-		}
-		return nil, &LockedError{Info: *cur, TTL: ttl}
-	}
-	l := &Lock{rdb: rdb, key: key, Info: info, val: string(b), stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
-	go l.refresh()
-	return l, nil
+	return &Lock{Info: lockInfo(lease.Info()), lease: lease}, nil
 }
 
-// Lost is closed when the lock could not be refreshed and may be taken by
-// another deploy.
-func (l *Lock) Lost() <-chan struct{} { return l.lost }
+// Lost is closed when the lock could not be renewed and may be taken by
+// another deploy, or was force-unlocked.
+func (l *Lock) Lost() <-chan struct{} { return l.lease.Lost() }
 
-func (l *Lock) refresh() {
-	defer close(l.done)
-	t := time.NewTicker(lockRefresh)
-	defer t.Stop()
-	failedSince := time.Time{}
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockOpTime)
-		n, err := refreshScript.Run(ctx, l.rdb, []string{l.key}, l.val, LockTTL.Milliseconds()).Int()
-		cancel()
-		switch {
-		case err == nil && n == 1:
-			failedSince = time.Time{}
-			continue
-		case err == nil: // gone or someone else's
-		case failedSince.IsZero():
-			failedSince = time.Now()
-			continue
-		case time.Since(failedSince) < LockTTL-lockRefresh:
-			continue
-		}
-		l.once.Do(func() { close(l.lost) })
-		return
-	}
-}
-
-// Release stops refreshing and deletes the lock if it is still this one.
+// Release stops renewing and deletes the lock if it is still this one.
 func (l *Lock) Release(ctx context.Context) error {
-	select {
-	case <-l.stop:
-		return nil
-	default:
-		close(l.stop)
-	}
-	<-l.done
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockOpTime)
-	defer cancel()
-	if err := releaseScript.Run(ctx, l.rdb, []string{l.key}, l.val).Err(); err != nil {
+	if err := l.lease.Release(ctx); err != nil {
 		return fmt.Errorf("release the deploy lock: %w", err)
 	}
 	return nil
 }
 
+// Locked is the one lock-held sequence of every command that changes
+// hosts: it takes the deploy lock for info, runs fn with a context that is
+// cancelled (cause ErrLockLost) the moment the lock is lost, and releases
+// the lock. fn receives the held lock's info (its ID names the deploy). An
+// error of fn after the lock was lost says so.
+func Locked(ctx context.Context, l Locker, info LockInfo, fn func(ctx context.Context, held LockInfo) error) error {
+	lock, err := AcquireLock(ctx, l, info)
+	if err != nil {
+		return err
+	}
+	defer lock.Release(ctx)
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopped := make(chan struct{})
+	defer func() { <-stopped }()
+	go func() {
+		defer close(stopped)
+		select {
+		case <-lock.Lost():
+			cancel(fmt.Errorf("%w: %v", ErrLockLost, lock.lease.Cause()))
+		case <-fctx.Done():
+		}
+	}()
+	err = fn(fctx, lock.Info)
+	cancel(nil) // end the watcher before Release
+	if cause := context.Cause(fctx); err != nil && errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
+		return fmt.Errorf("%w (stopped: %v)", err, cause)
+	}
+	return err
+}
+
 // ReadLock returns the current holder (nil when unlocked) and the lock's
 // remaining TTL.
-func ReadLock(ctx context.Context, rdb redis.UniversalClient, prefix string) (*LockInfo, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, lockOpTime)
-	defer cancel()
-	key := LockKey(prefix)
-	v, err := rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
+func ReadLock(ctx context.Context, a LockAdmin) (*LockInfo, time.Duration, error) {
+	li, ttl, err := a.ReadLease(ctx, queue.LeaseDeploy)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the deploy lock: %w", err)
+	}
+	if li == nil {
 		return nil, 0, nil
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read the deploy lock %s: %w", key, err)
-	}
-	var info LockInfo
-	if err := json.Unmarshal([]byte(v), &info); err != nil {
-		return nil, 0, fmt.Errorf("read the deploy lock %s: %w", key, err)
-	}
-	ttl, _ := rdb.PTTL(ctx, key).Result()
+	info := lockInfo(*li)
 	return &info, ttl, nil
 }
 
 // ForceUnlock deletes the lock when its id is id, and returns what it
 // held (nil when the lock was free). A lock with another id is left alone
 // and returned with an error.
-func ForceUnlock(ctx context.Context, rdb redis.UniversalClient, prefix, id string) (*LockInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, lockOpTime)
-	defer cancel()
-	v, err := forceScript.Run(ctx, rdb, []string{LockKey(prefix)}, id).Text()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+func ForceUnlock(ctx context.Context, a LockAdmin, id string) (*LockInfo, error) {
+	li, err := a.ForceUnlock(ctx, queue.LeaseDeploy, id)
+	if li == nil {
+		return nil, err
 	}
+	info := lockInfo(*li)
 	if err != nil {
-		return nil, fmt.Errorf("force-unlock %s: %w", id, err)
-	}
-	var info LockInfo
-	if err := json.Unmarshal([]byte(v), &info); err != nil {
-		return nil, fmt.Errorf("force-unlock %s: %w", id, err)
-	}
-	if info.ID != id {
 		return &info, fmt.Errorf("force-unlock %s: the lock is held by id %s (%s), not %s: nothing cleared", id, info.ID, info.Holder, id)
 	}
 	return &info, nil
