@@ -131,7 +131,7 @@ func (p *beatProc) events(t *testing.T, msg, role string) []logEvent {
 // leaderID returns the id of the beat holding the lease ("" when none).
 func leaderID(t *testing.T, q *queue.Queue) string {
 	t.Helper()
-	v, _ := q.Client().Get(context.Background(), q.Keys().Prefix()+"{beat}:leader").Result()
+	v, _ := q.LeaseValue(context.Background(), queue.LeaseBeat)
 	id, _, _ := strings.Cut(v, "|")
 	return id
 }

@@ -317,12 +317,11 @@ func (l *Lease) halt() {
 }
 
 // Drop stops renewing and forgets the lease locally, without a Redis call
-// (it is no longer valid anyway).
+// (it is no longer valid anyway, e.g. a fenced script said it is not the
+// caller's). Lost is closed, with ErrLeaseTaken unless it had ended before.
 func (l *Lease) Drop() {
 	l.halt()
-	l.mu.Lock()
-	l.value = ""
-	l.mu.Unlock()
+	l.lose(ErrLeaseTaken)
 }
 
 // Release stops renewing and deletes the lease in Redis when it is still

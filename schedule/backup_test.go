@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/queue/queuetest"
 	"github.com/celeroot/celeroot/schedule"
 )
 
@@ -16,7 +17,7 @@ func TestBackupRestore(t *testing.T) {
 	newQueue := redisQueue(t)
 	q := newQueue(t)
 	ctx := context.Background()
-	rdb := q.Client()
+	rdb := queuetest.Client(q)
 	p := q.Keys().Prefix()
 	id, _, err := q.Enqueue(ctx, &queue.Run{Task: "ping", Module: "builtin", Target: queue.HostQueue("h1")}, "k1")
 	if err != nil {

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
 )
@@ -111,8 +109,8 @@ func (o *Options) defaults() error {
 // namespace; the one holding the lease fires. See the package doc.
 type Beat struct {
 	q    *queue.Queue
-	rdb  redis.UniversalClient
-	k    keys
+	st   store
+	lq   leaser
 	opt  Options
 	log  *slog.Logger
 	l    *lease
@@ -147,10 +145,9 @@ func NewFromSet(set *Set, q *queue.Queue, opts Options) (*Beat, error) {
 		return nil, err
 	}
 	b := &Beat{
-		q: q, rdb: q.Client(), k: newKeys(q.Keys().Prefix()), opt: opts, log: opts.Logger.With("beat", opts.ID),
+		q: q, st: q.Beat(), lq: q, l: &lease{}, opt: opts, log: opts.Logger.With("beat", opts.ID),
 		kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), told: make(chan struct{}, 1), role: RoleStarting, started: time.Now(),
 	}
-	b.l = newLease(b.rdb, b.k, opts.ID, opts.Lease)
 	b.fan = newFanout(b)
 	b.apply(set, 0)
 	return b, nil

@@ -124,7 +124,7 @@ func TestBeatFailoverNoGapNoDouble(t *testing.T) {
 
 	// Steal the lease the way a partition would end it: a's next renewal
 	// finds another value, a stops firing, and a standby takes over.
-	if err := q.Client().Set(context.Background(), q.Keys().Prefix()+"{beat}:leader", "intruder|999", 700*time.Millisecond).Err(); err != nil {
+	if err := queuetest.Client(q).Set(context.Background(), q.Keys().LeaseKey(queue.LeaseBeat), "intruder|999", 700*time.Millisecond).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitRole(t, a, schedule.RoleStandby, 2*time.Second)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/celeroot/celeroot/queue"
 )
 
 // Claim outcomes.
@@ -119,15 +119,23 @@ func (b *Beat) claimChunk(ctx context.Context, items []*claimItem) error {
 	if !ok {
 		return ErrLeaseExpired
 	}
-	now := time.Now().UnixMilli()
+	now := time.Now()
 	octx, cancel := context.WithDeadline(ctx, b.l.until())
 	defer cancel()
-	cmds, err := b.runClaims(octx, items, value, now)
+	claims := make([]queue.FireClaim, len(items))
+	for i, it := range items {
+		c, err := b.fireClaim(it)
+		if err != nil {
+			return err
+		}
+		claims[i] = c
+	}
+	replies, errs, err := b.st.Claim(octx, value, now, claims)
 	if err != nil {
-		return err
+		return fmt.Errorf("claim %d ticks: %w", len(items), err)
 	}
 	for i, it := range items {
-		res, err := cmds[i].StringSlice()
+		res, err := replies[i], errs[i]
 		if err != nil {
 			return fmt.Errorf("claim %s at %s: %w", it.c.spec.Name, it.tick.Format(time.RFC3339), err)
 		}
@@ -149,33 +157,18 @@ func (b *Beat) claimChunk(ctx context.Context, items []*claimItem) error {
 	return nil
 }
 
-// runClaims sends the claims in one pipeline.
-func (b *Beat) runClaims(ctx context.Context, items []*claimItem, value string, now int64) ([]*redis.Cmd, error) {
-	calls := make([]scriptCall, len(items))
-	for i, it := range items {
-		args, err := b.claimArgs(it, value, now)
-		if err != nil {
-			return nil, err
-		}
-		calls[i] = scriptCall{keys: []string{b.k.leader(), b.k.cursor(), it.key, b.k.firing()}, args: args}
-	}
-	cmds, err := runPipelined(ctx, b.rdb, scriptClaim, calls)
-	if err != nil {
-		return nil, fmt.Errorf("claim %d ticks: %w", len(items), err)
-	}
-	return cmds, nil
-}
-
-func (b *Beat) claimArgs(it *claimItem, value string, now int64) ([]any, error) {
+// fireClaim is the claim of one item; it names the item's fire key.
+func (b *Beat) fireClaim(it *claimItem) (queue.FireClaim, error) {
 	tickMS := it.tick.UnixMilli()
-	it.key = b.k.fire(it.c.spec.Name, tickMS)
+	it.key = b.st.FireKey(it.c.spec.Name, tickMS)
 	plan := ""
 	if it.plan != nil {
 		pb, err := json.Marshal(it.plan)
 		if err != nil {
-			return nil, fmt.Errorf("encode plan of %s: %w", it.key, err)
+			return queue.FireClaim{}, fmt.Errorf("encode plan of %s: %w", it.key, err)
 		}
 		plan = string(pb)
 	}
-	return []any{value, it.c.spec.Name, tickMS, it.c.fp, it.mode, plan, b.opt.FireTTL.Milliseconds(), now}, nil
+	return queue.FireClaim{Key: it.key, Schedule: it.c.spec.Name, TickMS: tickMS, Fingerprint: it.c.fp, Mode: it.mode,
+		Plan: plan, TTL: b.opt.FireTTL}, nil
 }

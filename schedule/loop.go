@@ -88,18 +88,16 @@ func (b *Beat) loadCursors(ctx context.Context, cs []*compiled, now time.Time) (
 		if !ok {
 			return nil, ErrLeaseExpired
 		}
-		args := []any{value, now.UnixMilli()}
-		for _, c := range chunk {
-			args = append(args, c.spec.Name, c.fp)
+		names, fps := make([]string, len(chunk)), make([]string, len(chunk))
+		for i, c := range chunk {
+			names[i], fps[i] = c.spec.Name, c.fp
 		}
-		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		res, err := scriptCursors.Run(octx, b.rdb, []string{b.k.leader(), b.k.cursor()}, args...).StringSlice()
-		cancel()
+		res, err := b.st.Cursors(ctx, value, now, names, fps)
 		if err != nil {
 			return nil, fmt.Errorf("load cursors of %d schedules: %w", len(chunk), err)
 		}
-		for _, s := range res {
-			out = append(out, time.UnixMilli(toInt(s)))
+		for _, ms := range res {
+			out = append(out, time.UnixMilli(ms))
 		}
 	}
 	return out, nil

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Member is one running beat as it reports itself in Redis every third of
@@ -66,11 +63,7 @@ func (b *Beat) writeMember(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, b.opt.Lease/3)
 	defer cancel()
 	ttl := 3 * b.opt.Lease
-	pipe := b.rdb.TxPipeline()
-	pipe.Set(ctx, b.k.member(m.ID), raw, ttl)
-	pipe.ZAdd(ctx, b.k.members(), redis.Z{Score: float64(m.Seen.UnixMilli()), Member: m.ID})
-	pipe.ZRemRangeByScore(ctx, b.k.members(), "-inf", strconv.FormatInt(m.Seen.Add(-ttl).UnixMilli(), 10))
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := b.st.PutMember(ctx, m.ID, raw, m.Seen, ttl); err != nil {
 		b.log.Debug("write member record", "err", err)
 	}
 }
@@ -79,8 +72,5 @@ func (b *Beat) writeMember(ctx context.Context) {
 func (b *Beat) deregister() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	pipe := b.rdb.TxPipeline()
-	pipe.Del(ctx, b.k.member(b.opt.ID))
-	pipe.ZRem(ctx, b.k.members(), b.opt.ID)
-	_, _ = pipe.Exec(ctx)
+	_ = b.st.DeleteMember(ctx, b.opt.ID)
 }

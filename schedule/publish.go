@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/celeroot/celeroot/queue"
 )
@@ -31,18 +28,19 @@ type Published struct {
 // calls it with Source "agent" after each applied commit. It returns the
 // new generation.
 func Publish(ctx context.Context, q *queue.Queue, set *Set) (int64, error) {
+	return publish(ctx, q.Beat(), set)
+}
+
+func publish(ctx context.Context, st store, set *Set) (int64, error) {
 	b, err := json.Marshal(set)
 	if err != nil {
 		return 0, fmt.Errorf("encode schedule set: %w", err)
 	}
-	k := newKeys(q.Keys().Prefix())
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	gen, err := scriptPublish.Run(ctx, q.Client(), []string{k.config()}, string(b), set.Digest(), set.SHA, set.Source, time.Now().UnixMilli()).Int64()
-	if err != nil {
+	gen, err := st.Publish(ctx, b, set.Digest(), set.SHA, set.Source)
+	switch {
+	case err != nil && gen == 0:
 		return 0, fmt.Errorf("publish schedule set %s: %w", set.Label(), err)
-	}
-	if err := q.Client().Publish(ctx, k.events(), "config "+strconv.FormatInt(gen, 10)).Err(); err != nil {
+	case err != nil:
 		return gen, fmt.Errorf("announce schedule set %s: %w (beats will see it on their next poll)", set.Label(), err)
 	}
 	return gen, nil
@@ -50,27 +48,17 @@ func Publish(ctx context.Context, q *queue.Queue, set *Set) (int64, error) {
 
 // ReadPublished returns the published set, or nil when there is none.
 func ReadPublished(ctx context.Context, q *queue.Queue) (*Published, error) {
-	return readPublished(ctx, q.Client(), newKeys(q.Keys().Prefix()), true)
+	return readPublished(ctx, q.Beat(), true)
 }
 
-func readPublished(ctx context.Context, rdb redis.UniversalClient, k keys, withSet bool) (*Published, error) {
-	fields := []string{"gen", "digest", "sha", "source", "published_at"}
+func readPublished(ctx context.Context, st store, withSet bool) (*Published, error) {
+	raw, err := st.ReadPublished(ctx, withSet)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	p := &Published{Gen: raw.Gen, Digest: raw.Digest, SHA: raw.SHA, Source: raw.Source, PublishedAt: time.UnixMilli(raw.PublishedAtMS)}
 	if withSet {
-		fields = append(fields, "set")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, err := rdb.HMGet(ctx, k.config(), fields...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read published schedule set %s: %w", k.config(), err)
-	}
-	str := func(i int) string { s, _ := v[i].(string); return s }
-	if str(0) == "" {
-		return nil, nil
-	}
-	p := &Published{Gen: toInt(str(0)), Digest: str(1), SHA: str(2), Source: str(3), PublishedAt: time.UnixMilli(toInt(str(4)))}
-	if withSet {
-		if p.Set, err = DecodeSet([]byte(str(5))); err != nil {
+		if p.Set, err = DecodeSet(raw.Set); err != nil {
 			return nil, fmt.Errorf("published schedule set gen %d: %w", p.Gen, err)
 		}
 		p.Schedules = len(p.Set.Schedules)
@@ -82,7 +70,7 @@ func readPublished(ctx context.Context, rdb redis.UniversalClient, k keys, withS
 // publications (pub/sub, and a poll in case a message was missed) and
 // wakes the campaign when a leader releases the lease.
 func (b *Beat) watchConfig(ctx context.Context) {
-	sub := b.rdb.Subscribe(ctx, b.k.events())
+	sub := b.st.Subscribe(ctx)
 	defer sub.Close()
 	for err := b.startConfig(ctx); err != nil; err = b.startConfig(ctx) {
 		b.log.Warn("publish schedules at start", "err", err)
@@ -90,18 +78,19 @@ func (b *Beat) watchConfig(ctx context.Context) {
 			return
 		}
 	}
-	msgs := sub.Channel()
+	msgs := sub.C
 	poll := time.NewTicker(b.opt.ConfigPoll)
 	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-msgs:
-			if m == nil {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil // closed: poll only
 				continue
 			}
-			if strings.HasPrefix(m.Payload, "released ") {
+			if strings.HasPrefix(m, "released ") {
 				select {
 				case b.wake <- struct{}{}:
 				default:
@@ -119,7 +108,7 @@ func (b *Beat) watchConfig(ctx context.Context) {
 // published by the agent wins over a local file (the agent follows git);
 // otherwise the beat publishes its own, the newest start wins.
 func (b *Beat) startConfig(ctx context.Context) error {
-	pub, err := readPublished(ctx, b.rdb, b.k, true)
+	pub, err := readPublished(ctx, b.st, true)
 	if err != nil {
 		return err
 	}
@@ -133,7 +122,7 @@ func (b *Beat) startConfig(ctx context.Context) error {
 		b.apply(pub.Set, pub.Gen)
 		return nil
 	}
-	gen, err := Publish(ctx, b.q, cur.set)
+	gen, err := publish(ctx, b.st, cur.set)
 	if err != nil && gen == 0 {
 		return err
 	}
@@ -143,7 +132,7 @@ func (b *Beat) startConfig(ctx context.Context) error {
 
 // follow loads the published set when it is not the loaded one.
 func (b *Beat) follow(ctx context.Context) {
-	head, err := readPublished(ctx, b.rdb, b.k, false)
+	head, err := readPublished(ctx, b.st, false)
 	if err != nil {
 		b.log.Warn("poll published schedules", "err", err)
 		return
@@ -162,7 +151,7 @@ func (b *Beat) follow(ctx context.Context) {
 		b.setGen(cur.set, head.Gen)
 		return
 	}
-	pub, err := readPublished(ctx, b.rdb, b.k, true)
+	pub, err := readPublished(ctx, b.st, true)
 	if err != nil {
 		b.log.Warn("load published schedules", "err", err)
 		return
@@ -175,9 +164,7 @@ func (b *Beat) follow(ctx context.Context) {
 
 // announce publishes an event to the other beats.
 func (b *Beat) announce(ctx context.Context, msg string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := b.rdb.Publish(ctx, b.k.events(), msg).Err(); err != nil {
+	if err := b.st.Announce(ctx, msg); err != nil {
 		b.log.Debug("announce", "msg", msg, "err", err)
 	}
 }

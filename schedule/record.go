@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/celeroot/celeroot/queue"
 )
 
 type doneRec struct {
@@ -63,21 +65,20 @@ func (f *fanout) flush(recs []doneRec) {
 // firing set, and becomes its schedule's last fire. A fire whose record
 // could not be written stays in the firing set; a sweep finishes it.
 func (f *fanout) recordBatch(batch []doneRec) {
-	calls := make([]scriptCall, 0, len(batch))
+	done := make([]queue.FireDone, 0, len(batch))
 	for _, d := range batch {
 		raw, err := json.Marshal(d.rec)
 		if err != nil {
 			raw = []byte("{}")
 		}
-		calls = append(calls, scriptCall{keys: []string{d.key, f.b.k.firing(), f.b.k.last()},
-			args: []any{d.rec.Schedule, string(raw), time.Now().UnixMilli()}})
+		done = append(done, queue.FireDone{Key: d.key, Schedule: d.rec.Schedule, Record: raw})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cmds, err := runPipelined(ctx, f.b.rdb, scriptDone, calls)
+	errs, err := f.b.st.Done(ctx, done)
 	for i, d := range batch {
 		if err == nil {
-			err = cmds[i].Err()
+			err = errs[i]
 		}
 		if err != nil {
 			f.b.log.Warn("record fire", "schedule", d.rec.Schedule, "tick", d.rec.Tick, "err", err)

@@ -5,12 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/celeroot/celeroot/queue"
 )
@@ -52,22 +48,22 @@ type ScheduleStatus struct {
 // ReadStatus collects the status of the beats of q's namespace, with the
 // next n fire times of each schedule.
 func ReadStatus(ctx context.Context, q *queue.Queue, n int) (*Status, error) {
-	rdb, k := q.Client(), newKeys(q.Keys().Prefix())
+	bs := q.Beat()
 	st := &Status{Namespace: q.Namespace().String()}
 	var err error
-	if st.Leader, err = readLeader(ctx, rdb, k); err != nil {
+	if st.Leader, err = readLeader(ctx, q); err != nil {
 		return nil, err
 	}
-	if st.Beats, err = readMembers(ctx, rdb, k); err != nil {
+	if st.Beats, err = readMembers(ctx, bs); err != nil {
 		return nil, err
 	}
-	if st.Published, err = readPublished(ctx, rdb, k, true); err != nil {
+	if st.Published, err = readPublished(ctx, bs, true); err != nil {
 		return nil, err
 	}
 	if st.Published == nil {
 		return st, nil
 	}
-	last, err := readLast(ctx, rdb, k)
+	last, err := readLast(ctx, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -86,64 +82,45 @@ func ReadStatus(ctx context.Context, q *queue.Queue, n int) (*Status, error) {
 	return st, nil
 }
 
-func readLeader(ctx context.Context, rdb redis.UniversalClient, k keys) (*LeaderInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	pipe := rdb.Pipeline()
-	val := pipe.Get(ctx, k.leader())
-	ttl := pipe.PTTL(ctx, k.leader())
-	info := pipe.HGetAll(ctx, k.leaderInfo())
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read beat leader %s: %w", k.leader(), err)
+// leaseReader reads the beat's lease; *queue.Queue implements it.
+type leaseReader interface {
+	ReadLease(ctx context.Context, n queue.LeaseName) (*queue.LeaseInfo, time.Duration, error)
+}
+
+func readLeader(ctx context.Context, r leaseReader) (*LeaderInfo, error) {
+	li, ttl, err := r.ReadLease(ctx, queue.LeaseBeat)
+	if err != nil || li == nil {
+		return nil, err
 	}
-	if val.Val() == "" {
-		return nil, nil
-	}
-	h := info.Val()
-	li := &LeaderInfo{ID: h["id"], Host: h["host"], PID: int(toInt(h["pid"])), Version: h["version"],
-		Since: time.UnixMilli(toInt(h["since"])), Epoch: toInt(h["epoch"]), ExpiresInMS: ttl.Val().Milliseconds()}
-	if id, epoch, ok := strings.Cut(val.Val(), "|"); ok && (li.ID != id || strconv.FormatInt(li.Epoch, 10) != epoch) {
-		li = &LeaderInfo{ID: id, Epoch: toInt(epoch), ExpiresInMS: ttl.Val().Milliseconds()} // info not written yet
-	}
-	return li, nil
+	return &LeaderInfo{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since, Epoch: li.Epoch,
+		ExpiresInMS: ttl.Milliseconds()}, nil
 }
 
 // Members returns the beats of q's namespace that reported within three
 // leases.
 func Members(ctx context.Context, q *queue.Queue) ([]Member, error) {
-	return readMembers(ctx, q.Client(), newKeys(q.Keys().Prefix()))
+	return readMembers(ctx, q.Beat())
 }
 
-func readMembers(ctx context.Context, rdb redis.UniversalClient, k keys) ([]Member, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ids, err := rdb.ZRange(ctx, k.members(), 0, -1).Result()
+func readMembers(ctx context.Context, st store) ([]Member, error) {
+	raws, err := st.Members(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read beat members %s: %w", k.members(), err)
+		return nil, err
 	}
 	out := []Member{}
-	for _, id := range ids {
-		raw, err := rdb.Get(ctx, k.member(id)).Result()
-		if errors.Is(err, redis.Nil) {
-			continue // expired: the beat died
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read beat member %s: %w", id, err)
-		}
+	for _, raw := range raws {
 		var m Member
-		if json.Unmarshal([]byte(raw), &m) == nil {
+		if json.Unmarshal(raw, &m) == nil {
 			out = append(out, m)
 		}
 	}
 	return out, nil
 }
 
-func readLast(ctx context.Context, rdb redis.UniversalClient, k keys) (map[string]*FireRecord, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	h, err := rdb.HGetAll(ctx, k.last()).Result()
+func readLast(ctx context.Context, st store) (map[string]*FireRecord, error) {
+	h, err := st.Last(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read last fires %s: %w", k.last(), err)
+		return nil, err
 	}
 	out := make(map[string]*FireRecord, len(h))
 	for name, raw := range h {
@@ -185,20 +162,14 @@ func runResults(ctx context.Context, q *queue.Queue, runs map[string]string) map
 // wait for the lease to change hands and returns the old and the new
 // holder ("" when none). It returns old == "" when nobody leads.
 func StepDown(ctx context.Context, q *queue.Queue, wait time.Duration) (old, now string, err error) {
-	rdb, k := q.Client(), newKeys(q.Keys().Prefix())
-	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	v, err := scriptStepdown.Run(octx, rdb, []string{k.leader(), k.stepdown()}, time.Minute.Milliseconds()).Text()
-	cancel()
-	if errors.Is(err, redis.Nil) {
-		return "", "", nil
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("ask beat leader to step down: %w", err)
+	v, err := q.StepDown(ctx, queue.LeaseBeat, time.Minute)
+	if err != nil || v == "" {
+		return "", "", err
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		cur, err := rdb.Get(ctx, k.leader()).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		cur, err := q.LeaseValue(ctx, queue.LeaseBeat)
+		if err != nil {
 			return v, "", fmt.Errorf("watch beat leader: %w", err)
 		}
 		if cur != v && (cur != "" || time.Now().After(deadline)) {

@@ -12,7 +12,7 @@ import (
 func (f *fanout) sweep(ctx context.Context) {
 	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	keys, err := f.b.rdb.ZRange(octx, f.b.k.firing(), 0, 999).Result()
+	keys, err := f.b.st.Firing(octx, 1000)
 	if err != nil {
 		f.b.log.Warn("sweep unfinished fires", "err", err)
 		return
@@ -28,16 +28,14 @@ func (f *fanout) sweep(ctx context.Context) {
 }
 
 func (f *fanout) sweepOne(ctx context.Context, key string) {
-	h, err := f.b.rdb.HMGet(ctx, key, "state", "plan").Result()
+	state, raw, err := f.b.st.FireState(ctx, key)
 	if err != nil {
 		f.b.log.Warn("sweep fire", "key", key, "err", err)
 		return
 	}
-	state, _ := h[0].(string)
-	raw, _ := h[1].(string)
 	var plan firePlan
 	if state != "firing" || json.Unmarshal([]byte(raw), &plan) != nil {
-		f.b.rdb.ZRem(ctx, f.b.k.firing(), key) // expired, done, or unreadable
+		_ = f.b.st.Unfire(ctx, key) // expired, done, or unreadable
 		return
 	}
 	if time.Since(plan.tick()) > time.Duration(plan.DeadlineMS)*time.Millisecond+f.b.opt.LateWindow {

@@ -23,18 +23,19 @@ func TestSweepFinishesADeadLeadersFire(t *testing.T) {
 	}
 	q := queuetest.Opener(queuetest.StartRedis(t).URL())(t)
 	ctx := context.Background()
-	k := newKeys(q.Keys().Prefix())
+	k := q.Beat()
 	tick := time.Now().Add(-2 * time.Second).Truncate(time.Second)
 	tr := TaskRun{Task: "ping", Module: "builtin"}
 	plan := firePlan{Schedule: "nightly", TickMS: tick.UnixMilli(), DeadlineMS: time.Hour.Milliseconds(),
 		Tasks: []TaskRun{tr}, Hosts: []planHost{{"h1", 0}, {"h2", 0}}}
 	raw, _ := json.Marshal(plan)
-	key := k.fire("nightly", tick.UnixMilli())
-	rdb := q.Client()
+	key := k.FireKey("nightly", tick.UnixMilli())
+	firing := q.Keys().Prefix() + "{beat}:firing"
+	rdb := queuetest.Client(q)
 	if err := rdb.HSet(ctx, key, "state", "firing", "lease", "dead|1", "plan", string(raw)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	rdb.ZAdd(ctx, k.firing(), redisZ(float64(tick.UnixMilli()), key))
+	rdb.ZAdd(ctx, firing, redisZ(float64(tick.UnixMilli()), key))
 	// The dead leader had enqueued h1's run.
 	first, _, err := q.Enqueue(ctx, &queue.Run{Task: "ping", Module: "builtin", Target: queue.HostQueue("h1"), ScheduleID: "nightly", Tick: tick},
 		IdempotencyKey("nightly", tick, "h1"))
@@ -76,7 +77,7 @@ func TestSweepFinishesADeadLeadersFire(t *testing.T) {
 	if !ev.Recovered || ev.Enqueued != 1 || ev.Duplicates != 1 || ev.Hosts != 2 {
 		t.Errorf("recovered fire: %+v", ev)
 	}
-	if n := rdb.ZCard(ctx, k.firing()).Val(); n != 0 {
+	if n := rdb.ZCard(ctx, firing).Val(); n != 0 {
 		t.Errorf("%d fires still in progress", n)
 	}
 	if st := rdb.HGet(ctx, key, "state").Val(); st != "done" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -100,30 +99,12 @@ func (c *HostRemoveCmd) Run(a *App) error {
 		return fmt.Errorf("remove host %s: cannot take the deploy lock: %w (cl.yaml and the host unchanged; fix: start Redis or correct redis.url, or --no-stop to only unregister the host without touching it)", c.Name, err)
 	}
 	defer q.Close()
-	lock, err := deploy.AcquireLock(a.Ctx, q.Client(), q.Keys().Prefix(), deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")})
-	if err != nil {
-		return err
-	}
-	defer lock.Release(a.Ctx)
-	// A lock that cannot be refreshed may be taken by a deploy: stop.
-	ctx, cancel := context.WithCancelCause(a.Ctx)
-	defer cancel(nil)
-	errLost := errors.New("the deploy lock was lost (Redis unreachable?)")
-	go func() {
-		select {
-		case <-lock.Lost():
-			cancel(errLost)
-		case <-ctx.Done():
-		}
-	}()
-	parent := a.Ctx
-	a.Ctx = ctx
-	defer func() { a.Ctx = parent }()
-	err = removeHost(a, c, msg)
-	if err != nil && errors.Is(context.Cause(ctx), errLost) {
-		return fmt.Errorf("%v (stopped: %v)", err, errLost)
-	}
-	return err
+	return deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
+		parent := a.Ctx
+		a.Ctx = ctx
+		defer func() { a.Ctx = parent }()
+		return removeHost(a, c, msg)
+	})
 }
 
 // HostUpdateCmd is `cl host update`.

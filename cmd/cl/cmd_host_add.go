@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -29,18 +30,21 @@ func addHost(a *App, spec config.HostSpec, msg string, commit bool) error {
 		return err
 	}
 	defer q.Close()
-	lock, err := deploy.AcquireLock(a.Ctx, q.Client(), q.Keys().Prefix(), deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")})
-	if err != nil {
-		return err
-	}
-	defer lock.Release(a.Ctx)
 	repo, err := openRepo(a)
 	if err != nil {
 		return err
 	}
+	var rep *deploy.AddReport
 	steps := newStepView(a)
-	rep, err := deploy.Add(a.Ctx, &deploy.Engine{Hosts: conn, Heartbeats: q, Log: a.Log, Env: a.Env, Events: steps.event},
-		deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
+	err = deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
+		var err error
+		rep, err = deploy.Add(ctx, &deploy.Engine{Hosts: conn, Heartbeats: q, Log: a.Log, Env: a.Env, Events: steps.event},
+			deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
+		return err
+	})
+	if rep == nil {
+		return err
+	}
 	if a.JSON() {
 		if perr := json.NewEncoder(a.Stdout).Encode(map[string]any{"type": "report", "report": rep}); perr != nil {
 			return perr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -74,42 +73,29 @@ func (c *HostDeployCmd) Run(a *App) error {
 }
 
 func (c *HostDeployCmd) deploy(a *App, q *queue.Queue, e *deploy.Engine, rel *deploy.Release, hosts []*config.Host) error {
-	prefix := q.Keys().Prefix()
 	if c.ForceUnlock != "" {
 		if err := forceUnlock(a, q, c.ForceUnlock); err != nil {
 			return err
 		}
 	}
 	command := "cl " + strings.Join(os.Args[1:], " ")
-	lock, err := deploy.AcquireLock(a.Ctx, q.Client(), prefix, deploy.LockInfo{Version: rel.Version, Command: command})
-	if err != nil {
-		return err
-	}
-	defer lock.Release(a.Ctx)
-	ctx, cancel := context.WithCancelCause(a.Ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-lock.Lost():
-			cancel(errors.New("the deploy lock was lost (Redis unreachable?): stopped"))
-		case <-ctx.Done():
+	return deploy.Locked(a.Ctx, q, deploy.LockInfo{Version: rel.Version, Command: command}, func(ctx context.Context, lock deploy.LockInfo) error {
+		view := newDeployView(a, rel, hosts)
+		e.Events = view.event
+		rep, err := e.Deploy(ctx, rel, hosts, deploy.Options{Strategy: c.Strategy, Batch: c.Batch, MaxFail: c.MaxFail,
+			Canary: c.Canary, Parallel: c.Parallel, RollbackOnFailure: c.RollbackOnFailure, ID: lock.ID, Command: command})
+		view.close()
+		if rep == nil {
+			return err
 		}
-	}()
-	view := newDeployView(a, rel, hosts)
-	e.Events = view.event
-	rep, err := e.Deploy(ctx, rel, hosts, deploy.Options{Strategy: c.Strategy, Batch: c.Batch, MaxFail: c.MaxFail,
-		Canary: c.Canary, Parallel: c.Parallel, RollbackOnFailure: c.RollbackOnFailure, ID: lock.Info.ID, Command: command})
-	view.close()
-	if rep == nil {
+		if perr := printDeployReport(a, rep); perr != nil {
+			return perr
+		}
+		if err != nil && !rep.Interrupted {
+			return silentExit(ExitError)
+		}
 		return err
-	}
-	if perr := printDeployReport(a, rep); perr != nil {
-		return perr
-	}
-	if err != nil && !rep.Interrupted {
-		return silentExit(ExitError)
-	}
-	return err
+	})
 }
 
 func (c *HostDeployCmd) unlockOnly(a *App) error {
@@ -122,7 +108,7 @@ func (c *HostDeployCmd) unlockOnly(a *App) error {
 }
 
 func forceUnlock(a *App, q *queue.Queue, id string) error {
-	info, err := deploy.ForceUnlock(a.Ctx, q.Client(), q.Keys().Prefix(), id)
+	info, err := deploy.ForceUnlock(a.Ctx, q, id)
 	if err != nil {
 		return err
 	}

@@ -64,11 +64,10 @@ func TestHostRemoveTakesTheDeployLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	prefix := q.Keys().Prefix()
 
 	// A deploy holds the lock: remove refuses, with the deploy's one-line
 	// error, and changes nothing (--force does not override the lock).
-	held, err := deploy.AcquireLock(ctx, q.Client(), prefix, deploy.LockInfo{Version: "0123456789abcdef0123", Command: "cl host deploy --all"})
+	held, err := deploy.AcquireLock(ctx, q, deploy.LockInfo{Version: "0123456789abcdef0123", Command: "cl host deploy --all"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +81,7 @@ func TestHostRemoveTakesTheDeployLock(t *testing.T) {
 		}
 		sameFile(t, path, before, "remove under a held lock")
 	}
-	if info, _, err := deploy.ReadLock(ctx, q.Client(), prefix); err != nil || info == nil || info.ID != held.Info.ID {
+	if info, _, err := deploy.ReadLock(ctx, q); err != nil || info == nil || info.ID != held.Info.ID {
 		t.Fatalf("the deploy's lock was disturbed: %+v %v", info, err)
 	}
 	if err := held.Release(ctx); err != nil {
@@ -95,17 +94,17 @@ func TestHostRemoveTakesTheDeployLock(t *testing.T) {
 		t.Fatalf("remove of an unreachable host: %d %s", code, stderr)
 	}
 	sameFile(t, path, before, "a failed remove")
-	if info, _, err := deploy.ReadLock(ctx, q.Client(), prefix); err != nil || info != nil {
+	if info, _, err := deploy.ReadLock(ctx, q); err != nil || info != nil {
 		t.Fatalf("lock left after a failed remove: %+v %v", info, err)
 	}
 
 	// While remove holds the lock, a deploy (or another remove) is refused
 	// with remove's command line as the holder.
-	mine, err := deploy.AcquireLock(ctx, q.Client(), prefix, deploy.LockInfo{Command: "cl host remove gone01"})
+	mine, err := deploy.AcquireLock(ctx, q, deploy.LockInfo{Command: "cl host remove gone01"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = deploy.AcquireLock(ctx, q.Client(), prefix, deploy.LockInfo{Version: "abc"})
+	_, err = deploy.AcquireLock(ctx, q, deploy.LockInfo{Version: "abc"})
 	if err == nil || !strings.Contains(err.Error(), `is running "cl host remove gone01"`) {
 		t.Fatalf("deploy while a remove holds the lock: %v", err)
 	}
@@ -119,7 +118,7 @@ func TestHostRemoveTakesTheDeployLock(t *testing.T) {
 	if data, _ := os.ReadFile(path); strings.Contains(string(data), "gone01") {
 		t.Fatalf("gone01 still in cl.yaml:\n%s", data)
 	}
-	if info, _, err := deploy.ReadLock(ctx, q.Client(), prefix); err != nil || info != nil {
+	if info, _, err := deploy.ReadLock(ctx, q); err != nil || info != nil {
 		t.Fatalf("lock left after remove --force: %+v %v", info, err)
 	}
 }
