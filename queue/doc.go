@@ -1,5 +1,12 @@
-// Package queue keeps celeroot's task runs on Redis: enqueue, claim, leases,
-// retries, dead runs, results, logs, kills and worker heartbeats. It works
+// Package queue is celeroot's one owner of Redis: the connection (Open, a
+// redis.url), the key namespace and every script. It keeps the task runs
+// (enqueue, claim, leases, retries, dead runs, results, logs, kills), the
+// worker heartbeats, the one fenced lease that the beat leader and the
+// deploy lock use (Lease), the beat's state (BeatStore: cursors, fire
+// claims, the published schedule set, members) and namespace snapshots
+// (Snapshot, Restore). No other package imports go-redis (a test in package
+// layering enforces it); they call this API or declare a small interface
+// that *Queue implements (deploy.Locker, schedule's store). It works
 // the same on a single redis-server, behind Redis Sentinel, on Redis Cluster
 // and on the embedded miniredis of `cl dev` (package queue/embedded).
 //
@@ -118,6 +125,11 @@
 //	{workers}:seen            zset host → last heartbeat (unix ms)
 //	{workers}:hb:<host>       hash: last heartbeat (TTL = heartbeat TTL)
 //	{workers}:queues          set of queue names
+//	{beat}:…                  the beat's state (see BeatStore)
+//	{<lease>}:lock            "<holder id>|<epoch>", PX ttl: a fenced lease ({beat}:leader for the beat)
+//	{<lease>}:lock:info       hash: the holder (id, epoch, holder, host, pid, since, version, command)
+//	{<lease>}:epoch           counter: the lease's fencing token
+//	{<lease>}:stepdown        the lease value asked to step down
 //
 // Per-run state lives in its queue's slot rather than in a per-run slot so
 // that enqueue, start, renew, complete, retry and kill are each a single
@@ -127,6 +139,21 @@
 // scripts and sit in the run's own slot. Heartbeats share one tag so that a
 // heartbeat and its index entry are written in one MULTI; Workers reads the
 // index by score (no KEYS or SCAN) and the live hashes in one pipeline.
+//
+// # Fenced leases
+//
+// AcquireLease takes a named lease (LeaseBeat, LeaseDeploy) in one script
+// that increments its epoch, the fencing token: the value "<id>|<epoch>"
+// is what fenced scripts compare, so a holder that lost the lease cannot
+// act through a late command. The holder renews every third of the TTL in
+// the background and counts its validity from the moment it sent the last
+// successful renewal, on the monotonic clock, minus 5%: when that runs out
+// (Redis unreachable) Lost is closed with ErrLeaseExpired, before Redis
+// lets another process take the lease. A renewal that finds another value
+// ends it with ErrLeaseTaken (expired and taken, or ForceUnlock), and
+// StepDown makes the holder give it up at its next renewal
+// (ErrSteppedDown). A holder finding its own id in the lease takes it again
+// under a new epoch. ReadLease and ForceUnlock work by lease name and id.
 //
 // # Redis URLs
 //
@@ -163,5 +190,7 @@
 //
 // queue/queuetest holds one conformance suite (RunSuite) that the tests run
 // against a real redis-server, a 3-node Redis Cluster and miniredis, plus
-// helpers that start those for other packages' tests.
+// helpers that start those for other packages' tests. queuetest.Client
+// hands a queue's raw client to tests that must damage or inspect Redis
+// behind the API; production code has no way to it.
 package queue

@@ -9,7 +9,10 @@
 // to host queues with idempotency keys), catch-up, reloads, the internal
 // Redis backup schedule, and status. It does not run tasks (package worker)
 // nor store them (package queue), and it does not read cl.yaml itself
-// (callers pass a *config.Config or a Set).
+// (callers pass a *config.Config or a Set). It makes no Redis call itself:
+// the leader lease is queue's fenced lease (queue.LeaseBeat), and the
+// beat's keys and scripts live in queue.BeatStore, which implements the
+// small store interface the beat declares; backups are queue.Snapshot.
 //
 // # Model
 //
