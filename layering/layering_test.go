@@ -17,6 +17,7 @@ const module = "github.com/celeroot/celeroot"
 // (bench/...) are exempt: they measure the libraries directly.
 var owners = map[string][]string{
 	"github.com/redis/go-redis/": {"queue"},
+	"github.com/go-git/":         {"sync"},
 }
 
 type pkg struct {
