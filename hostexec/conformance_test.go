@@ -154,6 +154,37 @@ func testHostConformance(t *testing.T, h Host) {
 	t.Run("CancelKillsProcessGroup", func(t *testing.T) {
 		testCancelKills(t, h)
 	})
+	t.Run("MaxStdout", func(t *testing.T) {
+		testMaxStdout(t, h)
+	})
+}
+
+// testMaxStdout runs a command that prints without end under a 64 KiB cap:
+// Run must stop it and fail with an error naming the command and the cap,
+// having passed on at most the cap.
+func testMaxStdout(t *testing.T, h Host) {
+	const limit = 64 << 10
+	out := countWriter{w: io.Discard}
+	start := time.Now()
+	_, err := h.Run(context.Background(), Command{Argv: []string{"yes", "0123456789abcdef"}, Stdout: &out, MaxStdout: limit})
+	var tooLarge *OutputTooLargeError
+	if !errors.Is(err, ErrOutputTooLarge) || !errors.As(err, &tooLarge) || tooLarge.Max != limit {
+		t.Fatalf("Run of endless output with MaxStdout: %v, want an *OutputTooLargeError", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "yes 0123456789abcdef") || !strings.Contains(msg, "65536 bytes") || strings.Contains(msg, "\n") {
+		t.Errorf("error %q does not name the command and the cap on one line", msg)
+	}
+	if n := out.n; n > limit {
+		t.Errorf("%d bytes reached Stdout, more than the cap of %d", n, limit)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("stopping the command took %v", d)
+	}
+	// Under the cap, output passes unchanged and no error.
+	var small strings.Builder
+	if _, err := h.Run(context.Background(), Command{Argv: []string{"printf", "%s", "hello"}, Stdout: &small, MaxStdout: 5}); err != nil || small.String() != "hello" {
+		t.Errorf("output of exactly the cap: %q, %v", small.String(), err)
+	}
 }
 
 // testCancelKills starts a shell with a background sleep, cancels, and

@@ -52,6 +52,10 @@ echo '@@time'; date +%s.%N
 echo '@@end'
 `
 
+// MaxFactsOutput caps the facts script's output (an os-release and a df
+// line are a few KiB).
+const MaxFactsOutput = 1 << 20
+
 // GatherFacts reads the host's facts with one remote command. diskPath
 // names the filesystem whose free space is reported (its nearest existing
 // parent when it does not exist yet); "" means /.
@@ -59,7 +63,7 @@ func GatherFacts(ctx context.Context, h Host, diskPath string) (Facts, error) {
 	var stdout bytes.Buffer
 	var stderr limitedBuffer
 	start := time.Now()
-	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", factsScript, "sh", diskPath}, Stdout: &stdout, Stderr: &stderr})
+	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", factsScript, "sh", diskPath}, Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxFactsOutput})
 	end := time.Now()
 	if err != nil {
 		return Facts{}, fmt.Errorf("gather facts: %w", err)

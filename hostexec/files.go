@@ -26,8 +26,11 @@ const (
 	commitScript = `chmod "$1" "$2" && { sync "$2" 2>/dev/null || :; } && exec mv -f "$2" "$3"`
 	// readScript exits 44 for a missing file so that it maps onto
 	// fs.ErrNotExist.
-	readScript     = `[ -e "$1" ] || [ -L "$1" ] || exit 44; exec cat -- "$1"`
-	readMissing    = 44
+	readScript  = `[ -e "$1" ] || [ -L "$1" ] || exit 44; exec cat -- "$1"`
+	readMissing = 44
+	// MaxReadFile caps what Host.ReadFile returns (larger files are an
+	// *OutputTooLargeError).
+	MaxReadFile    = 64 << 20
 	cleanupTimeout = 10 * time.Second
 )
 
@@ -66,7 +69,7 @@ func uploadViaRun(ctx context.Context, h Host, name string, r io.Reader, dst str
 func readFileViaRun(ctx context.Context, h Host, name, p string) ([]byte, error) {
 	var stdout bytes.Buffer
 	var stderr limitedBuffer
-	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", readScript, "sh", p}, Stdout: &stdout, Stderr: &stderr})
+	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", readScript, "sh", p}, Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxReadFile})
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("read %s on %s: %w", p, name, err)

@@ -43,6 +43,11 @@ type Command struct {
 	Stdin io.Reader
 	// Stdout and Stderr receive the command's output; nil discards it.
 	Stdout, Stderr io.Writer
+	// MaxStdout, when positive, caps the bytes passed to Stdout: past it
+	// the command is stopped and Run returns an *OutputTooLargeError
+	// (matching ErrOutputTooLarge) naming the host, the command and the
+	// cap. Every caller that buffers a host's output sets it.
+	MaxStdout int64
 	// Env is added to the command's environment. Names must match
 	// [A-Za-z_][A-Za-z0-9_]*.
 	Env map[string]string

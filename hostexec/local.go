@@ -49,6 +49,10 @@ func (l *Local) grace() time.Duration {
 
 // Run runs c as a local process.
 func (l *Local) Run(ctx context.Context, c Command) (Result, error) {
+	return runCapped(ctx, l.name(), c, l.run)
+}
+
+func (l *Local) run(ctx context.Context, c Command) (Result, error) {
 	if err := c.validate(); err != nil {
 		return Result{}, fmt.Errorf("run on %s: %w", l.name(), err)
 	}
@@ -189,9 +193,17 @@ func (l *Local) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	if l.Become != BecomeNone {
 		return readFileViaRun(ctx, l, l.name(), path)
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s on %s: %w", path, l.name(), err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxReadFile+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s on %s: %w", path, l.name(), err)
+	case int64(len(b)) > MaxReadFile:
+		return nil, &OutputTooLargeError{Host: l.name(), Command: "read " + path, Max: MaxReadFile}
 	}
 	return b, nil
 }

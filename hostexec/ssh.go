@@ -46,6 +46,10 @@ func (h *sshHost) ReadFile(ctx context.Context, path string) ([]byte, error) {
 
 // Run runs c in a new session on the pooled connection.
 func (h *sshHost) Run(ctx context.Context, c Command) (Result, error) {
+	return runCapped(ctx, h.t.name(), c, h.run)
+}
+
+func (h *sshHost) run(ctx context.Context, c Command) (Result, error) {
 	name := h.t.name()
 	res := Result{ExitCode: -1}
 	fail := func(err error) (Result, error) { return res, fmt.Errorf("run on %s: %w", name, err) }
