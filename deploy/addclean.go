@@ -45,7 +45,7 @@ func (a *adder) cleanup(ctx context.Context, failed Step) {
 				a.rep.Leftovers = append(a.rep.Leftovers, "the worker of "+a.host.Name+" may still run: "+err.Error())
 			}
 			r.rep.Current = "?"
-			if err := r.r.callCheck(ctx, nil, nil, "remove current", "deactivate", r.target()); err == nil {
+			if err := r.r.callCheck(ctx, nil, 0, nil, "remove current", "deactivate", r.target()); err == nil {
 				r.rep.Current = ""
 			}
 		}
@@ -62,7 +62,7 @@ func (a *adder) cleanup(ctx context.Context, failed Step) {
 	ours := !a.pre.TargetExisted || a.pre.TargetEmpty
 	args := []string{r.target(), a.rel.Version, bit(removeRelease), bit(ours), stateFiles, bit(stateFiles != "" && !a.pre.StateDirExisted), bit(!a.pre.TargetExisted)}
 	var out bytes.Buffer
-	err := r.r.check(ctx, "clean up", hostexec.Command{Argv: append([]string{"/bin/sh", "-c", cleanScript, "sh"}, args...), Stdout: &out})
+	err := r.r.check(ctx, "clean up", hostexec.Command{Argv: append([]string{"/bin/sh", "-c", cleanScript, "sh"}, args...), Stdout: &out, MaxStdout: maxOutput})
 	if err != nil {
 		a.rep.Leftovers = append(a.rep.Leftovers, "could not clean "+r.target()+" on "+a.host.Name+": "+err.Error())
 		return

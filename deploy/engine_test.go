@@ -442,3 +442,30 @@ func TestLocalDeployTightensModes(t *testing.T) {
 		t.Errorf("credentials: %v, %v", st, err)
 	}
 }
+
+// A host whose current release has a manifest past the probe's cap fails
+// the deploy with an error naming the host and the cap, without reading
+// it all; current is left alone.
+func TestLocalDeployProbeOutputCapped(t *testing.T) {
+	s := newLocal(t, "")
+	if rep, err := s.deploy(t); err != nil {
+		t.Fatalf("first: %v %+v", err, rep.Hosts[0])
+	}
+	v1 := s.current(t)
+	manifest := filepath.Join(s.target, "releases", v1, ".celeroot", "manifest")
+	// A sparse file: cat reads zeros, the disk holds nothing.
+	if err := os.Truncate(manifest, maxProbeOutput+1<<20); err != nil {
+		t.Fatal(err)
+	}
+	s.repo.write("README", "changed\n")
+	s.repo.commit("second")
+	rep, err := s.deploy(t)
+	if err == nil {
+		t.Fatal("deploy over a huge manifest succeeded")
+	}
+	h := rep.Hosts[0]
+	t.Log(h.Error)
+	if h.Outcome != OutcomeFailed || !strings.Contains(h.Error, "67108864 bytes") || !strings.Contains(h.Error, h.Host) || s.current(t) != v1 {
+		t.Fatalf("host report %+v, current %s", h, s.current(t))
+	}
+}

@@ -197,7 +197,7 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 		r.ref = r.lastBeat(ctx)
 		args = append(args, r.svc.restartArgv()...)
 	}
-	res, stderr, err := r.r.call(ctx, &out, bytes.NewReader(data), "stage", args...)
+	res, stderr, err := r.r.call(ctx, &out, maxOutput, bytes.NewReader(data), "stage", args...)
 	if err == nil && res.ExitCode == manifestMismatch {
 		return errManifestMismatch
 	}
@@ -271,7 +271,7 @@ func (r *hostRun) activate(ctx context.Context) error {
 
 func (r *hostRun) switchTo(ctx context.Context, v string) error {
 	args := append([]string{r.target(), v}, r.svc.restartArgv()...)
-	return r.r.callCheck(ctx, nil, nil, "switch to "+ShortVersion(v)+" and restart the worker", "activate", args...)
+	return r.r.callCheck(ctx, nil, 0, nil, "switch to "+ShortVersion(v)+" and restart the worker", "activate", args...)
 }
 
 func (r *hostRun) health(ctx context.Context) error {

@@ -49,11 +49,23 @@ type remote struct {
 
 func (r *remote) libPath() string { return path.Join(r.target, ".celeroot", hostLibName) }
 
+// Caps on what cl reads back from a host (hostexec.Command.MaxStdout):
+// past them the command is stopped and the step fails naming the host, the
+// command and the cap.
+const (
+	// maxProbeOutput bounds the probe, which returns the current
+	// release's manifest: ~100 bytes a file, so ~600,000 files.
+	maxProbeOutput = 64 << 20
+	// maxOutput bounds the other commands whose output is parsed.
+	maxOutput = 1 << 20
+)
+
 // call runs `sh LIB cmd args...`, installing the library first when it
-// is missing. stdin may be nil; stdout receives the output.
-func (r *remote) call(ctx context.Context, stdout io.Writer, stdin io.Reader, cmd string, args ...string) (hostexec.Result, string, error) {
+// is missing. stdin may be nil; stdout receives the output, at most max
+// bytes (see maxOutput).
+func (r *remote) call(ctx context.Context, stdout io.Writer, max int64, stdin io.Reader, cmd string, args ...string) (hostexec.Result, string, error) {
 	argv := append([]string{"/bin/sh", "-c", callWrapper, r.libPath(), cmd}, args...)
-	res, stderr, err := r.run(ctx, hostexec.Command{Argv: argv, Stdin: stdin, Stdout: stdout})
+	res, stderr, err := r.run(ctx, hostexec.Command{Argv: argv, Stdin: stdin, Stdout: stdout, MaxStdout: max})
 	if err != nil || res.ExitCode != libMissing {
 		return res, stderr, err
 	}
@@ -63,7 +75,7 @@ func (r *remote) call(ctx context.Context, stdout io.Writer, stdin io.Reader, cm
 	if err := r.install(ctx); err != nil {
 		return res, stderr, err
 	}
-	return r.run(ctx, hostexec.Command{Argv: argv, Stdout: stdout})
+	return r.run(ctx, hostexec.Command{Argv: argv, Stdout: stdout, MaxStdout: max})
 }
 
 // install creates <target>/.celeroot and uploads the library.
@@ -120,8 +132,8 @@ func (r *remote) failed(what string, res hostexec.Result, stderr string, err err
 }
 
 // callCheck is call with a non-zero exit turned into an error.
-func (r *remote) callCheck(ctx context.Context, stdout io.Writer, stdin io.Reader, what, cmd string, args ...string) error {
-	res, stderr, err := r.call(ctx, stdout, stdin, cmd, args...)
+func (r *remote) callCheck(ctx context.Context, stdout io.Writer, max int64, stdin io.Reader, what, cmd string, args ...string) error {
+	res, stderr, err := r.call(ctx, stdout, max, stdin, cmd, args...)
 	return r.failed(what, res, stderr, err)
 }
 

@@ -53,7 +53,7 @@ type prereqs struct {
 
 func (r *remote) prereqs(ctx context.Context, unitPath, statePrefix string) (prereqs, error) {
 	var out bytes.Buffer
-	err := r.check(ctx, "check prerequisites", hostexec.Command{Argv: []string{"/bin/sh", "-c", prereqScript, "sh", r.target, unitPath, statePrefix}, Stdout: &out})
+	err := r.check(ctx, "check prerequisites", hostexec.Command{Argv: []string{"/bin/sh", "-c", prereqScript, "sh", r.target, unitPath, statePrefix}, Stdout: &out, MaxStdout: maxOutput})
 	if err != nil {
 		return prereqs{}, err
 	}

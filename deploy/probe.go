@@ -34,7 +34,7 @@ type probeResult struct {
 // probe reads the host's platform and deploy state in one command.
 func (r *remote) probe(ctx context.Context, version string, svc service) (probeResult, error) {
 	var out bytes.Buffer
-	if err := r.callCheck(ctx, &out, nil, "probe", "probe", r.target, version, svc.unitPath(), svc.name, StateDir); err != nil {
+	if err := r.callCheck(ctx, &out, maxProbeOutput, nil, "probe", "probe", r.target, version, svc.unitPath(), svc.name, StateDir); err != nil {
 		return probeResult{}, err
 	}
 	p, err := parseProbe(out.Bytes())

@@ -115,7 +115,7 @@ func (e *Engine) stopWorker(ctx context.Context, h *config.Host, purge bool, rep
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout+e.Config.SSH.Timeout.D())
 	defer cancel()
 	var sys strings.Builder
-	if err := run.r.check(ctx, "probe", hostexec.Command{Line: "[ -d /run/systemd/system ] && echo 1 || echo 0", Stdout: &sys}); err != nil {
+	if err := run.r.check(ctx, "probe", hostexec.Command{Line: "[ -d /run/systemd/system ] && echo 1 || echo 0", Stdout: &sys, MaxStdout: maxOutput}); err != nil {
 		return err
 	}
 	run.svc.systemd = strings.TrimSpace(sys.String()) == "1"

@@ -77,7 +77,7 @@ func (r *hostRun) switchBack(ctx context.Context) (bool, error) {
 		if err := r.svc.stop(ctx, r.r, false); err != nil {
 			return false, fmt.Errorf("stop the worker (no release to go back to): %w", err)
 		}
-		if err := r.r.callCheck(ctx, nil, nil, "remove current", "deactivate", r.target()); err != nil {
+		if err := r.r.callCheck(ctx, nil, 0, nil, "remove current", "deactivate", r.target()); err != nil {
 			return false, err
 		}
 		return true, nil

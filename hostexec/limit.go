@@ -71,9 +71,18 @@ func runCapped(ctx context.Context, host string, c Command, run func(context.Con
 	c.Stdout = &capWriter{w: orDiscard(c.Stdout), max: c.MaxStdout, over: func() { cancel(errOverCap) }}
 	res, err := run(cctx, c)
 	if ctx.Err() == nil && errors.Is(context.Cause(cctx), errOverCap) {
-		return res, &OutputTooLargeError{Host: host, Command: shorten(c.String(), 80), Max: c.MaxStdout}
+		return res, &OutputTooLargeError{Host: host, Command: describe(c), Max: c.MaxStdout}
 	}
 	return res, err
+}
+
+// describe renders c for an error: a script passed with sh -c shows as
+// "…", so that its arguments (what it was asked) are seen.
+func describe(c Command) string {
+	if a := c.Argv; len(a) >= 3 && a[1] == "-c" {
+		return shorten(a[0]+" -c … "+QuoteArgs(a[3:]), 100)
+	}
+	return shorten(c.String(), 100)
 }
 
 // shorten puts s on one line of at most n runes.
