@@ -2,8 +2,6 @@ package drift
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
@@ -49,66 +47,17 @@ type ProbeOptions struct {
 	Progress func(done, total int, st HostStatus)
 }
 
-// Probe observes hosts concurrently and returns their statuses in the
-// order given.
+// Probe observes hosts' reachability and facts (Observe with Facts) and
+// returns their statuses in the order given.
 func Probe(ctx context.Context, op Opener, hosts []*config.Host, o ProbeOptions) []HostStatus {
-	if o.Concurrency <= 0 {
-		o.Concurrency = 64
+	oo := ObserveOptions{TargetDir: o.DiskPath, Parallel: o.Concurrency, Facts: true, Timeout: o.Timeout}
+	if o.Progress != nil {
+		oo.Progress = func(done, total int, ob Observation) { o.Progress(done, total, ob.Status()) }
 	}
-	out := make([]HostStatus, len(hosts))
-	sem := make(chan struct{}, o.Concurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i] = probeOne(ctx, op, h, o)
-			if o.Progress != nil {
-				mu.Lock()
-				done++
-				o.Progress(done, len(hosts), out[i])
-				mu.Unlock()
-			}
-		}()
+	obs := Observe(ctx, op, hosts, oo)
+	out := make([]HostStatus, len(obs))
+	for i, ob := range obs {
+		out[i] = ob.Status()
 	}
-	wg.Wait()
 	return out
-}
-
-func probeOne(ctx context.Context, op Opener, h *config.Host, o ProbeOptions) HostStatus {
-	st := HostStatus{Name: h.Name, Address: h.Address, HostKey: HostKeyNotSeen}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
-	start := time.Now()
-	host, err := op.Open(ctx, h)
-	st.Latency = time.Since(start)
-	if err != nil {
-		st.Reason, st.Error = hostexec.Reason(err), err.Error()
-		switch {
-		case errors.Is(err, hostexec.ErrHostKeyUnknown):
-			st.HostKey = HostKeyUnknown
-		case errors.Is(err, hostexec.ErrHostKeyMismatch):
-			st.HostKey = HostKeyMismatch
-		}
-		return st
-	}
-	defer host.Close()
-	st.HostKey = HostKeyVerified
-	if hostexec.IsLocal(h) {
-		st.HostKey = HostKeyLocal
-	}
-	facts, err := hostexec.GatherFacts(ctx, host, o.DiskPath)
-	if err != nil {
-		st.Reason, st.Error = hostexec.Reason(err), err.Error()
-		return st
-	}
-	st.Reachable, st.Facts = true, &facts
-	return st
 }

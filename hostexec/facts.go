@@ -30,13 +30,14 @@ type Facts struct {
 	Warnings []string
 }
 
-// factsScript prints one section per fact. It is plain POSIX sh with
-// fallbacks for busybox and minimal images; $1 is the disk path.
-// factsScript prints the facts in sections. It forks only three programs
-// (uname -m, df, date): everything else is read from /proc and /sys with
-// shell builtins, because on a fan-out over many hosts each fork is paid on
-// every host.
-const factsScript = `LC_ALL=C; export LC_ALL
+// FactsScript prints the facts in "@@section" blocks; $1 is the disk path.
+// It is plain POSIX sh with fallbacks for busybox and minimal images, and
+// forks only three programs (uname -m, df, date): everything else is read
+// from /proc and /sys with shell builtins, because on a fan-out over many
+// hosts each fork is paid on every host. Callers that observe more in the
+// same command (drift) append it to their own script and hand the whole
+// output to ParseFacts.
+const FactsScript = `LC_ALL=C; export LC_ALL
 p=${1:-/}
 while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=${p%/*}; [ -n "$p" ] || p=/; done
 echo '@@hostname'; read -r h </proc/sys/kernel/hostname 2>/dev/null && echo "$h"
@@ -63,23 +64,30 @@ func GatherFacts(ctx context.Context, h Host, diskPath string) (Facts, error) {
 	var stdout bytes.Buffer
 	var stderr limitedBuffer
 	start := time.Now()
-	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", factsScript, "sh", diskPath}, Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxFactsOutput})
+	res, err := h.Run(ctx, Command{Argv: []string{"/bin/sh", "-c", FactsScript, "sh", diskPath}, Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxFactsOutput})
 	end := time.Now()
 	if err != nil {
 		return Facts{}, fmt.Errorf("gather facts: %w", err)
 	}
-	f, err := parseFacts(stdout.String())
+	f, err := ParseFacts(stdout.String(), start, end)
 	if err != nil {
 		return Facts{}, fmt.Errorf("gather facts: %w (exit status %d, stderr: %q)", err, res.ExitCode, strings.TrimSpace(stderr.String()))
-	}
-	if !f.Time.IsZero() {
-		mid := start.Add(end.Sub(start) / 2)
-		f.ClockSkew = f.Time.Sub(mid)
 	}
 	return f, nil
 }
 
-// parseFacts reads factsScript's output. Missing or garbled sections
+// ParseFacts reads FactsScript's output (other "@@" sections around it are
+// ignored). start and end bracket the command, for the clock skew.
+func ParseFacts(out string, start, end time.Time) (Facts, error) {
+	f, err := parseFacts(out)
+	if err == nil && !f.Time.IsZero() {
+		mid := start.Add(end.Sub(start) / 2)
+		f.ClockSkew = f.Time.Sub(mid)
+	}
+	return f, err
+}
+
+// parseFacts reads FactsScript's output. Missing or garbled sections
 // become Warnings; only output that is not the script's at all is an error.
 func parseFacts(out string) (Facts, error) {
 	sections := map[string][]string{}
