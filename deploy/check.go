@@ -1,13 +1,10 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
-	"strings"
-	"sync"
 
 	"github.com/celeroot/celeroot/config"
-	"github.com/celeroot/celeroot/hostexec"
+	"github.com/celeroot/celeroot/drift"
 )
 
 // CheckResult compares one host with the wanted release.
@@ -26,50 +23,23 @@ type CheckResult struct {
 }
 
 // Check reads, without changing anything, which release each host has
-// current and which one its worker reports, and compares them with want.
+// current and which one its worker reports (drift.Observe), and compares
+// them with want.
 func (e *Engine) Check(ctx context.Context, want string, hosts []*config.Host, parallel int) []CheckResult {
 	if parallel <= 0 {
 		parallel = DefaultParallel
 	}
-	out := make([]CheckResult, len(hosts))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i] = e.checkHost(ctx, want, h)
-		}()
+	obs := drift.Observe(ctx, e.Hosts, hosts, drift.ObserveOptions{TargetDir: e.Config.Deployment.TargetDirectory,
+		Heartbeats: e.Heartbeats, Parallel: parallel, Timeout: e.Config.SSH.Timeout.D() + stepTimeout})
+	out := make([]CheckResult, len(obs))
+	for i, o := range obs {
+		out[i] = checkResult(want, o)
 	}
-	wg.Wait()
 	return out
 }
 
-func (e *Engine) checkHost(ctx context.Context, want string, h *config.Host) CheckResult {
-	res := CheckResult{Host: h.Name, Address: h.Address, Want: want, Worker: "?"}
-	if e.Heartbeats != nil {
-		res.Worker = ""
-		if hb, ok, err := e.Heartbeats.Worker(ctx, h.Name); err == nil && ok {
-			res.Worker = hb.SHA
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.Config.SSH.Timeout.D()+stepTimeout)
-	defer cancel()
-	host, err := e.Hosts.Open(ctx, h)
-	if err == nil {
-		var out bytes.Buffer
-		var r hostexec.Result
-		r, err = host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", `readlink "$1/current" || :`, "sh", e.Config.Deployment.TargetDirectory}, Stdout: &out})
-		if err == nil && r.OK() {
-			res.Reachable = true
-			res.Current = strings.TrimPrefix(strings.TrimSpace(out.String()), "releases/")
-		}
-	}
-	if err != nil {
-		res.Error = err.Error()
-	}
-	res.UpToDate = res.Reachable && res.Current == want && (res.Worker == want || res.Worker == "?")
-	return res
+func checkResult(want string, o drift.Observation) CheckResult {
+	return CheckResult{Host: o.Host, Address: o.Address, Want: want, Current: o.Current, Worker: o.Worker,
+		Reachable: o.Reachable, Error: o.Error,
+		UpToDate: o.Reachable && o.Current == want && (o.Worker == want || o.Worker == drift.WorkerNoSource)}
 }

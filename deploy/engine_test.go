@@ -469,3 +469,32 @@ func TestLocalDeployProbeOutputCapped(t *testing.T) {
 		t.Fatalf("host report %+v, current %s", h, s.current(t))
 	}
 }
+
+// Check reports current and the heartbeat per host and whether both are
+// the wanted release; without heartbeats the worker is "?".
+func TestLocalCheck(t *testing.T) {
+	s := newLocal(t, "")
+	ctx := context.Background()
+	cfg := s.repo.config()
+	e := localEngine(t, cfg, s.fw)
+	v0 := s.repo.release(false).Version
+	if got := e.Check(ctx, v0, cfg.Hosts.Values(), 0)[0]; !got.Reachable || got.Current != "" || got.Worker != "" || got.UpToDate || got.Want != v0 {
+		t.Fatalf("before any deploy: %+v", got)
+	}
+	if rep, err := s.deploy(t); err != nil {
+		t.Fatalf("deploy: %v %+v", err, rep.Hosts[0])
+	}
+	if got := e.Check(ctx, v0, cfg.Hosts.Values(), 0)[0]; !got.UpToDate || got.Current != v0 || got.Worker != v0 {
+		t.Fatalf("after the deploy: %+v", got)
+	}
+	s.repo.write("README", "next\n")
+	s.repo.commit("next")
+	v1 := s.repo.release(false).Version
+	if got := e.Check(ctx, v1, cfg.Hosts.Values(), 0)[0]; got.UpToDate || got.Current != v0 || got.Want != v1 {
+		t.Fatalf("with a newer commit: %+v", got)
+	}
+	e.Heartbeats = nil
+	if got := e.Check(ctx, v0, cfg.Hosts.Values(), 0)[0]; !got.UpToDate || got.Worker != "?" {
+		t.Fatalf("without heartbeats: %+v", got)
+	}
+}

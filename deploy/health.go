@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/queue"
 )
 
-// Heartbeats reads worker heartbeats (queue.Queue implements it).
-type Heartbeats interface {
-	Worker(ctx context.Context, host string) (hb queue.Heartbeat, ok bool, err error)
-}
+// Heartbeats reads worker heartbeats (queue.Queue implements it); the
+// interface is drift's, which observes hosts.
+type Heartbeats = drift.Heartbeats
 
 // ErrUnhealthy is matched by health check failures.
 var ErrUnhealthy = errors.New("unhealthy")
