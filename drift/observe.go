@@ -24,7 +24,9 @@ type Heartbeats interface {
 type OpenerFunc func(ctx context.Context, h *config.Host) (hostexec.Host, error)
 
 // Open calls f.
-func (f OpenerFunc) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) { return f(ctx, h) }
+func (f OpenerFunc) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+	return f(ctx, h)
+}
 
 // Worker values of an Observation besides a SHA.
 const (

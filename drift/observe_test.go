@@ -53,7 +53,9 @@ func target(t *testing.T, sha string) string {
 
 func TestObserveCurrentAndWorker(t *testing.T) {
 	hosts := []*config.Host{{Name: "a", Address: "127.0.0.1"}, {Name: "b", Address: "127.0.0.1"}, {Name: "c", Address: "127.0.0.1"}}
-	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) { return &hostexec.Local{Name: h.Name}, nil })
+	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+		return &hostexec.Local{Name: h.Name}, nil
+	})
 	cases := []struct {
 		name        string
 		current     string
