@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/hostexec"
 )
 
@@ -141,20 +143,19 @@ func probe(ctx context.Context, addr string, o Options) *Candidate {
 	if o.Login == nil {
 		return c
 	}
-	lctx, cancel := context.WithTimeout(ctx, o.Timeout+o.Opts.ConnectTimeout+10*time.Second)
-	defer cancel()
-	h, err := hostexec.Dial(lctx, o.Login(addr, o.Port), o.Opts)
-	if err != nil {
-		c.Reason, c.Error = hostexec.Reason(err), err.Error()
+	// The same observation as `cl host status`, of an address not in
+	// cl.yaml yet.
+	login := drift.OpenerFunc(func(ctx context.Context, _ *config.Host) (hostexec.Host, error) {
+		return hostexec.Dial(ctx, o.Login(addr, o.Port), o.Opts)
+	})
+	ob := drift.Observe(ctx, login, []*config.Host{{Name: addr, Address: addr}}, drift.ObserveOptions{
+		TargetDir: o.DiskPath, Facts: true, Parallel: 1, Timeout: o.Timeout + o.Opts.ConnectTimeout + 10*time.Second})[0]
+	c.LoggedIn = ob.Connected()
+	if !ob.Reachable {
+		c.Reason, c.Error = ob.Reason, ob.Error
 		return c
 	}
-	defer h.Close()
-	c.LoggedIn = true
-	f, err := hostexec.GatherFacts(lctx, h, o.DiskPath)
-	if err != nil {
-		c.Reason, c.Error = hostexec.Reason(err), err.Error()
-		return c
-	}
+	f := *ob.Facts
 	c.Facts = &f
 	c.Why = verdict(f, o.MinFree)
 	c.Compatible = len(c.Why) == 0

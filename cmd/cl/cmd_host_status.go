@@ -25,18 +25,21 @@ func (c *HostStatusCmd) Run(a *App) error {
 	}
 	defer conn.Close()
 	progress := newProgress(a, "probing")
-	statuses := drift.Probe(a.Ctx, conn, hosts, drift.ProbeOptions{
-		DiskPath:    cfg.Deployment.TargetDirectory,
-		Timeout:     cfg.SSH.Timeout.D() + 5*time.Second,
-		Concurrency: c.Concurrency,
-		Progress: func(done, total int, st drift.HostStatus) {
-			progress.update(done, total, st.Name)
+	obs := drift.Observe(a.Ctx, conn, hosts, drift.ObserveOptions{
+		TargetDir: cfg.Deployment.TargetDirectory,
+		Facts:     true,
+		Timeout:   cfg.SSH.Timeout.D() + 5*time.Second,
+		Parallel:  c.Concurrency,
+		Progress: func(done, total int, o drift.Observation) {
+			progress.update(done, total, o.Host)
 		},
 	})
 	progress.done()
+	statuses := make([]drift.HostStatus, len(obs))
 	failed := 0
-	for _, st := range statuses {
-		if !st.Reachable {
+	for i, o := range obs {
+		statuses[i] = o.Status()
+		if !o.Reachable {
 			failed++
 		}
 	}
