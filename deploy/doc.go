@@ -6,8 +6,8 @@
 // removes hosts (`cl host add/remove`). cmd/cl and the GitOps agent call
 // it as a library; every operation returns a plain-data report.
 //
-// It does not own the transports (package hostexec), the heartbeats
-// (package queue), the worker (package worker), git (package sync) or
+// It does not own the transports (package hostexec), observing hosts
+// (package drift), the heartbeats (package queue), the worker (package worker), git (package sync) or
 // cl.yaml edits (package config); the fallback supervisor is its subpackage supervise.
 //
 // # Releases
@@ -76,6 +76,16 @@
 // that fails before the switch keeps its old release; one that fails after
 // it is switched back, restarted and checked to report the old version
 // again, with the worker's last log lines in the report.
+//
+// Every output read back from a host is capped (hostexec.Command.MaxStdout):
+// the probe, which carries the current manifest, at 64 MiB; prerequisites,
+// stage and clean-up at 1 MiB; log and health output keep only their tail.
+// A host past a cap fails its step with an error naming host, command and
+// cap.
+//
+// Check (`cl host deploy --check`) does not look at hosts itself: it
+// compares drift.Observe's current release and heartbeat with the wanted
+// release. Heartbeats is drift's interface.
 //
 // # Rollouts
 //

@@ -1,9 +1,21 @@
-// Package drift observes hosts: whether they can be reached, how fast, what
-// their host key check said, and their facts (OS, kernel, arch, CPUs,
-// memory, free disk, clock skew). Later it compares these observations with
-// the desired state of cl.yaml to report and repair drift.
+// Package drift observes hosts: whether they can be reached (and if not,
+// why: refused, timeout, auth failed, host key unknown, output too large,
+// ...), what their host key check said, the release their `current` link
+// points to, the state of the worker's systemd unit, the release their
+// worker's heartbeat reports, and their facts (OS, kernel, arch, CPUs,
+// memory, free disk, clock skew). Later it compares these observations
+// with the desired state of cl.yaml to report and repair drift.
 //
-// It reaches hosts only through hostexec and reports plain data
-// (HostStatus) that commands print as a table or JSON, and that the agent
-// will record.
+// Observe is the one probe: deploy's Check (`cl host deploy --check`),
+// `cl host status` (Probe, Observe with facts), discover's verdict and the
+// agent's plan all use it. It runs one command per host (a short script,
+// with hostexec.FactsScript appended when facts are asked), its output
+// capped at MaxObserveOutput; heartbeats come from a Heartbeats source
+// (queue.Queue) declared here.
+//
+// It reaches hosts only through hostexec (an Opener such as
+// hostexec.Connector, or an OpenerFunc) and reports plain data
+// (Observation, HostStatus) that commands print as a table or JSON and
+// that the agent will record. It does not deploy, and imports neither
+// deploy nor discover.
 package drift
