@@ -180,6 +180,17 @@ func testMaxStdout(t *testing.T, h Host) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("stopping the command took %v", d)
 	}
+	// ReadFile has its cap too: a (sparse) file past MaxReadFile.
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, MaxReadFile+1); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := h.ReadFile(context.Background(), big); !errors.Is(err, ErrOutputTooLarge) || len(b) != 0 {
+		t.Errorf("ReadFile of %d bytes: %d bytes, %v; want ErrOutputTooLarge", MaxReadFile+1, len(b), err)
+	}
 	// Under the cap, output passes unchanged and no error.
 	var small strings.Builder
 	if _, err := h.Run(context.Background(), Command{Argv: []string{"printf", "%s", "hello"}, Stdout: &small, MaxStdout: 5}); err != nil || small.String() != "hello" {
