@@ -177,6 +177,7 @@ func testMaxStdout(t *testing.T, h Host) {
 	if n := out.n; n > limit {
 		t.Errorf("%d bytes reached Stdout, more than the cap of %d", n, limit)
 	}
+	t.Logf("stopped after %v", time.Since(start))
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("stopping the command took %v", d)
 	}
