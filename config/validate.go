@@ -114,7 +114,7 @@ func (k checker) port(path string, p int, present bool) {
 func (k checker) url(path, raw string, schemes ...string) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		k.err(path, fmt.Sprintf("write a full URL such as %s://host:port/...", schemes[0]), "%q is not a valid URL", raw)
+		k.err(path, fmt.Sprintf("write a full URL such as %s://host:port/...", schemes[0]), "%q is not a valid URL", MaskURL(raw))
 		return nil
 	}
 	if !contains(schemes, u.Scheme) {
@@ -180,13 +180,16 @@ func checkRedisURL(k checker, path, raw string) {
 		k.err(path, hint, "URL scheme %q is not supported", scheme)
 		return
 	}
+	// The user info ends at the last '@', as queue.ParseURL reads it: a
+	// password with '#', '/' or '?' in it must not be read as host or port
+	// (nor quoted in a message).
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest = rest[:i]
 	}
 	hosts, db, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(hosts, "@"); at >= 0 {
-		hosts = hosts[at+1:]
-	}
 	if hosts == "" {
 		k.err(path, hint, "URL has no host")
 		return
