@@ -94,6 +94,11 @@ func (e *Engine) Deploy(ctx context.Context, rel *Release, hosts []*config.Host,
 	if err != nil {
 		return nil, err
 	}
+	// The path goes into unit files and host commands: refuse a bad one
+	// before any host is touched.
+	if err := config.CheckTargetDirectory(e.Config.Deployment.TargetDirectory); err != nil {
+		return nil, fmt.Errorf("deploy: %w (fix deployment.target_directory in cl.yaml)", err)
+	}
 	if o.ID == "" {
 		o.ID = NewID()
 	}
