@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
-	"github.com/mattn/go-isatty"
 
 	"github.com/celeroot/celeroot/config"
 )
@@ -63,10 +62,7 @@ type App struct {
 func (a *App) JSON() bool { return a.Output == "json" }
 
 // IsTTY reports whether stdout is a terminal.
-func (a *App) IsTTY() bool {
-	f, ok := a.Stdout.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
-}
+func (a *App) IsTTY() bool { return isTerminal(a.Stdout) }
 
 // PrintJSON writes v as indented JSON.
 func (a *App) PrintJSON(v any) error {
