@@ -224,3 +224,44 @@ func TestConfigEdit(t *testing.T) {
 		t.Fatalf("unchanged edit: %d %s", code, out)
 	}
 }
+
+func TestNoArgumentsPrintsHelp(t *testing.T) {
+	out, stderr, code := cl(t)
+	if code != ExitOK || !strings.Contains(out, "Usage: cl <command>") || !strings.Contains(out, "config") || strings.Contains(stderr, "expected one of") {
+		t.Fatalf("cl: %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	flag, _, code := cl(t, "--version")
+	cmd, _, _ := cl(t, "version")
+	if code != ExitOK || flag != cmd || !strings.HasPrefix(flag, "cl ") {
+		t.Fatalf("cl --version: %d %q; cl version: %q", code, flag, cmd)
+	}
+}
+
+// TestCommandsNotAvailableYet: the seed's commands that do not exist yet
+// say so (with any arguments and flags), are not offered in the help, and
+// a real typo still gets kong's suggestion.
+func TestCommandsNotAvailableYet(t *testing.T) {
+	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}, {"agent", "run"}, {"cluster", "scale", "web", "3"}, {"audit", "-n", "5"}, {"-c", "x.yaml", "plan"}} {
+		name := args[0]
+		if name == "-c" {
+			name = args[2]
+		}
+		out, stderr, code := cl(t, args...)
+		want := "cl " + name + " is not available yet; see docs/cli.md\n"
+		if code != ExitError || stderr != want || out != "" {
+			t.Errorf("cl %v: %d stdout %q stderr %q; want exit 1 and %q", args, code, out, stderr, want)
+		}
+	}
+	if out, _, _ := cl(t, "plan", "--help"); !strings.Contains(out, "cl plan is not available yet; see docs/cli.md") {
+		t.Errorf("cl plan --help:\n%s", out)
+	}
+	help, _, _ := cl(t, "--help")
+	for _, name := range notYet {
+		if strings.Contains(help, "  "+name+" ") {
+			t.Errorf("cl --help offers %s:\n%s", name, help)
+		}
+	}
+}
