@@ -265,3 +265,18 @@ func TestCommandsNotAvailableYet(t *testing.T) {
 		}
 	}
 }
+
+// TestCountsAgreeInNumber: "1 host", not "1 hosts" (the skeleton has one of
+// each), and plural otherwise.
+func TestCountsAgreeInNumber(t *testing.T) {
+	path := initProject(t)
+	out, _, code := cl(t, "-c", path, "config", "validate")
+	if code != 0 || !strings.Contains(out, "is valid: 1 host, 1 role, 1 schedule, 1 task module\n") {
+		t.Fatalf("config validate: %d %q", code, out)
+	}
+	for n, want := range map[int]string{0: "0 hosts", 1: "1 host", 2: "2 hosts"} {
+		if got := plural(n, "host"); got != want {
+			t.Errorf("plural(%d, host) = %q, want %q", n, got, want)
+		}
+	}
+}

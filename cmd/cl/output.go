@@ -41,6 +41,15 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.w.Flush() }
 
+// plural is n with the noun in the right number: "1 host", "2 hosts",
+// "0 hosts" (nouns of cl's output take an s).
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // promptYes asks a yes/no question on a terminal; without one it returns
 // false (never blocks a script).
 func promptYes(a *App, question string, def bool) bool {

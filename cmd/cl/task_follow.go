@@ -171,7 +171,7 @@ func printSummary(a *App, subs []*submission, runs []*queue.Run) error {
 		}
 	} else {
 		printResultTable(a, results)
-		fmt.Fprintf(a.Stdout, "%d of %d runs succeeded\n", ok, len(runs))
+		fmt.Fprintf(a.Stdout, "%d of %s succeeded\n", ok, plural(len(runs), "run"))
 	}
 	if ok < len(runs) {
 		return silentExit(ExitError)
