@@ -280,3 +280,31 @@ func TestCountsAgreeInNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPasswordInAnyOutput: passwords in every URL form, parseable or not,
+// appear neither in config show (text, JSON), nor in validation messages,
+// nor in the connect error of a command that needs Redis.
+func TestNoPasswordInAnyOutput(t *testing.T) {
+	path := initProject(t)
+	data, _ := os.ReadFile(path)
+	for _, url := range []string{
+		"redis://:S3cret@127.0.0.1:1/0",
+		"redis://:S3c#ret@127.0.0.1:1/0",
+		"redis://:S3c%ret@127.0.0.1:1/0",
+		"redis://:S3c ret@127.0.0.1:1/0",
+		"redis://:S3c/ret@127.0.0.1:1/0",
+		"redis://:S3cret@127.0.0.1:x/0",
+		"redis-sentinel://u:S3cret@127.0.0.1:1/0?master=m&sentinel_password=S3cret",
+		"redis-sentinel://127.0.0.1:1/0?master=m&sentinel_password=S3c%zzret",
+	} {
+		if err := os.WriteFile(path, bytes.Replace(data, []byte("redis://127.0.0.1:6379/0"), []byte("'"+url+"'"), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"config", "show"}, {"-o", "json", "config", "show"}, {"config", "validate"}, {"-o", "json", "config", "validate"}, {"task", "status"}} {
+			out, stderr, _ := cl(t, append([]string{"-c", path}, args...)...)
+			if strings.Contains(out+stderr, "S3c") || strings.Contains(out+stderr, "ret@") {
+				t.Errorf("url %s: cl %v prints the password:\n%s%s", url, args, out, stderr)
+			}
+		}
+	}
+}
