@@ -1,8 +1,8 @@
-// Package httpserver builds the project's HTTP servers with limits: every
-// server celeroot runs (the worker's health endpoint today; webhook and
-// metrics servers to come) is made by New, so none can be held open by an
-// idle keep-alive connection, a client that sends its headers slowly, or a
-// huge header. It owns no listener and no routes.
+// Package httpserver builds HTTP servers with limits, so none can be held
+// open by an idle keep-alive connection, a client that sends its headers
+// slowly, or a huge header. The worker's health endpoint is made by New;
+// the agent's webhook server (sync/webhook.NewServer) sets the same five
+// limits with values of its own. It owns no listener and no routes.
 package httpserver
 
 import (
