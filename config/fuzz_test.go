@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must return diagnostics
@@ -74,6 +75,21 @@ func FuzzEdits(f *testing.F) {
 			if _, err := parseSrc(out); err != nil {
 				t.Fatalf("edit produced unparsable YAML: %v\n--- in:\n%s\n--- out:\n%s", err, data, out)
 			}
+		}
+		// A host added to a document without one reads back with its tag.
+		out, err := AddHost([]byte("hosts:\n  other: {}\n"), HostSpec{Name: name, Role: "r", Tags: map[string]string{tk: tv}})
+		if err != nil || !utf8.ValidString(tv) {
+			return
+		}
+		d, err := parseSrc(out)
+		if err != nil {
+			t.Fatalf("AddHost produced unparsable YAML: %v\n%s", err, out)
+		}
+		_, hv := lookup(d.root, "hosts")
+		_, host := lookup(hv, name)
+		_, tags := lookup(host, "tags")
+		if _, v := lookup(tags, tk); v == nil || v.Value != tv {
+			t.Fatalf("host %q tag %q=%q not read back:\n%s", name, tk, tv, out)
 		}
 	})
 }

@@ -40,13 +40,15 @@ func AddHost(data []byte, h HostSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := scalarText(h.Name)
+	entry, err := renderEntries(step, h.Name, body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("host name: %w", err)
 	}
-	entry := renderEntries(step, name, body)
 	if hk == nil {
-		err = d.insertEntries(nil, d.root, renderEntries(step, "hosts", entry))
+		var hosts []string
+		if hosts, err = renderEntries(step, "hosts", entry); err == nil {
+			err = d.insertEntries(nil, d.root, hosts)
+		}
 	} else {
 		err = d.insertEntries(hk, hv, entry)
 	}
@@ -91,7 +93,11 @@ func hostBody(h HostSpec, step int) ([]string, error) {
 		sshKV = append(sshKV, f.k, t)
 	}
 	if len(sshKV) > 0 {
-		kv = append(kv, "ssh", renderEntries(step, sshKV...))
+		ssh, err := renderEntries(step, sshKV...)
+		if err != nil {
+			return nil, err
+		}
+		kv = append(kv, "ssh", ssh)
 	}
 	if len(h.Tags) > 0 {
 		var tagKV []any
@@ -102,9 +108,13 @@ func hostBody(h HostSpec, step int) ([]string, error) {
 			}
 			tagKV = append(tagKV, k, t)
 		}
-		kv = append(kv, "tags", renderEntries(step, tagKV...))
+		tags, err := renderEntries(step, tagKV...)
+		if err != nil {
+			return nil, fmt.Errorf("tag: %w", err)
+		}
+		kv = append(kv, "tags", tags)
 	}
-	return renderEntries(step, kv...), nil
+	return renderEntries(step, kv...)
 }
 
 // RemoveHost returns data without host name.
@@ -196,7 +206,12 @@ func setHostField(data []byte, name string, path []string, val any) ([]byte, err
 	} else {
 		pk, pv := lookup(hv, path[0])
 		if pk == nil {
-			err = d.insertEntries(hk, hv, renderEntries(d.indentStep(), path[0], []string{path[1] + ": " + text}))
+			var inner, entries []string
+			if inner, err = renderEntries(0, path[1], text); err == nil {
+				if entries, err = renderEntries(d.indentStep(), path[0], inner); err == nil {
+					err = d.insertEntries(hk, hv, entries)
+				}
+			}
 		} else {
 			err = d.setKey(pk, pv, path[1], text)
 		}

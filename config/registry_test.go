@@ -190,3 +190,59 @@ func TestApplyEditRefusesInvalidResult(t *testing.T) {
 		}
 	}
 }
+
+// TestEditsQuoteKeysYAMLWouldMisread: tag keys (and host names) that YAML
+// would read as something else, or not at all, are quoted by every edit
+// that writes a key, and read back as written.
+func TestEditsQuoteKeysYAMLWouldMisread(t *testing.T) {
+	keys := []string{" ", "", "a: b", "#x", "- x", "?", "? x", "&a", "*a", "!t", "'q", `"`, "%x", "@x", "`x", "k\tv", "true", "1.0", "null", "~", "[a]", "{a}", "a #b", "é"}
+	for _, k := range keys {
+		check := func(what string, out []byte, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s tag %q: %v", what, k, err)
+			}
+			d, err := parseSrc(out)
+			if err != nil {
+				t.Fatalf("%s tag %q: result does not parse: %v\n%s", what, k, err, out)
+			}
+			_, hv := lookup(d.root, "hosts")
+			_, host := lookup(hv, "web2")
+			_, tags := lookup(host, "tags")
+			if _, v := lookup(tags, k); v == nil || v.Value != "v" {
+				t.Fatalf("%s tag %q: not read back as written:\n%s", what, k, out)
+			}
+		}
+		out, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Address: "10.0.0.3", Tags: map[string]string{k: "v"}})
+		check("add", out, err)
+		added, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Address: "10.0.0.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err = UpdateHost(added, HostSpec{Name: "web2", Tags: map[string]string{k: "v"}}) // creates tags:
+		check("update (new tags:)", out, err)
+		out, err = UpdateHost(out, HostSpec{Name: "web2", Tags: map[string]string{k + "2": "w", k: "v"}}) // appends to tags:
+		check("update (existing tags:)", out, err)
+	}
+	for _, name := range []string{" ", "a: b", "#x"} {
+		out, err := AddHost([]byte(registryFixture), HostSpec{Name: name, Role: "web", Address: "10.0.0.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := parseSrc(out)
+		if err != nil {
+			t.Fatalf("host %q: result does not parse: %v\n%s", name, err, out)
+		}
+		if _, hv := lookup(d.root, "hosts"); hv == nil {
+			t.Fatalf("host %q: no hosts:\n%s", name, out)
+		} else if k, _ := lookup(hv, name); k == nil {
+			t.Fatalf("host %q: not read back:\n%s", name, out)
+		}
+	}
+	if _, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Tags: map[string]string{strings.Repeat("k", 2000): "v"}}); err == nil {
+		t.Fatal("a 2000-character tag key was written; YAML cannot read it back")
+	}
+	if _, err := AddHost([]byte(registryFixture), HostSpec{Name: "web2", Role: "web", Tags: map[string]string{"\xff": "v"}}); err == nil {
+		t.Fatal("a tag key that is not UTF-8 was written")
+	}
+}

@@ -2,14 +2,10 @@ package config
 
 import (
 	"bytes"
-	"net/url"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
-
-// Masked stands in for secret values in rendered output.
-const Masked = "****"
 
 // Resolved returns a copy of the configuration for display: defaults
 // applied, every schedule's enabled flag explicit, and secret values
@@ -28,6 +24,7 @@ func (c *Config) Resolved() *Config {
 		r.Monitoring.AlertChannels[i] = ch
 	}
 	r.Secrets.Endpoint = MaskURL(c.Secrets.Endpoint)
+	r.Deployment.HealthCheckURL = MaskURL(c.Deployment.HealthCheckURL)
 	r.Schedules = Map[*Schedule]{}
 	for _, s := range c.Schedules.Values() {
 		cp := *s
@@ -36,29 +33,6 @@ func (c *Config) Resolved() *Config {
 		r.Schedules.Set(s.Name, &cp)
 	}
 	return &r
-}
-
-// MaskURL hides the password of a URL's userinfo (redis://:pw@h → redis://:****@h).
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), Masked)
-		return strings.Replace(u.String(), url.QueryEscape(Masked), Masked, 1)
-	}
-	return raw
-}
-
-// maskPath keeps scheme and host of a URL whose path is a credential
-// (Slack and generic webhooks).
-func maskPath(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return Masked
-	}
-	return u.Scheme + "://" + u.Host + "/" + Masked
 }
 
 // RenderYAML renders v as YAML with two-space indentation.

@@ -110,8 +110,30 @@ func scalarText(v any) (string, error) {
 		return "", err
 	}
 	s := strings.TrimSuffix(string(out), "\n")
-	if strings.Contains(s, "\n") {
+	// A string with a line break comes out as a block scalar (|4+, >-),
+	// which cannot be written on one line.
+	if strings.Contains(s, "\n") || strings.HasPrefix(s, "|") || strings.HasPrefix(s, ">") {
 		return "", fmt.Errorf("value %q must fit on one line", v)
+	}
+	return s, nil
+}
+
+// maxKeyLen is the longest key YAML reads as an implicit key (libyaml's
+// limit is 1024 characters, quotes and escapes included).
+const maxKeyLen = 1000
+
+// keyText renders k as a YAML mapping key, quoted when YAML would otherwise
+// read it as something else (" ", "a: b", "#x", "true", "").
+func keyText(k string) (string, error) {
+	s, err := scalarText(k)
+	if err != nil {
+		return "", fmt.Errorf("key %w", err)
+	}
+	if strings.HasPrefix(s, "!!") { // not valid UTF-8: yaml.Marshal chose !!binary
+		return "", fmt.Errorf("key %q is not valid UTF-8", k)
+	}
+	if len(s) > maxKeyLen {
+		return "", fmt.Errorf("key %.20q… is longer than %d characters", k, maxKeyLen)
 	}
 	return s, nil
 }
@@ -190,7 +212,11 @@ func (d *srcDoc) setKey(mk, m *yaml.Node, key, text string) error {
 	if _, v := lookup(m, key); v != nil {
 		return d.replaceScalar(v, text)
 	}
-	return d.insertEntries(mk, m, []string{key + ": " + text})
+	entries, err := renderEntries(0, key, text)
+	if err != nil {
+		return err
+	}
+	return d.insertEntries(mk, m, entries)
 }
 
 // insertEntries adds lines (unindented "key: value" text, possibly with
@@ -265,11 +291,16 @@ func (d *srcDoc) removeEntry(k *yaml.Node) {
 	d.remove(from, to)
 }
 
-// render renders entries as "key: value" lines with nested indentation.
-func renderEntries(step int, kv ...any) []string {
+// renderEntries renders entries as "key: value" lines with nested
+// indentation. Keys are plain strings, quoted here when YAML needs it;
+// values are rendered text (scalarText) or nested rendered lines.
+func renderEntries(step int, kv ...any) ([]string, error) {
 	var out []string
 	for i := 0; i+1 < len(kv); i += 2 {
-		key := kv[i].(string)
+		key, err := keyText(kv[i].(string))
+		if err != nil {
+			return nil, err
+		}
 		switch v := kv[i+1].(type) {
 		case []string: // nested, already rendered
 			out = append(out, key+":")
@@ -280,5 +311,5 @@ func renderEntries(step int, kv ...any) []string {
 			out = append(out, fmt.Sprintf("%s: %v", key, v))
 		}
 	}
-	return out
+	return out, nil
 }

@@ -14,11 +14,13 @@ import (
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-	envVarRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	batchRE   = regexp.MustCompile(`^[1-9][0-9]*%?$`)
-	unitRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`)
-	hostnameR = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	envVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	batchRE  = regexp.MustCompile(`^[1-9][0-9]*%?$`)
+	unitRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`)
+	// jumpUserRE is a login name for a jump host (as ssh -J takes it).
+	jumpUserRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$`)
+	hostnameR  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
 )
 
 // Known enumerations, also listed in docs/config.md.
@@ -102,7 +104,22 @@ func (k checker) cron(path, expr string) {
 	}
 	if !gronx.IsValid(expr) {
 		k.err(path, `use five fields "min hour day month weekday" (optionally a leading seconds field) or @hourly/@daily/@weekly/@monthly/@yearly`, "invalid cron expression %q", expr)
+		return
 	}
+	if !cronFires(expr, time.Now()) {
+		k.err(path, "check the day and month fields (February has no 30th; use L for the last day of a month)", "cron expression %q never fires: no time matches within %d years", expr, cronHorizonYears)
+	}
+}
+
+// cronHorizonYears is how far ahead cronFires looks: far enough for a
+// leap day (every 4 years), near enough to be quick.
+const cronHorizonYears = 5
+
+// cronFires reports whether the valid cron expression expr matches a time
+// within cronHorizonYears after now (0 0 30 2 * never does).
+func cronFires(expr string, now time.Time) bool {
+	next, err := gronx.NextTickAfter(expr, now.UTC(), false)
+	return err == nil && next.Before(now.AddDate(cronHorizonYears, 0, 0))
 }
 
 func (k checker) port(path string, p int, present bool) {
@@ -114,7 +131,7 @@ func (k checker) port(path string, p int, present bool) {
 func (k checker) url(path, raw string, schemes ...string) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		k.err(path, fmt.Sprintf("write a full URL such as %s://host:port/...", schemes[0]), "%q is not a valid URL", raw)
+		k.err(path, fmt.Sprintf("write a full URL such as %s://host:port/...", schemes[0]), "%q is not a valid URL", MaskURL(raw))
 		return nil
 	}
 	if !contains(schemes, u.Scheme) {
@@ -180,13 +197,16 @@ func checkRedisURL(k checker, path, raw string) {
 		k.err(path, hint, "URL scheme %q is not supported", scheme)
 		return
 	}
+	// The user info ends at the last '@', as queue.ParseURL reads it: a
+	// password with '#', '/' or '?' in it must not be read as host or port
+	// (nor quoted in a message).
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest = rest[:i]
 	}
 	hosts, db, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(hosts, "@"); at >= 0 {
-		hosts = hosts[at+1:]
-	}
 	if hosts == "" {
 		k.err(path, hint, "URL has no host")
 		return
@@ -230,22 +250,49 @@ func (c *Config) validateSSH(k checker) {
 	}
 }
 
-// checkJump validates a jump host written as [user@]host[:port].
+// checkJump validates a jump host written as [user@]host[:port] (an IPv6
+// address with a port in brackets: [::1]:22).
 func checkJump(j string) error {
-	_, hostport, _ := strings.Cut(j, "@")
-	if !strings.Contains(j, "@") {
+	user, hostport, hasUser := strings.Cut(j, "@")
+	if !hasUser {
 		hostport = j
+	}
+	if hasUser && (user == "" || !jumpUserRE.MatchString(user) || strings.Contains(hostport, "@")) {
+		return fmt.Errorf("jump host %q has an invalid user: want one user name before a single @", j)
 	}
 	host, port := hostport, ""
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
 		host, port = h, p
+	} else if strings.Contains(hostport, ":") && net.ParseIP(hostport) == nil {
+		return fmt.Errorf("jump host %q: %q is not host or host:port", j, hostport)
 	}
-	if host == "" || strings.ContainsAny(host, " /") {
+	if !validAddress(host) {
 		return fmt.Errorf("jump host %q has no valid host", j)
 	}
 	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("jump host %q has an invalid port", j)
+		}
+	}
+	return nil
+}
+
+// targetDirRE is a clean absolute path: components of letters, digits and
+// . _ - + @ : , only. Nothing a shell, a systemd unit file (%, quotes,
+// newlines) or a terminal would read as more than a path.
+var targetDirRE = regexp.MustCompile(`^(/[A-Za-z0-9._+@:,-]+)+$`)
+
+// CheckTargetDirectory reports whether p can be deployment.target_directory:
+// a clean absolute path below / (no "..", ".", "//", trailing '/', spaces,
+// control characters, quotes or shell metacharacters). The deploy package
+// checks it again before writing the path into a unit file or a command.
+func CheckTargetDirectory(p string) error {
+	if !targetDirRE.MatchString(p) {
+		return fmt.Errorf("target_directory %q must be an absolute path of letters, digits and . _ - + @ : , below /", p)
+	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if c == "." || c == ".." {
+			return fmt.Errorf("target_directory %q must not contain . or .. components", p)
 		}
 	}
 	return nil
@@ -343,8 +390,8 @@ func validAddress(a string) bool {
 
 func (c *Config) validateDeployment(k checker) {
 	d := c.Deployment
-	if !strings.HasPrefix(d.TargetDirectory, "/") || strings.Contains(d.TargetDirectory, "..") || d.TargetDirectory == "/" {
-		k.err("deployment.target_directory", "use an absolute directory such as /opt/celeroot", "target_directory %q must be an absolute path below /", d.TargetDirectory)
+	if err := CheckTargetDirectory(d.TargetDirectory); err != nil {
+		k.err("deployment.target_directory", "use a clean absolute directory such as /opt/celeroot (letters, digits and . _ - + @ : , between slashes)", "%v", err)
 	}
 	if !unitRE.MatchString(d.ServiceName) {
 		k.err("deployment.service_name", "use a systemd unit name such as celeroot-worker", "service_name %q is not a valid unit name", d.ServiceName)

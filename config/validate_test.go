@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBaseIsValid(t *testing.T) {
@@ -78,6 +79,22 @@ func TestValidationRules(t *testing.T) {
 		{"secrets provider", "cluster:\n", "secrets:\n  provider: keepass\ncluster:\n", SeverityError, "2:13", `"keepass" is not allowed`, "vault"},
 		{"host name syntax", "  db1:\n", "  \"db 1\":\n", SeverityError, "8:3", `host name "db 1" is not valid`, ""},
 		{"jump host syntax", "    address: 10.0.0.2\n", "    address: 10.0.0.2\n    ssh: {jump: \"bastion:99999\"}\n", SeverityError, "11:17", "invalid port", "[user@]host[:port]"},
+		{"jump host with two @ and two ports", "    address: 10.0.0.2\n", "    address: 10.0.0.2\n    ssh: {jump: \"a@b@c:1:2\"}\n", SeverityError, "11:17", "invalid user", "[user@]host[:port]"},
+		{"jump host with two ports", "    address: 10.0.0.2\n", "    address: 10.0.0.2\n    ssh: {jump: \"b:1:2\"}\n", SeverityError, "11:17", "is not host or host:port", "[user@]host[:port]"},
+		{"jump host shell characters", "cluster:\n", "ssh:\n  jump_host: \"u@$(reboot)\"\ncluster:\n", SeverityError, "2:14", "no valid host", "[user@]host[:port]"},
+		{"cron that never fires", `cron: "0 2 * * *"`, `cron: "0 0 30 2 *"`, SeverityError, "21:11", `cron expression "0 0 30 2 *" never fires`, "February"},
+		{"cron that never fires (31 April)", `cron: "0 2 * * *"`, `cron: "0 0 31 4 *"`, SeverityError, "21:11", "never fires", ""},
+		{"backup cron that never fires", "cluster:\n", "redis:\n  backup: {enabled: true, schedule: \"0 0 30 2 *\"}\ncluster:\n", SeverityError, "2:37", "never fires", ""},
+		{"target_directory not absolute", "cluster:\n", "deployment:\n  target_directory: opt/cl\ncluster:\n", SeverityError, "2:21", "must be an absolute path", "/opt/celeroot"},
+		{"target_directory with ..", "cluster:\n", "deployment:\n  target_directory: /opt/../etc\ncluster:\n", SeverityError, "2:21", "must not contain . or ..", ""},
+		{"target_directory with a newline", "cluster:\n", "deployment:\n  target_directory: \"/opt/cl\\nExecStartPre=/bin/sh\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with $(", "cluster:\n", "deployment:\n  target_directory: \"/opt/$(reboot)\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with a backtick", "cluster:\n", "deployment:\n  target_directory: \"/opt/`id`\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with ;", "cluster:\n", "deployment:\n  target_directory: \"/opt/a;b\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with a quote", "cluster:\n", "deployment:\n  target_directory: \"/opt/a'b\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with an escape", "cluster:\n", "deployment:\n  target_directory: \"/opt/a\\x1b[2Jb\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with %", "cluster:\n", "deployment:\n  target_directory: \"/opt/%h\"\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
+		{"target_directory with a trailing slash", "cluster:\n", "deployment:\n  target_directory: /opt/cl/\ncluster:\n", SeverityError, "2:21", "must be an absolute path", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.rule, func(t *testing.T) {
@@ -183,5 +200,30 @@ func TestQualifiedAndAmbiguousTaskNames(t *testing.T) {
 	}
 	if _, diags := load(t, fmt.Sprintf(src, "b.go"), files); diags.HasErrors() {
 		t.Fatalf("qualified name rejected: %v", diags)
+	}
+}
+
+// TestAcceptedShapes: what the stricter checks must still accept.
+func TestAcceptedShapes(t *testing.T) {
+	for _, p := range []string{"/opt/celeroot", "/srv/cl-2.0/fleet_a", "/home/deploy@corp/cl", "/a", "/opt/x+y,z:1"} {
+		if err := CheckTargetDirectory(p); err != nil {
+			t.Errorf("CheckTargetDirectory(%q): %v", p, err)
+		}
+	}
+	for _, j := range []string{"bastion", "bastion:2222", "ops@bastion.example.com", "ops@10.0.0.1:22", "[::1]:22", "::1", "ops@[2001:db8::1]:2222", "deploy_user@b-1"} {
+		if err := checkJump(j); err != nil {
+			t.Errorf("checkJump(%q): %v", j, err)
+		}
+	}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, e := range []string{"0 0 29 2 *", "0 2 * * *", "@yearly", "0 0 L 2 *", "*/5 * * * * *", "0 0 31 * *"} {
+		if !cronFires(e, now) {
+			t.Errorf("cronFires(%q) = false", e)
+		}
+	}
+	for _, e := range []string{"0 0 30 2 *", "0 0 31 2,4,6,9,11 *", "0 0 1 1 * 2020"} {
+		if cronFires(e, now) {
+			t.Errorf("cronFires(%q) = true", e)
+		}
 	}
 }

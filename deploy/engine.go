@@ -94,6 +94,11 @@ func (e *Engine) Deploy(ctx context.Context, rel *Release, hosts []*config.Host,
 	if err != nil {
 		return nil, err
 	}
+	// The path goes into unit files and host commands: refuse a bad one
+	// before any host is touched.
+	if err := config.CheckTargetDirectory(e.Config.Deployment.TargetDirectory); err != nil {
+		return nil, fmt.Errorf("deploy: %w (fix deployment.target_directory in cl.yaml)", err)
+	}
 	if o.ID == "" {
 		o.ID = NewID()
 	}
@@ -166,7 +171,7 @@ func (ro *rollout) run(ctx context.Context, batches [][]*config.Host) {
 		if ro.stopped.Load() || ctx.Err() != nil {
 			return
 		}
-		ro.e.emit(Event{Step: StepRollout, Status: StatusInfo, Message: fmt.Sprintf("batch %d of %d: %d hosts", i+1, len(batches), len(b))})
+		ro.e.emit(Event{Step: StepRollout, Status: StatusInfo, Message: fmt.Sprintf("batch %d of %d: %s", i+1, len(batches), hostCount(len(b)))})
 		ro.runBatch(ctx, b)
 	}
 }
@@ -200,7 +205,7 @@ func (ro *rollout) deploy(ctx context.Context, h *config.Host) {
 	ro.mu.Unlock()
 	if rep.Outcome.Failed() && ro.failures.Add(1) > int64(ro.plan.maxFail) && !ro.stopped.Swap(true) {
 		ro.mu.Lock()
-		ro.stopReason = fmt.Sprintf("%d host(s) failed, more than max-fail %d (first: %s at %s)", ro.failures.Load(), ro.plan.maxFail, h.Name, rep.FailedStep)
+		ro.stopReason = fmt.Sprintf("%s failed, more than max-fail %d (first: %s at %s)", hostCount(int(ro.failures.Load())), ro.plan.maxFail, h.Name, rep.FailedStep)
 		ro.mu.Unlock()
 		ro.e.emit(Event{Step: StepRollout, Status: StatusFailed, Message: "stopping: " + ro.stopReason})
 	}
@@ -239,4 +244,12 @@ func (ro *rollout) rollbackDeployed(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// hostCount is "1 host", "3 hosts".
+func hostCount(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return fmt.Sprintf("%d hosts", n)
 }

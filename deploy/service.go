@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/hostexec"
 )
 
@@ -58,6 +59,21 @@ func (s service) unit() []byte {
 	fmt.Fprintf(&b, "WorkingDirectory=%s\nRestart=always\nRestartSec=2\nKillMode=mixed\nTimeoutStopSec=60\n\n", s.target)
 	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
 	return []byte(b.String())
+}
+
+// unitFile is the unit to install, refused when a value written into it
+// unquoted could change its meaning: a target directory with a newline
+// would add directives, one with % would expand specifiers. Validation
+// refuses such configurations already; this keeps the unit safe whatever
+// the caller.
+func (s service) unitFile() ([]byte, error) {
+	if err := config.CheckTargetDirectory(s.target); err != nil {
+		return nil, fmt.Errorf("write the unit of %s: %w (fix deployment.target_directory in cl.yaml)", s.host, err)
+	}
+	if strings.ContainsFunc(s.host, func(r rune) bool { return r < ' ' || r == 0x7f || r == '%' }) {
+		return nil, fmt.Errorf("write the unit of %q: the host name has control characters or %%; rename the host", s.host)
+	}
+	return s.unit(), nil
 }
 
 // systemdArgv quotes argv for an Exec line (double quotes, backslash
@@ -113,7 +129,10 @@ func (s service) install(ctx context.Context, r *remote, p probeResult) error {
 		}
 		return nil
 	}
-	unit := s.unit()
+	unit, err := s.unitFile()
+	if err != nil {
+		return err
+	}
 	sum := sha256.Sum256(unit)
 	same := hex.EncodeToString(sum[:]) == p.Unit
 	if same && p.Enabled {

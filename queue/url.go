@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeroot/celeroot/config"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,7 +61,7 @@ type Endpoint struct {
 func ParseURL(raw string) (*Endpoint, error) {
 	ep, err := parseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("redis url %q: %w", redact(raw), err)
+		return nil, fmt.Errorf("redis url %q: %w", config.MaskURL(raw), err)
 	}
 	return ep, nil
 }
@@ -89,11 +90,13 @@ func parseURL(raw string) (*Endpoint, error) {
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		user, pass, _ := strings.Cut(rest[:at], ":")
 		var err error
+		// The unescape errors quote the bad escape, a piece of the secret:
+		// say what is wrong without them.
 		if ep.Username, err = url.PathUnescape(user); err != nil {
-			return nil, fmt.Errorf("user name: %w", err)
+			return nil, fmt.Errorf("user name: a '%%' not followed by two hex digits; write a literal %% as %%25")
 		}
 		if ep.Password, err = url.PathUnescape(pass); err != nil {
-			return nil, fmt.Errorf("password: %w", err)
+			return nil, fmt.Errorf("password: a '%%' not followed by two hex digits; write a literal %% as %%25")
 		}
 		rest = rest[at+1:]
 	}
@@ -151,7 +154,8 @@ func hostPort(h, port string) (string, error) {
 func (ep *Endpoint) parseOptions(query string) error {
 	vals, err := url.ParseQuery(query)
 	if err != nil {
-		return fmt.Errorf("options: %w", err)
+		// Not %w: the error quotes the bad escape, maybe a piece of sentinel_password.
+		return fmt.Errorf("options: a '%%' not followed by two hex digits, or a ';'; write a literal %% as %%25 and separate options with &")
 	}
 	for k, vs := range vals {
 		v := vs[len(vs)-1]
@@ -213,7 +217,7 @@ func (ep *Endpoint) String() string {
 	if ep.Username != "" || ep.Password != "" {
 		b.WriteString(url.PathEscape(ep.Username))
 		if ep.Password != "" {
-			b.WriteString(":xxxxx")
+			b.WriteString(":" + config.Masked)
 		}
 		b.WriteString("@")
 	}
@@ -225,20 +229,6 @@ func (ep *Endpoint) String() string {
 		b.WriteString("?master=" + url.QueryEscape(ep.MasterName))
 	}
 	return b.String()
-}
-
-// redact hides the password of a URL that may not parse.
-func redact(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
-		return raw
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return raw
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
 // Client builds the go-redis client of the endpoint. It does not connect.

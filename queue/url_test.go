@@ -73,7 +73,7 @@ func TestEndpointStringHidesPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := ep.String(); s != "redis-sentinel://u:xxxxx@s1:26379,s2:26379/1?master=m" {
+	if s := ep.String(); s != "redis-sentinel://u:****@s1:26379,s2:26379/1?master=m" {
 		t.Errorf("String() = %q", s)
 	}
 }
@@ -117,4 +117,28 @@ func hashTag(key string) string {
 		return key
 	}
 	return key[i+1 : i+1+j]
+}
+
+// TestParseURLErrorsHidePasswords: a URL that fails to parse is quoted in
+// the error with every credential masked, and the error's own words quote
+// no fragment of a password either.
+func TestParseURLErrorsHidePasswords(t *testing.T) {
+	for _, raw := range []string{
+		"redis://:S3c%zzret@h:6379/0",
+		"redis://:S3cret@h:notaport/0",
+		"redis://:S3cret@h:6379/x",
+		"redis-sentinel://u:S3cret@s1/0",
+		"redis-sentinel://s1/0?master=m&sentinel_password=S3c%zzret",
+		"redis://:S3cret@h:6379/0?sentinel_password=S3cret",
+		"redis://:S3cret@h:6379/0?pool_size=0",
+	} {
+		_, err := ParseURL(raw)
+		if err == nil {
+			t.Errorf("ParseURL(%q): no error", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3c") || strings.Contains(err.Error(), "zz") {
+			t.Errorf("ParseURL(%q): error leaks the password: %v", raw, err)
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/celeroot/celeroot/httpserver"
 )
 
 // Health is the body of the health endpoint. Status is "ok" (HTTP 200) when
@@ -99,7 +101,7 @@ func (w *worker) startHealth() (*healthServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+path, w.serveHealth)
 	h := &healthServer{ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: httpserver.New(mux)}
 	go func() {
 		defer close(h.done)
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/httpserver"
 )
 
 func getHealth(t *testing.T, url string) (int, Health) {
@@ -110,5 +111,23 @@ func TestHealthListen(t *testing.T) {
 		if err != nil || addr != c.addr || path != c.path {
 			t.Errorf("%q %q: %q %q %v; want %q %q", c.url, c.flag, addr, path, err, c.addr, c.path)
 		}
+	}
+}
+
+// TestHealthServerHasLimits: the health endpoint is an httpserver.New
+// server, so an idle keep-alive connection or a slow client cannot hold it
+// open (httpserver's tests show each limit working).
+func TestHealthServerHasLimits(t *testing.T) {
+	w := &worker{o: Options{Host: "h1", HealthAddr: "127.0.0.1:0"}, cfg: &config.Config{}}
+	h, err := w.startHealth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+	s := h.srv
+	if s.ReadHeaderTimeout != httpserver.ReadHeaderTimeout || s.ReadTimeout != httpserver.ReadTimeout ||
+		s.WriteTimeout != httpserver.WriteTimeout || s.IdleTimeout != httpserver.IdleTimeout || s.MaxHeaderBytes != httpserver.MaxHeaderBytes {
+		t.Fatalf("health server limits: header %v read %v write %v idle %v max header %d; want httpserver's",
+			s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
 	}
 }

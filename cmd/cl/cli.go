@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
-	"github.com/mattn/go-isatty"
 
 	"github.com/celeroot/celeroot/config"
 )
@@ -25,11 +24,12 @@ var (
 
 // Globals are the flags every command takes.
 type Globals struct {
-	ConfigPath string `name:"config" short:"c" default:"cl.yaml" env:"CL_CONFIG" placeholder:"PATH" help:"Path of cl.yaml (its directory holds tasks/ and environments/)."`
-	Env        string `name:"env" placeholder:"NAME" help:"Overlay environments/NAME.yaml on cl.yaml."`
-	Output     string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
-	LogLevel   string `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn, error."`
-	LogFormat  string `name:"log-format" enum:"text,json" default:"text" help:"Log format: text or json."`
+	ConfigPath string           `name:"config" short:"c" default:"cl.yaml" env:"CL_CONFIG" placeholder:"PATH" help:"Path of cl.yaml (its directory holds tasks/ and environments/)."`
+	Env        string           `name:"env" placeholder:"NAME" help:"Overlay environments/NAME.yaml on cl.yaml."`
+	Output     string           `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	LogLevel   string           `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn, error."`
+	LogFormat  string           `name:"log-format" enum:"text,json" default:"text" help:"Log format: text or json."`
+	Version    kong.VersionFlag `name:"version" help:"Print version, commit and build date, as cl version does."`
 }
 
 // CLI is the whole command tree.
@@ -63,10 +63,7 @@ type App struct {
 func (a *App) JSON() bool { return a.Output == "json" }
 
 // IsTTY reports whether stdout is a terminal.
-func (a *App) IsTTY() bool {
-	f, ok := a.Stdout.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
-}
+func (a *App) IsTTY() bool { return isTerminal(a.Stdout) }
 
 // PrintJSON writes v as indented JSON.
 func (a *App) PrintJSON(v any) error {
@@ -93,14 +90,19 @@ func (a *App) LoadConfig() (*config.Config, error) {
 }
 
 func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
-	return kong.New(cli,
+	opts := []kong.Option{
 		kong.Name("cl"),
 		kong.Description("celeroot: run fleets of plain Linux hosts by GitOps. Docs: docs/cli.md"),
 		kong.Writers(stdout, stderr),
 		kong.Exit(exit),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+		kong.Vars{"version": versionLine()},
+	}
+	for _, name := range notYet {
+		opts = append(opts, kong.DynamicCommand(name, "cl "+name+" is not available yet; see docs/cli.md.", "", &notYetCmd{name: name}, "hidden"))
+	}
+	return kong.New(cli, opts...)
 }
 
 type exitPanic int
@@ -124,6 +126,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			}
 		}
 	}()
+	if len(args) == 0 { // `cl` alone: the help, not "expected one of …"
+		args = []string{"--help"}
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "cl: %v\n", err)
@@ -154,6 +159,11 @@ func (VersionCmd) Run(a *App) error {
 	if a.JSON() {
 		return a.PrintJSON(map[string]string{"version": version, "commit": commit, "date": date})
 	}
-	fmt.Fprintf(a.Stdout, "cl %s (commit %s, built %s)\n", version, commit, date)
+	fmt.Fprintln(a.Stdout, versionLine())
 	return nil
+}
+
+// versionLine is what `cl version` and `cl --version` print.
+func versionLine() string {
+	return fmt.Sprintf("cl %s (commit %s, built %s)", version, commit, date)
 }

@@ -224,3 +224,87 @@ func TestConfigEdit(t *testing.T) {
 		t.Fatalf("unchanged edit: %d %s", code, out)
 	}
 }
+
+func TestNoArgumentsPrintsHelp(t *testing.T) {
+	out, stderr, code := cl(t)
+	if code != ExitOK || !strings.Contains(out, "Usage: cl <command>") || !strings.Contains(out, "config") || strings.Contains(stderr, "expected one of") {
+		t.Fatalf("cl: %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	flag, _, code := cl(t, "--version")
+	cmd, _, _ := cl(t, "version")
+	if code != ExitOK || flag != cmd || !strings.HasPrefix(flag, "cl ") {
+		t.Fatalf("cl --version: %d %q; cl version: %q", code, flag, cmd)
+	}
+}
+
+// TestCommandsNotAvailableYet: the seed's commands that do not exist yet
+// say so (with any arguments and flags), are not offered in the help, and
+// a real typo still gets kong's suggestion.
+func TestCommandsNotAvailableYet(t *testing.T) {
+	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}, {"agent", "run"}, {"cluster", "scale", "web", "3"}, {"audit", "-n", "5"}, {"-c", "x.yaml", "plan"}} {
+		name := args[0]
+		if name == "-c" {
+			name = args[2]
+		}
+		out, stderr, code := cl(t, args...)
+		want := "cl " + name + " is not available yet; see docs/cli.md\n"
+		if code != ExitError || stderr != want || out != "" {
+			t.Errorf("cl %v: %d stdout %q stderr %q; want exit 1 and %q", args, code, out, stderr, want)
+		}
+	}
+	if out, _, _ := cl(t, "plan", "--help"); !strings.Contains(out, "cl plan is not available yet; see docs/cli.md") {
+		t.Errorf("cl plan --help:\n%s", out)
+	}
+	help, _, _ := cl(t, "--help")
+	for _, name := range notYet {
+		if strings.Contains(help, "  "+name+" ") {
+			t.Errorf("cl --help offers %s:\n%s", name, help)
+		}
+	}
+}
+
+// TestCountsAgreeInNumber: "1 host", not "1 hosts" (the skeleton has one of
+// each), and plural otherwise.
+func TestCountsAgreeInNumber(t *testing.T) {
+	path := initProject(t)
+	out, _, code := cl(t, "-c", path, "config", "validate")
+	if code != 0 || !strings.Contains(out, "is valid: 1 host, 1 role, 1 schedule, 1 task module\n") {
+		t.Fatalf("config validate: %d %q", code, out)
+	}
+	for n, want := range map[int]string{0: "0 hosts", 1: "1 host", 2: "2 hosts"} {
+		if got := plural(n, "host"); got != want {
+			t.Errorf("plural(%d, host) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestNoPasswordInAnyOutput: passwords in every URL form, parseable or not,
+// appear neither in config show (text, JSON), nor in validation messages,
+// nor in the connect error of a command that needs Redis.
+func TestNoPasswordInAnyOutput(t *testing.T) {
+	path := initProject(t)
+	data, _ := os.ReadFile(path)
+	for _, url := range []string{
+		"redis://:S3cret@127.0.0.1:1/0",
+		"redis://:S3c#ret@127.0.0.1:1/0",
+		"redis://:S3c%ret@127.0.0.1:1/0",
+		"redis://:S3c ret@127.0.0.1:1/0",
+		"redis://:S3c/ret@127.0.0.1:1/0",
+		"redis://:S3cret@127.0.0.1:x/0",
+		"redis-sentinel://u:S3cret@127.0.0.1:1/0?master=m&sentinel_password=S3cret",
+		"redis-sentinel://127.0.0.1:1/0?master=m&sentinel_password=S3c%zzret",
+	} {
+		if err := os.WriteFile(path, bytes.Replace(data, []byte("redis://127.0.0.1:6379/0"), []byte("'"+url+"'"), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"config", "show"}, {"-o", "json", "config", "show"}, {"config", "validate"}, {"-o", "json", "config", "validate"}, {"task", "status"}} {
+			out, stderr, _ := cl(t, append([]string{"-c", path}, args...)...)
+			if strings.Contains(out+stderr, "S3c") || strings.Contains(out+stderr, "ret@") {
+				t.Errorf("url %s: cl %v prints the password:\n%s%s", url, args, out, stderr)
+			}
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (c *BeatBackupCmd) Run(a *App) error {
 	if a.JSON() {
 		return a.PrintJSON(res)
 	}
-	fmt.Fprintf(a.Stdout, "%s: %d keys, %d bytes\n", res.File, res.Keys, res.Bytes)
+	fmt.Fprintf(a.Stdout, "%s: %s, %s\n", res.File, plural(res.Keys, "key"), plural(int(res.Bytes), "byte"))
 	for _, f := range res.Removed {
 		fmt.Fprintf(a.Stdout, "removed %s (keeping %d)\n", f, keep)
 	}
@@ -69,6 +69,6 @@ func (c *BeatRestoreCmd) Run(a *App) error {
 	if a.JSON() {
 		return a.PrintJSON(res)
 	}
-	fmt.Fprintf(a.Stdout, "restored %d keys of %s from %s (snapshot of %s)\n", res.Keys, res.Namespace, res.File, res.Created.Format(time.RFC3339))
+	fmt.Fprintf(a.Stdout, "restored %s of %s from %s (snapshot of %s)\n", plural(res.Keys, "key"), res.Namespace, res.File, res.Created.Format(time.RFC3339))
 	return nil
 }

@@ -49,7 +49,7 @@ func printBeatStatus(a *App, st *schedule.Status) {
 		fmt.Fprintln(w, "leader:    none (no beat holds the lease: nothing fires)")
 	}
 	if p := st.Published; p != nil {
-		fmt.Fprintf(w, "published: %s, %d schedules, gen %d, by %s at %s\n", setLabel(p.SHA, p.Digest), p.Schedules, p.Gen, p.Source, p.PublishedAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "published: %s, %s, gen %d, by %s at %s\n", setLabel(p.SHA, p.Digest), plural(p.Schedules, "schedule"), p.Gen, p.Source, p.PublishedAt.Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(w, "published: none (no beat has started in this namespace)")
 	}
@@ -80,7 +80,7 @@ func printBeatStatus(a *App, st *schedule.Status) {
 			hosts = fmt.Sprintf("%d (%d new, %d dup, %d err)", r.Hosts, r.Enqueued, r.Duplicates, r.Errors)
 			results = formatResults(s.Results)
 			if r.Backup != nil {
-				results = fmt.Sprintf("%s (%d keys)", r.Backup.File, r.Backup.Keys)
+				results = fmt.Sprintf("%s (%s)", r.Backup.File, plural(r.Backup.Keys, "key"))
 			}
 			if r.Error != "" {
 				results += " error: " + r.Error

@@ -67,13 +67,14 @@ func (ConfigValidateCmd) Run(a *App) error {
 			fmt.Fprintln(a.Stdout, d.String())
 		}
 		if valid {
-			fmt.Fprintf(a.Stdout, "%s is valid: %d hosts, %d roles, %d schedules, %d task modules", a.ConfigPath, cfg.Hosts.Len(), cfg.Workers.Len(), cfg.Schedules.Len(), cfg.Modules.Len())
+			fmt.Fprintf(a.Stdout, "%s is valid: %s, %s, %s, %s", a.ConfigPath, plural(cfg.Hosts.Len(), "host"), plural(cfg.Workers.Len(), "role"),
+				plural(cfg.Schedules.Len(), "schedule"), plural(cfg.Modules.Len(), "task module"))
 			if w := len(diags.Warnings()); w > 0 {
-				fmt.Fprintf(a.Stdout, ", %d warnings", w)
+				fmt.Fprintf(a.Stdout, ", %s", plural(w, "warning"))
 			}
 			fmt.Fprintln(a.Stdout)
 		} else {
-			fmt.Fprintf(a.Stdout, "%s is invalid: %d errors\n", a.ConfigPath, len(diags.Errors()))
+			fmt.Fprintf(a.Stdout, "%s is invalid: %s\n", a.ConfigPath, plural(len(diags.Errors()), "error"))
 		}
 	}
 	if !valid {

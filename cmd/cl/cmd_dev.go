@@ -405,7 +405,7 @@ func printDevInfo(a *App, info *devInfo) error {
 	if b := info.Beat; b != nil {
 		scheds := "no schedules"
 		if len(b.Schedules) > 0 {
-			scheds = fmt.Sprintf("%d schedules: %s", len(b.Schedules), strings.Join(b.Schedules, ", "))
+			scheds = plural(len(b.Schedules), "schedule") + ": " + strings.Join(b.Schedules, ", ")
 		}
 		fmt.Fprintf(w, "  beat     %s (%s; %s)\n", b.ID, b.Role, scheds)
 	}

@@ -177,7 +177,7 @@ func printCheck(a *App, rel *deploy.Release, res []deploy.CheckResult, differ, d
 			fmt.Fprintf(a.Stdout, "%s: %s\n", r.Host, r.Error)
 		}
 	}
-	fmt.Fprintf(a.Stdout, "%d of %d hosts up to date with %s", len(res)-differ-down, len(res), rel.Short())
+	fmt.Fprintf(a.Stdout, "%d of %s up to date with %s", len(res)-differ-down, plural(len(res), "host"), rel.Short())
 	if down > 0 {
 		fmt.Fprintf(a.Stdout, ", %d unreachable", down)
 	}

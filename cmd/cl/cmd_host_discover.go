@@ -3,12 +3,8 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/discover"
@@ -166,11 +162,6 @@ func uniqueName(base string, taken map[string]bool) string {
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
 	return name
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }
 
 func ask(a *App, in *bufio.Reader, q, def, yes string) bool {

@@ -49,7 +49,7 @@ func (c *HostStatusCmd) Run(a *App) error {
 		}
 	} else {
 		printStatusTable(a, statuses)
-		fmt.Fprintf(a.Stdout, "%d of %d hosts reachable\n", len(statuses)-failed, len(statuses))
+		fmt.Fprintf(a.Stdout, "%d of %s reachable\n", len(statuses)-failed, plural(len(statuses), "host"))
 	}
 	if failed > 0 {
 		return silentExit(ExitError)

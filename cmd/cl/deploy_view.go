@@ -58,7 +58,7 @@ func newDeployView(a *App, rel *deploy.Release, hosts []*config.Host) *deployVie
 	f, ok := a.Stderr.(*os.File)
 	v.live = ok && isatty.IsTerminal(f.Fd())
 	if v.live {
-		fmt.Fprintf(a.Stderr, "deploying %s to %d hosts\n", rel.Short(), len(hosts))
+		fmt.Fprintf(a.Stderr, "deploying %s to %s\n", rel.Short(), plural(len(hosts), "host"))
 	}
 	return v
 }

@@ -11,23 +11,44 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
-type table struct{ w *tabwriter.Writer }
+// table prints aligned columns. Cells may hold text from outside cl (tag
+// values, worker names, task reasons): on a terminal they are sanitised,
+// and a tab or line break in a cell never breaks the columns.
+type table struct {
+	w   *tabwriter.Writer
+	tty bool
+}
 
 func newTable(w io.Writer, headers ...string) *table {
-	t := &table{tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t := &table{w: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), tty: isTerminal(w)}
 	fmt.Fprintln(t.w, strings.Join(headers, "\t"))
 	return t
 }
+
+var cellSpace = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 
 func (t *table) row(cells ...any) {
 	parts := make([]string, len(cells))
 	for i, c := range cells {
 		parts[i] = fmt.Sprint(c)
+		if t.tty {
+			parts[i] = sanitize(parts[i])
+		}
+		parts[i] = cellSpace.Replace(parts[i])
 	}
 	fmt.Fprintln(t.w, strings.Join(parts, "\t"))
 }
 
 func (t *table) flush() error { return t.w.Flush() }
+
+// plural is n with the noun in the right number: "1 host", "2 hosts",
+// "0 hosts" (nouns of cl's output take an s).
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
 
 // promptYes asks a yes/no question on a terminal; without one it returns
 // false (never blocks a script).

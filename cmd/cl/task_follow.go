@@ -94,8 +94,9 @@ func (p *logPrinter) print(prefix string, l queue.LogLine) {
 	if l.Stream != "stdout" && l.Stream != "stderr" { // the worker's own notes ("worker")
 		text = l.Stream + ": " + text
 	}
+	text = forTerminal(w, text)
 	if prefix != "" {
-		fmt.Fprintf(w, "%s | %s\n", prefix, text)
+		fmt.Fprintf(w, "%s | %s\n", forTerminal(w, prefix), text)
 		return
 	}
 	fmt.Fprintln(w, text)
@@ -170,7 +171,7 @@ func printSummary(a *App, subs []*submission, runs []*queue.Run) error {
 		}
 	} else {
 		printResultTable(a, results)
-		fmt.Fprintf(a.Stdout, "%d of %d runs succeeded\n", ok, len(runs))
+		fmt.Fprintf(a.Stdout, "%d of %s succeeded\n", ok, plural(len(runs), "run"))
 	}
 	if ok < len(runs) {
 		return silentExit(ExitError)
@@ -186,7 +187,7 @@ func printResultTable(a *App, results []runResult) {
 	_ = t.flush()
 	for _, r := range results {
 		if !r.State.Successful() && r.Reason != "" {
-			fmt.Fprintf(a.Stdout, "%s: %s: %s\n", r.Host, r.State, r.Reason)
+			fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("%s: %s: %s", r.Host, r.State, r.Reason)))
 		}
 	}
 }

@@ -68,7 +68,7 @@ func TestTaskRunWait(t *testing.T) {
 	}
 	out, stderr, code = cl(t, f.args("task", "run", "fail", "--target", "webserver01", "--wait")...)
 	if code != ExitError || !strings.Contains(out, "webserver01 | out") || !strings.Contains(stderr, "webserver01 | boom") ||
-		!strings.Contains(out, "0 of 1 runs succeeded") || !strings.Contains(out, "failed") {
+		!strings.Contains(out, "0 of 1 run succeeded") || !strings.Contains(out, "failed") {
 		t.Fatalf("run fail --wait: %d\n%s\n%s", code, out, stderr)
 	}
 	out, stderr, code = cl(t, f.args("-o", "json", "task", "run", "echo", "-p", "msg=a,b=c; $(x)", "--role", "webserver", "--any", "--wait")...)
