@@ -1,0 +1,178 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Deployer puts a revision on hosts (the deploy engine, with the
+// configured strategy, health checks and rollbacks).
+type Deployer interface {
+	Deploy(ctx context.Context, rev *Revision, hosts []string) (map[string]HostResult, error)
+}
+
+// HostResult is one host's outcome of a deploy.
+type HostResult struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Remover stops and disables the worker of a host that left cl.yaml.
+type Remover interface {
+	Remove(ctx context.Context, host string) error
+}
+
+// Publisher publishes a revision's schedule set to the beats.
+type Publisher interface {
+	PublishSchedules(ctx context.Context, rev *Revision) error
+}
+
+// Applier carries out plans.
+type Applier struct {
+	Store     Store
+	Deployer  Deployer
+	Remover   Remover // nil: remove actions fail
+	Publisher Publisher
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Result is what an apply did.
+type Result struct {
+	PlanID   string                `json:"plan_id"`
+	SHA      string                `json:"sha"`
+	OK       bool                  `json:"ok"`
+	Error    string                `json:"error,omitempty"`
+	Hosts    map[string]HostResult `json:"hosts"`
+	Removed  []string              `json:"removed,omitempty"`
+	Reloaded bool                  `json:"scheduler_reloaded"`
+	State    State                 `json:"-"`
+	Started  time.Time             `json:"started"`
+	Duration time.Duration         `json:"duration_ns"`
+}
+
+// ErrApplyFailed is matched by the error of an apply in which an action
+// failed.
+var ErrApplyFailed = errors.New("apply failed")
+
+// Apply carries out p, whose target revision is rev, and records the
+// outcome. The caller holds the apply lock. The plan must have been made
+// against the current state (else ErrStale). The applied SHA advances only
+// when every action succeeded; a failure marks the SHA bad.
+func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, error) {
+	now := a.now()
+	st, err := a.Store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckFresh(p, st); err != nil {
+		return nil, err
+	}
+	if rev.SHA != p.To {
+		return nil, fmt.Errorf("apply plan %s: the revision is %s, the plan is for %s", p.ID, short(rev.SHA), short(p.To))
+	}
+	res := &Result{PlanID: p.ID, SHA: p.To, Hosts: map[string]HostResult{}, Started: now}
+	var failures []string
+	if hosts := p.Deploys(); len(hosts) > 0 {
+		got, err := a.Deployer.Deploy(ctx, rev, hosts)
+		for _, h := range hosts {
+			r, ok := got[h]
+			if !ok {
+				r = HostResult{Error: "not deployed"}
+				if err != nil {
+					r.Error = err.Error()
+				}
+			}
+			res.Hosts[h] = r
+			if !r.OK {
+				failures = append(failures, h+": "+firstLine(r.Error))
+			}
+		}
+		if err != nil && len(failures) == 0 {
+			failures = append(failures, err.Error())
+		}
+	}
+	if ctx.Err() == nil {
+		for _, h := range p.Removes() {
+			if a.Remover == nil {
+				failures = append(failures, "remove "+h+": no remover")
+				continue
+			}
+			if err := a.Remover.Remove(ctx, h); err != nil {
+				failures = append(failures, "remove "+h+": "+err.Error())
+				continue
+			}
+			res.Removed = append(res.Removed, h)
+		}
+	}
+	// The beats move to the revision's schedules only with its hosts.
+	if p.ReloadsScheduler() && len(failures) == 0 && ctx.Err() == nil {
+		if err := a.Publisher.PublishSchedules(ctx, rev); err != nil {
+			failures = append(failures, "reload scheduler: "+err.Error())
+		} else {
+			res.Reloaded = true
+		}
+	}
+	if err := ctx.Err(); err != nil && len(failures) == 0 {
+		failures = append(failures, "interrupted: "+context.Cause(ctx).Error())
+	}
+	res.OK = len(failures) == 0
+	sort.Strings(failures)
+	res.Error = strings.Join(failures, "; ")
+	o := Outcome{Expect: st.Generation, SHA: p.To, Hosts: map[string]HostApplied{}, Remove: res.Removed, OK: res.OK, Error: res.Error, At: a.now()}
+	for h, r := range res.Hosts {
+		o.Hosts[h] = HostApplied{SHA: p.To, OK: r.OK, Error: r.Error, Applied: o.At}
+		if !r.OK {
+			// A host that failed keeps (or got back) its old release: record
+			// what was applied to it before, marked failed.
+			prev := st.Hosts[h]
+			o.Hosts[h] = HostApplied{SHA: prev.SHA, OK: false, Error: r.Error, Applied: o.At}
+		}
+	}
+	// Recording must happen even when ctx was cancelled mid-apply.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	st, err = a.Store.Record(rctx, o)
+	if err != nil {
+		return res, fmt.Errorf("record apply of %s: %w", short(p.To), err)
+	}
+	res.State = st
+	res.Duration = a.now().Sub(now)
+	a.log().Info("apply", "plan", p.ID, "sha", p.To, "ok", res.OK, "hosts", len(res.Hosts), "removed", len(res.Removed),
+		"scheduler_reloaded", res.Reloaded, "generation", st.Generation, "error", res.Error)
+	if !res.OK {
+		return res, fmt.Errorf("%w: %s", ErrApplyFailed, res.Error)
+	}
+	return res, nil
+}
+
+// CheckFresh refuses a plan made against another state than st.
+func CheckFresh(p *Plan, st State) error {
+	switch {
+	case p.ClusterID != "" && p.ClusterID != st.ClusterID:
+		return fmt.Errorf("%w: made for cluster id %s, Redis holds %s (another cluster, or its state was reset): run cl plan again", ErrStale, p.ClusterID, st.ClusterID)
+	case p.Generation != st.Generation || p.From != st.SHA:
+		return fmt.Errorf("%w: made at generation %d (%s), the cluster is at generation %d (%s) now: run cl plan again",
+			ErrStale, p.Generation, orNone(p.From), st.Generation, orNone(st.SHA))
+	}
+	return nil
+}
+
+func (a *Applier) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *Applier) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}
