@@ -1,0 +1,174 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/queue/queuetest"
+	"github.com/celeroot/celeroot/reconcile"
+)
+
+// deployer records what it was asked to deploy and fails the hosts in fail.
+type deployer struct {
+	mu    sync.Mutex
+	calls [][]string
+	fail  map[string]string
+}
+
+func (d *deployer) Deploy(_ context.Context, rev *reconcile.Revision, hosts []string) (map[string]reconcile.HostResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, hosts)
+	out := map[string]reconcile.HostResult{}
+	var err error
+	for _, h := range hosts {
+		if msg, ok := d.fail[h]; ok {
+			out[h] = reconcile.HostResult{Error: msg}
+			err = errors.New("deploy failed")
+			continue
+		}
+		out[h] = reconcile.HostResult{OK: true}
+	}
+	return out, err
+}
+
+type publisher struct{ shas []string }
+
+func (p *publisher) PublishSchedules(_ context.Context, rev *reconcile.Revision) error {
+	p.shas = append(p.shas, rev.SHA)
+	return nil
+}
+
+func openStore(t *testing.T) reconcile.DocStore {
+	t.Helper()
+	srv := queuetest.StartRedis(t)
+	q, err := queue.Open(context.Background(), srv.URL(), queue.Namespace{Cluster: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return reconcile.DocStore{Docs: q}
+}
+
+func revision(t *testing.T, sha string) *reconcile.Revision {
+	t.Helper()
+	cfg, _, err := config.LoadValid(config.Options{Path: "../examples/fleet/cl.yaml", Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reconcile.Revision{SHA: sha, Config: cfg, Files: []reconcile.File{{Path: "tasks/lib/x.sh", Digest: sha}}}
+}
+
+func plan(t *testing.T, store reconcile.Store, rev *reconcile.Revision, revs ...*reconcile.Revision) *reconcile.Plan {
+	t.Helper()
+	st, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := reconcile.Input{To: rev, State: st, Revisions: map[string]*reconcile.Revision{}, ID: "plan-" + rev.SHA[:4]}
+	for _, r := range revs {
+		in.Revisions[r.SHA] = r
+	}
+	return reconcile.Build(in)
+}
+
+func TestApplyRecordsAndRefusesStalePlans(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	d, pub := &deployer{}, &publisher{}
+	ap := &reconcile.Applier{Store: store, Deployer: d, Publisher: pub}
+	a := revision(t, strings.Repeat("a", 40))
+	p := plan(t, store, a)
+	res, err := ap.Apply(ctx, p, a)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if !res.OK || res.State.Generation != 1 || res.State.SHA != a.SHA || !res.Reloaded || len(d.calls) != 1 || len(d.calls[0]) != 3 {
+		t.Fatalf("first apply: %+v, deploy calls %v", res, d.calls)
+	}
+	if _, err := ap.Apply(ctx, p, a); !errors.Is(err, reconcile.ErrStale) {
+		t.Fatalf("second apply of the same plan: %v, want ErrStale", err)
+	}
+
+	// A host failing its health check marks the SHA bad and keeps the
+	// cluster at the applied SHA; the host is retried next time.
+	b := revision(t, strings.Repeat("b", 40))
+	d.fail = map[string]string{"webserver02": "health: no heartbeat from the new worker"}
+	pb := plan(t, store, b, a)
+	res, err = ap.Apply(ctx, pb, b)
+	if !errors.Is(err, reconcile.ErrApplyFailed) || res.OK {
+		t.Fatalf("apply with a failing host: %v %+v", err, res)
+	}
+	st, err := store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SHA != a.SHA || st.Generation != 1 || st.Bad[b.SHA].Attempts != 1 || st.Hosts["webserver02"].OK || st.Hosts["webserver02"].SHA != a.SHA || st.Hosts["webserver01"].SHA != b.SHA {
+		t.Fatalf("state after a failed apply: %+v", st)
+	}
+	if len(pub.shas) != 1 {
+		t.Errorf("schedules published after a failed deploy: %v", pub.shas)
+	}
+	d.fail = nil
+	retry := plan(t, store, b, a)
+	if got := retry.Deploys(); len(got) != 1 || got[0] != "webserver02" {
+		t.Errorf("retry plan deploys %v, want only webserver02 (the others got %s)", got, b.SHA[:7])
+	}
+	res, err = ap.Apply(ctx, retry, b)
+	if err != nil || res.State.SHA != b.SHA || res.State.Generation != 2 || len(res.State.Bad) != 0 {
+		t.Fatalf("retry: %v %+v", err, res.State)
+	}
+}
+
+func TestConcurrentAppliesOneWins(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	a := revision(t, strings.Repeat("a", 40))
+	p := plan(t, store, a)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			ap := &reconcile.Applier{Store: store, Deployer: &deployer{}, Publisher: &publisher{}}
+			_, errs[i] = ap.Apply(ctx, p, a)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, reconcile.ErrStale):
+			t.Errorf("apply: %v", err)
+		}
+	}
+	st, _ := store.Load(ctx)
+	if ok != 1 || st.Generation != 1 {
+		t.Errorf("%d applies recorded, generation %d: want exactly one", ok, st.Generation)
+	}
+}
+
+func TestPlansAreSingleUse(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	first, err := store.UsePlan(ctx, "p1")
+	if err != nil || !first {
+		t.Fatalf("first use: %v %v", first, err)
+	}
+	again, err := store.UsePlan(ctx, "p1")
+	if err != nil || again {
+		t.Fatalf("second use accepted: %v %v", again, err)
+	}
+	st1, _ := store.Load(ctx)
+	st2, _ := store.Load(ctx)
+	if st1.ClusterID == "" || st1.ClusterID != st2.ClusterID {
+		t.Errorf("cluster id %q then %q: want one stable id", st1.ClusterID, st2.ClusterID)
+	}
+}
+
