@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/celeroot/celeroot/reconcile"
+)
+
+// Metrics are the agent's Prometheus metrics (served at /metrics).
+type Metrics struct {
+	Registry      *prometheus.Registry
+	syncs         *prometheus.CounterVec
+	syncDuration  prometheus.Histogram
+	plans         *prometheus.CounterVec
+	applies       *prometheus.CounterVec
+	applyDuration prometheus.Histogram
+	hostState     *prometheus.GaugeVec
+	actions       *prometheus.GaugeVec
+}
+
+// NewMetrics registers the agent's metrics in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_syncs_total",
+			Help: "Fetches of the config repository, by result (ok, error)."}, []string{"result"}),
+		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cl_agent_sync_duration_seconds",
+			Help: "Duration of fetches of the config repository.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}),
+		plans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_plans_total",
+			Help: "Plans made, by result (in-sync, changes, invalid, error)."}, []string{"result"}),
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_applies_total",
+			Help: "Applies, by result (ok, failed, error)."}, []string{"result"}),
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cl_agent_apply_duration_seconds",
+			Help: "Duration of applies.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 12)}),
+		hostState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cl_agent_host_state",
+			Help: "1 for each host's state at the last plan (in-sync, drifted, pending, unknown, extra)."}, []string{"host", "state"}),
+		actions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cl_agent_pending_actions",
+			Help: "Actions of the last plan, intended or corrective (repairing drift)."}, []string{"kind"}),
+	}
+	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.applies, m.applyDuration, m.hostState, m.actions,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) sync(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.syncs.WithLabelValues(result(err)).Inc()
+	m.syncDuration.Observe(d.Seconds())
+}
+
+func (m *Metrics) plan(result string) {
+	if m != nil {
+		m.plans.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) planned(p *reconcile.Plan) {
+	if m == nil {
+		return
+	}
+	m.hostState.Reset()
+	for _, f := range p.Hosts {
+		m.hostState.WithLabelValues(f.Host, string(f.State)).Set(1)
+	}
+	intended, corrective := 0, 0
+	for _, a := range p.Actions {
+		if a.Corrective() {
+			corrective++
+		} else {
+			intended++
+		}
+	}
+	m.actions.WithLabelValues("intended").Set(float64(intended))
+	m.actions.WithLabelValues("corrective").Set(float64(corrective))
+}
+
+func (m *Metrics) apply(d time.Duration, res *reconcile.Result, err error) {
+	if m == nil {
+		return
+	}
+	r := "ok"
+	switch {
+	case err != nil && res != nil:
+		r = "failed"
+	case err != nil:
+		r = "error"
+	}
+	m.applies.WithLabelValues(r).Inc()
+	m.applyDuration.Observe(d.Seconds())
+	if err == nil {
+		m.actions.Reset()
+	}
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
