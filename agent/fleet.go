@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/reconcile"
+	"github.com/celeroot/celeroot/schedule"
+)
+
+// Connect opens the hosts of a configuration (hostexec.NewConnector with
+// the CLI's SSH options); close releases the connections.
+type Connect func(cfg *config.Config) (hosts deploy.Opener, close func(), err error)
+
+// Releases builds the release of a commit.
+type Releases func(ctx context.Context, sha string) (*deploy.Release, error)
+
+// Fleet drives the hosts and the beats for reconcile: it observes hosts and
+// deploys them with the deploy engine, and publishes schedule sets.
+type Fleet struct {
+	Connect  Connect
+	Releases Releases
+	Queue    *queue.Queue
+	Env      string
+	Log      *slog.Logger
+	Binaries *deploy.Binaries
+	Events   func(deploy.Event) // deploy progress (nil: none)
+	Parallel int
+	// Report receives each deploy's report (nil: dropped).
+	Report func(*deploy.Report)
+}
+
+func (f *Fleet) engine(cfg *config.Config) (*deploy.Engine, func(), error) {
+	hosts, closeHosts, err := f.Connect(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Binaries == nil {
+		f.Binaries = &deploy.Binaries{}
+	}
+	e := &deploy.Engine{Config: cfg, Env: f.Env, Hosts: hosts, Heartbeats: f.Queue, Binaries: f.Binaries, Log: f.Log, Events: f.Events}
+	return e, closeHosts, nil
+}
+
+// Observe reads the release `current` points to and the release each
+// worker heartbeats, for every host of cfg.
+func (f *Fleet) Observe(ctx context.Context, cfg *config.Config) map[string]reconcile.Observation {
+	out := map[string]reconcile.Observation{}
+	e, closeHosts, err := f.engine(cfg)
+	if err != nil {
+		for _, h := range cfg.Hosts.Keys() {
+			out[h] = reconcile.Observation{Error: err.Error()}
+		}
+		return out
+	}
+	defer closeHosts()
+	for _, r := range e.Check(ctx, "", cfg.Hosts.Values(), f.Parallel) {
+		out[r.Host] = reconcile.Observation{Reachable: r.Reachable, Current: r.Current, Worker: r.Worker, Error: r.Error}
+	}
+	return out
+}
+
+// Deploy rolls rev out to hosts with the configured strategy.
+func (f *Fleet) Deploy(ctx context.Context, rev *reconcile.Revision, hosts []string) (map[string]reconcile.HostResult, error) {
+	rel, err := f.Releases(ctx, rev.SHA)
+	if err != nil {
+		return nil, err
+	}
+	e, closeHosts, err := f.engine(rev.Config)
+	if err != nil {
+		return nil, err
+	}
+	defer closeHosts()
+	var targets []*config.Host
+	for _, name := range hosts {
+		h, ok := rev.Config.Hosts.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("deploy %s: not declared at %s", name, short(rev.SHA))
+		}
+		targets = append(targets, h)
+	}
+	rep, err := e.Deploy(ctx, rel, targets, deploy.Options{Parallel: f.Parallel, Command: "cl agent"})
+	if rep == nil {
+		return nil, err
+	}
+	if f.Report != nil {
+		f.Report(rep)
+	}
+	out := map[string]reconcile.HostResult{}
+	for _, h := range rep.Hosts {
+		r := reconcile.HostResult{OK: h.Outcome.Successful()}
+		if !r.OK {
+			r.Error = string(h.Outcome)
+			if h.FailedStep != "" {
+				r.Error += " at " + string(h.FailedStep)
+			}
+			if h.Error != "" {
+				r.Error += ": " + h.Error
+			}
+		}
+		out[h.Host] = r
+	}
+	return out, err
+}
+
+// PublishSchedules publishes rev's schedule set to the beats.
+func (f *Fleet) PublishSchedules(ctx context.Context, rev *reconcile.Revision) error {
+	_, err := schedule.Publish(ctx, f.Queue, schedule.FromConfig(rev.Config, rev.SHA, "agent"))
+	return err
+}
+
+// Published returns the schedule set the beats run (nil: none).
+func (f *Fleet) Published(ctx context.Context) (*schedule.Set, error) {
+	p, err := schedule.ReadPublished(ctx, f.Queue)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return p.Set, nil
+}
