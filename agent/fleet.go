@@ -32,6 +32,9 @@ type Fleet struct {
 	Parallel int
 	// Report receives each deploy's report (nil: dropped).
 	Report func(*deploy.Report)
+	// Store and Revisions find removed hosts where they were applied.
+	Store     reconcile.Store
+	Revisions Revisions
 }
 
 func (f *Fleet) engine(cfg *config.Config) (*deploy.Engine, func(), error) {
@@ -120,4 +123,35 @@ func (f *Fleet) Published(ctx context.Context) (*schedule.Set, error) {
 		return nil, err
 	}
 	return p.Set, nil
+}
+
+// Remove stops and disables the worker of a host that left cl.yaml, found
+// in the revision last applied to it (its releases stay).
+func (f *Fleet) Remove(ctx context.Context, host string) error {
+	if f.Store == nil || f.Revisions == nil {
+		return fmt.Errorf("remove %s: the fleet has no applied state to find it in", host)
+	}
+	st, err := f.Store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	sha := st.Hosts[host].SHA
+	if sha == "" {
+		sha = st.SHA
+	}
+	rev, err := f.Revisions.Revision(ctx, sha)
+	if err != nil {
+		return fmt.Errorf("remove %s: read the revision it was applied at (%s): %w", host, short(sha), err)
+	}
+	h, ok := rev.Config.Hosts.Get(host)
+	if !ok {
+		return fmt.Errorf("remove %s: not declared at %s, where it was applied", host, short(sha))
+	}
+	e, closeHosts, err := f.engine(rev.Config)
+	if err != nil {
+		return err
+	}
+	defer closeHosts()
+	_, err = e.StopWorker(ctx, h, false)
+	return err
 }

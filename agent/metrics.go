@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeroot/celeroot/reconcile"
+	"github.com/celeroot/celeroot/sync/webhook"
 )
 
 // Metrics are the agent's Prometheus metrics (served at /metrics).
@@ -42,6 +43,25 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.applies, m.applyDuration, m.hostState, m.actions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// deliveries exports the webhook ledger's counts by outcome.
+func (m *Metrics) deliveries(counts func() map[webhook.Outcome]uint64) {
+	m.Registry.MustRegister(deliveryCollector{counts})
+}
+
+var deliveryDesc = prometheus.NewDesc("cl_agent_webhook_deliveries_total", "Webhook deliveries, by outcome.", []string{"outcome"}, nil)
+
+type deliveryCollector struct {
+	counts func() map[webhook.Outcome]uint64
+}
+
+func (c deliveryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- deliveryDesc }
+
+func (c deliveryCollector) Collect(ch chan<- prometheus.Metric) {
+	for o, n := range c.counts() {
+		ch <- prometheus.MustNewConstMetric(deliveryDesc, prometheus.CounterValue, float64(n), string(o))
+	}
 }
 
 func (m *Metrics) sync(d time.Duration, err error) {

@@ -134,3 +134,13 @@ func (e *Engine) stopWorker(ctx context.Context, h *config.Host, purge bool, rep
 	rep.Purged = true
 	return nil
 }
+
+// StopWorker stops and disables the worker of h and, with purge, deletes
+// the deploy's files. It leaves cl.yaml alone: the caller edits the
+// registry (cl host remove) or has already (the agent pruning a host that
+// left it). The caller holds the deploy lock.
+func (e *Engine) StopWorker(ctx context.Context, h *config.Host, purge bool) (*RemoveReport, error) {
+	rep := &RemoveReport{Host: h.Name, Path: e.Config.Deployment.TargetDirectory}
+	err := e.stopWorker(ctx, h, purge, rep)
+	return rep, err
+}

@@ -160,4 +160,3 @@ func applyLine(res *reconcile.Result) string {
 	}
 	return b.String()
 }
-

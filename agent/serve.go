@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/hostexec"
+	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/reconcile"
+	gitsync "github.com/celeroot/celeroot/sync"
+	"github.com/celeroot/celeroot/sync/webhook"
+)
+
+// ServeOptions configure `cl agent`.
+type ServeOptions struct {
+	Source        gitsync.SourceOptions
+	Env           string
+	Listen        string
+	WebhookSecret *webhook.Secret // nil: no webhook receivers
+	Options
+	Prune     bool
+	LeaderTTL time.Duration
+	Log       *slog.Logger
+	// Ready, when set, receives the HTTP server's address once it listens.
+	Ready func(addr string)
+}
+
+// Serve runs the agent until ctx ends: it clones the repository, connects
+// to the Redis of the configuration at the branch's head, serves HTTP, and
+// runs the sync loop while it leads the cluster's agents.
+func Serve(ctx context.Context, o ServeOptions) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	src, err := gitsync.NewSource(o.Source)
+	if err != nil {
+		return err
+	}
+	head, err := src.Fetch(ctx)
+	if err != nil {
+		return err
+	}
+	loader := &Loader{Trees: treesOf{src}, Subdir: o.Source.Path, Env: o.Env}
+	rev, err := loader.Revision(ctx, head)
+	if err != nil {
+		return fmt.Errorf("start the agent: %w (fix it in the repository; the agent needs a valid cl.yaml at the head of %s to find Redis)", err, o.Source.Branch)
+	}
+	cfg := rev.Config
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	q, err := queue.Open(qctx, cfg.Redis.URL, queue.Namespace{Cluster: cfg.Cluster.Name, Env: o.Env},
+		queue.WithRunTTL(cfg.Redis.TaskTTL.D()), queue.WithLogger(log))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to redis (%s) of cl.yaml at %s: %w", config.MaskURL(cfg.Redis.URL), short(head), err)
+	}
+	defer q.Close()
+
+	store := reconcile.DocStore{Docs: q}
+	fleet := &Fleet{Connect: connectWith(log), Releases: loader.Release, Queue: q, Env: o.Env, Log: log, Store: store, Revisions: loader}
+	a := &Agent{
+		Source:  src,
+		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune},
+		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log},
+		Lock: func(ctx context.Context, sha string, fn func(context.Context) error) error {
+			return deploy.Locked(ctx, q, deploy.LockInfo{Version: sha, Command: "cl agent"}, func(ctx context.Context, _ deploy.LockInfo) error { return fn(ctx) })
+		},
+		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
+	}
+
+	var hooks http.Handler
+	var deliveries func() any
+	if o.WebhookSecret != nil {
+		rcv, err := webhook.New(webhook.Config{Branch: o.Source.Branch, GitHub: o.WebhookSecret, GitLab: o.WebhookSecret,
+			Gitea: o.WebhookSecret, Generic: o.WebhookSecret, Logger: log})
+		if err != nil {
+			return err
+		}
+		hooks = rcv
+		deliveries = func() any { return rcv.Ledger().Snapshot() }
+		a.Metrics.deliveries(rcv.Ledger().Counts)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-rcv.Fetch():
+					a.Trigger()
+				}
+			}
+		}()
+	}
+	if dir, ok := localPath(o.Source.URL); ok {
+		go gitsync.Watch(ctx, dir, func() { a.Trigger() })
+	}
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another agent running? choose another --listen)", o.Listen, err)
+	}
+	srv := webhook.NewServer(o.Listen, Handler(a, store, hooks, deliveries))
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("agent started", "repo", config.MaskURL(o.Source.URL), "branch", o.Source.Branch, "head", head,
+		"listen", ln.Addr().String(), "auto_apply", o.AutoApply)
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+	return lead(ctx, q, o.LeaderTTL, log, a.Run)
+}
+
+// lead runs fn while this process holds the agent lease; a standby retries
+// until it takes over.
+func lead(ctx context.Context, q *queue.Queue, ttl time.Duration, log *slog.Logger, fn func(context.Context) error) error {
+	if ttl <= 0 {
+		ttl = 15 * time.Second
+	}
+	standby := false
+	for ctx.Err() == nil {
+		lease, err := q.AcquireLease(ctx, queue.LeaseAgent, queue.LeaseInfo{Command: "cl agent"}, ttl)
+		var held *queue.LeaseHeldError
+		switch {
+		case errors.As(err, &held):
+			if !standby {
+				log.Info("standing by: another agent leads", "leader", held.Info.Holder)
+				standby = true
+			}
+			sleepCtx(ctx, ttl/3)
+			continue
+		case err != nil:
+			log.Error("agent lease", "err", err)
+			sleepCtx(ctx, ttl/3)
+			continue
+		}
+		standby = false
+		log.Info("leading", "epoch", lease.Info().Epoch)
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lease.Lost():
+				log.Warn("lost the agent lease: standing by")
+			case <-lctx.Done():
+			}
+			cancel()
+		}()
+		_ = fn(lctx)
+		cancel()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = lease.Release(rctx)
+		rcancel()
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// connectWith opens hosts with the SSH settings of the configuration.
+func connectWith(log *slog.Logger) Connect {
+	return func(cfg *config.Config) (deploy.Opener, func(), error) {
+		opts := hostexec.OptionsFor(cfg, log)
+		opts.KeepaliveInterval = 5 * time.Second
+		conn, err := hostexec.NewConnector(cfg, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, func() { conn.Close() }, nil
+	}
+}
+
+// treesOf reads trees from a Source.
+type treesOf struct{ src *gitsync.Source }
+
+func (t treesOf) ReadTree(ctx context.Context, commit string) (fs.FS, time.Time, error) {
+	tree, err := t.src.Tree(ctx, commit)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return tree, tree.Time, nil
+}
+
+// localPath is the directory of a repository given as a path or file://
+// URL.
+func localPath(url string) (string, bool) {
+	if p, ok := strings.CutPrefix(url, "file://"); ok {
+		return p, true
+	}
+	if strings.Contains(url, "://") || strings.Contains(strings.SplitN(url, "/", 2)[0], ":") {
+		return "", false // a URL, or scp-like user@host:path
+	}
+	return url, true
+}

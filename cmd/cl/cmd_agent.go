@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/celeroot/celeroot/agent"
+	gitsync "github.com/celeroot/celeroot/sync"
+	"github.com/celeroot/celeroot/sync/webhook"
+)
+
+// AgentCmd is `cl agent`.
+type AgentCmd struct {
+	Repo              string        `required:"" placeholder:"URL" help:"The config repository: a path, file://, git://, https:// or ssh:// URL (user@host:path too)."`
+	Branch            string        `default:"main" help:"The branch to track."`
+	Path              string        `placeholder:"DIR" help:"The directory of cl.yaml inside the repository (default: its root)."`
+	Interval          time.Duration `default:"60s" help:"Poll period (jittered ±10%)."`
+	DriftInterval     time.Duration `name:"drift-interval" default:"5m" help:"Observe the hosts this often even without a new commit, and repair drift (0: only on new commits)."`
+	Listen            string        `default:"127.0.0.1:8080" help:"Address of /healthz, /metrics, /api/v1/status and /hooks/* (put a TLS proxy in front for remote use)."`
+	WebhookSecretFile string        `name:"webhook-secret-file" placeholder:"FILE" help:"Secret of the webhooks (GitHub, GitLab, Gitea, generic); without it (or CL_WEBHOOK_SECRET) no webhook is accepted."`
+	AutoApply         bool          `name:"auto-apply" default:"true" negatable:"" help:"Apply plans at once; with --no-auto-apply they wait for cl apply."`
+	Prune             bool          `help:"Stop the workers of hosts that leave cl.yaml (off by default)."`
+	StateDir          string        `name:"state-dir" placeholder:"DIR" help:"Where the repository is cloned (default: $XDG_STATE_HOME/celeroot/agent or ~/.local/state/celeroot/agent)."`
+	TokenFile         string        `name:"token-file" placeholder:"FILE" help:"HTTPS token for the repository (or CL_GIT_TOKEN)."`
+	SSHKey            string        `name:"ssh-key" placeholder:"FILE" help:"Private key for an ssh:// repository."`
+	KnownHosts        string        `name:"known-hosts" placeholder:"FILE" help:"known_hosts for an ssh:// repository (default ~/.ssh/known_hosts)."`
+	AcceptNewHostKey  bool          `name:"accept-new-host-key" help:"Trust an ssh:// repository's host key on first use (recorded in --known-hosts)."`
+	ApplyTimeout      time.Duration `name:"apply-timeout" default:"30m" help:"Deadline of one apply."`
+}
+
+// Run runs the agent until interrupted.
+func (c *AgentCmd) Run(a *App) error {
+	o := agent.ServeOptions{Env: a.Env, Listen: c.Listen, Prune: c.Prune, Log: a.Log,
+		Options: agent.Options{Interval: c.Interval, DriftInterval: c.DriftInterval, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
+	o.Source = gitsync.SourceOptions{URL: c.Repo, Branch: c.Branch, Path: c.Path, Dir: c.stateDir(),
+		TokenFile: c.TokenFile, TokenEnv: "CL_GIT_TOKEN", SSHKey: c.SSHKey, KnownHosts: c.KnownHosts, AcceptNewHostKey: c.AcceptNewHostKey}
+	var err error
+	switch {
+	case c.WebhookSecretFile != "":
+		s, err := webhook.SecretFromFile(c.WebhookSecretFile)
+		if err != nil {
+			return err
+		}
+		o.WebhookSecret = &s
+	case os.Getenv("CL_WEBHOOK_SECRET") != "":
+		s, err := webhook.SecretFromEnv("CL_WEBHOOK_SECRET")
+		if err != nil {
+			return err
+		}
+		o.WebhookSecret = &s
+	}
+	o.Ready = func(addr string) { fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr) }
+	return err2(agent.Serve(a.Ctx, o), err)
+}
+
+func err2(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// stateDir is where the clone lives: one directory per repository and branch.
+func (c *AgentCmd) stateDir() string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(base, "celeroot", "agent", gitsync.DirName(c.Repo, c.Branch))
+}
