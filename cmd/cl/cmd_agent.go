@@ -36,7 +36,6 @@ func (c *AgentCmd) Run(a *App) error {
 		Options: agent.Options{Interval: c.Interval, DriftInterval: c.DriftInterval, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
 	o.Source = gitsync.SourceOptions{URL: c.Repo, Branch: c.Branch, Path: c.Path, Dir: c.stateDir(),
 		TokenFile: c.TokenFile, TokenEnv: "CL_GIT_TOKEN", SSHKey: c.SSHKey, KnownHosts: c.KnownHosts, AcceptNewHostKey: c.AcceptNewHostKey}
-	var err error
 	switch {
 	case c.WebhookSecretFile != "":
 		s, err := webhook.SecretFromFile(c.WebhookSecretFile)
@@ -52,14 +51,7 @@ func (c *AgentCmd) Run(a *App) error {
 		o.WebhookSecret = &s
 	}
 	o.Ready = func(addr string) { fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr) }
-	return err2(agent.Serve(a.Ctx, o), err)
-}
-
-func err2(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	return agent.Serve(a.Ctx, o)
 }
 
 // stateDir is where the clone lives: one directory per repository and branch.
