@@ -20,7 +20,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // gitDaemon serves the bare repositories under a directory over git://.
