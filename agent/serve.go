@@ -80,8 +80,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	var hooks http.Handler
 	var deliveries func() any
 	if o.WebhookSecret != nil {
-		rcv, err := webhook.New(webhook.Config{Branch: o.Source.Branch, GitHub: o.WebhookSecret, GitLab: o.WebhookSecret,
-			Gitea: o.WebhookSecret, Generic: o.WebhookSecret, Logger: log})
+		rcv, err := webhook.New(webhook.Config{Branch: o.Source.Branch, GitHub: *o.WebhookSecret, GitLab: *o.WebhookSecret,
+			Gitea: *o.WebhookSecret, Generic: *o.WebhookSecret, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}()
 	}
 	if dir, ok := localPath(o.Source.URL); ok {
-		go gitsync.Watch(ctx, dir, func() { a.Trigger() })
+		if err := gitsync.Watch(ctx, dir, func() { a.Trigger() }); err != nil {
+			log.Warn("not watching the repository: polling only", "dir", dir, "err", err)
+		}
 	}
 
 	ln, err := net.Listen("tcp", o.Listen)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +37,10 @@ func (c *AgentCmd) Run(a *App) error {
 	o := agent.ServeOptions{Env: a.Env, Listen: c.Listen, Prune: c.Prune, Log: a.Log,
 		Options: agent.Options{Interval: c.Interval, DriftInterval: c.DriftInterval, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
 	o.Source = gitsync.SourceOptions{URL: c.Repo, Branch: c.Branch, Path: c.Path, Dir: c.stateDir(),
-		TokenFile: c.TokenFile, TokenEnv: "CL_GIT_TOKEN", SSHKey: c.SSHKey, KnownHosts: c.KnownHosts, AcceptNewHostKey: c.AcceptNewHostKey}
+		TokenFile: c.TokenFile, TokenEnv: "CL_GIT_TOKEN", SSHKeyFile: c.SSHKey, KnownHostsFile: c.KnownHosts, HostKeyPolicy: "strict"}
+	if c.AcceptNewHostKey {
+		o.Source.HostKeyPolicy = "accept-new"
+	}
 	switch {
 	case c.WebhookSecretFile != "":
 		s, err := webhook.SecretFromFile(c.WebhookSecretFile)
@@ -50,7 +55,9 @@ func (c *AgentCmd) Run(a *App) error {
 		}
 		o.WebhookSecret = &s
 	}
-	o.Ready = func(addr string) { fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr) }
+	o.Ready = func(addr string) {
+		fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr)
+	}
 	return agent.Serve(a.Ctx, o)
 }
 
@@ -64,5 +71,6 @@ func (c *AgentCmd) stateDir() string {
 		home, _ := os.UserHomeDir()
 		base = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(base, "celeroot", "agent", gitsync.DirName(c.Repo, c.Branch))
+	sum := sha256.Sum256([]byte(c.Repo + "\x00" + c.Branch))
+	return filepath.Join(base, "celeroot", "agent", hex.EncodeToString(sum[:8]))
 }
