@@ -137,7 +137,7 @@ func lead(ctx context.Context, q *queue.Queue, ttl time.Duration, log *slog.Logg
 		switch {
 		case errors.As(err, &held):
 			if !standby {
-				log.Info("standing by: another agent leads", "leader", held.Info.Holder)
+				log.Info("standing by: another agent leads", "leader", held.Holder.Holder)
 				standby = true
 			}
 			sleepCtx(ctx, ttl/3)

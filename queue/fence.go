@@ -46,6 +46,9 @@ const (
 	// LeaseDeploy is the deploy lock ("<prefix>{deploy}:lock"), held by
 	// `cl host deploy/add/remove` and the apply of the agent.
 	LeaseDeploy LeaseName = "deploy"
+	// LeaseAgent is the leadership of the cluster's GitOps agents
+	// ("<prefix>{agent}:leader"): one syncs and applies, the others stand by.
+	LeaseAgent LeaseName = "agent"
 )
 
 // leaseKeys are the keys of one lease.
@@ -54,7 +57,7 @@ type leaseKeys struct{ lock, info, epoch, stepdown string }
 func (k Keys) lease(n LeaseName) leaseKeys {
 	t := k.prefix + "{" + string(n) + "}:"
 	lock := t + "lock"
-	if n == LeaseBeat {
+	if n == LeaseBeat || n == LeaseAgent {
 		lock = t + "leader"
 	}
 	return leaseKeys{lock: lock, info: lock + ":info", epoch: t + "epoch", stepdown: t + "stepdown"}
