@@ -37,6 +37,9 @@ type CLI struct {
 	Globals
 
 	Config     ConfigCmd     `cmd:"" help:"Create, check and inspect cl.yaml."`
+	Plan       PlanCmd       `cmd:"" help:"Plan HEAD of the config repository against the cluster: exit 0 no changes, 2 changes."`
+	Apply      ApplyCmd      `cmd:"" help:"Apply a plan (saved, or made now) under the deploy lock."`
+	Agent      AgentCmd      `cmd:"" help:"The GitOps agent: track a branch, plan and apply each commit, serve webhooks, status and metrics."`
 	Host       HostCmd       `cmd:"" help:"Manage the host registry in cl.yaml."`
 	Supervise  SuperviseCmd  `cmd:"" help:"Keep the worker running on hosts without systemd (used by deploys)."`
 	Task       TaskCmd       `cmd:"" help:"Run tasks on hosts through the Redis queues; status, logs, kill."`

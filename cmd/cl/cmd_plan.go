@@ -3,26 +3,29 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/reconcile"
 )
 
-// PlanCmd is `cl plan` and `cl plan show`.
+// PlanCmd is `cl plan` and `cl plan show FILE`.
 type PlanCmd struct {
-	Make PlanMakeCmd `cmd:"" default:"withargs" hidden:"" help:"Plan HEAD of the config repository against the cluster."`
-	Show PlanShowCmd `cmd:"" help:"Print a saved plan; warn when it is stale."`
+	Show      []string `arg:"" optional:"" placeholder:"show FILE" help:"Print a saved plan (cl plan show FILE) and warn when it is stale."`
+	Out       string   `placeholder:"FILE" help:"Save the plan (JSON) for cl apply FILE."`
+	DriftOnly bool     `name:"drift-only" help:"Plan only the repair of drift (hosts changed outside celeroot)."`
+	Prune     bool     `help:"Plan the removal of hosts that left cl.yaml (off by default)."`
 }
 
-// PlanMakeCmd plans HEAD of the work tree's repository.
-type PlanMakeCmd struct {
-	Out       string `placeholder:"FILE" help:"Save the plan (JSON) for cl apply FILE."`
-	DriftOnly bool   `name:"drift-only" help:"Plan only the repair of drift (hosts changed outside celeroot)."`
-	Prune     bool   `help:"Plan the removal of hosts that left cl.yaml (off by default)."`
-}
-
-// Run plans; exit 0 no changes, 2 changes, 1 error.
-func (c *PlanMakeCmd) Run(a *App) error {
+// Run plans HEAD of the work tree's repository (exit 0 no changes, 2
+// changes, 1 error), or shows a saved plan.
+func (c *PlanCmd) Run(a *App) error {
+	switch {
+	case len(c.Show) == 2 && c.Show[0] == "show":
+		return showPlan(a, c.Show[1])
+	case len(c.Show) > 0:
+		return fmt.Errorf("cl plan %s: use cl plan [--out FILE] or cl plan show FILE", strings.Join(c.Show, " "))
+	}
 	co, err := openCheckout(a, c.Prune)
 	if err != nil {
 		return err
@@ -57,14 +60,10 @@ func (c *PlanMakeCmd) Run(a *App) error {
 	return nil
 }
 
-// PlanShowCmd prints a saved plan.
-type PlanShowCmd struct {
-	File string `arg:"" type:"existingfile" help:"A plan saved by cl plan --out."`
-}
-
-// Run prints the plan and warns when the cluster moved since it was made.
-func (c *PlanShowCmd) Run(a *App) error {
-	p, err := readPlan(c.File)
+// showPlan prints a saved plan and warns when the cluster moved since it
+// was made.
+func showPlan(a *App, file string) error {
+	p, err := readPlan(file)
 	if err != nil {
 		return err
 	}
