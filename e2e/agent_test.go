@@ -321,7 +321,7 @@ func TestPlanApply(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	out, stderr, code := d.cl(ctx, "plan", "--out", planFile)
-	if code != 2 || !strings.Contains(out, "(new host)") {
+	if code != 2 || !strings.Contains(out, "(new host") {
 		t.Fatalf("first plan: exit %d, want 2 (changes)\n%s%s", code, out, stderr)
 	}
 	out, stderr, code = d.cl(ctx, "apply", planFile)
