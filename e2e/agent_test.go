@@ -108,9 +108,14 @@ func newAgentFleet(t *testing.T) *agentFleet {
 
 // push commits the work tree and pushes it to the daemon's repository.
 func (a *agentFleet) push(msg string) string {
-	sha := a.commit(msg)
+	a.commit(msg)
+	return a.pushHead()
+}
+
+// pushHead pushes HEAD to the daemon's repository.
+func (a *agentFleet) pushHead() string {
 	a.deployFleet.git("push", "-q", "origin", "HEAD:main")
-	return sha
+	return a.deployFleet.git("rev-parse", "HEAD")
 }
 
 // startAgent runs `cl agent` on the daemon's repository until the test ends.
@@ -245,7 +250,7 @@ func (a *agentFleet) currents() []string {
 func TestAgentConverges(t *testing.T) {
 	a := newAgentFleet(t)
 	ctx := ctxFor(t, 4*time.Minute)
-	first := a.push("two roles")
+	first := a.pushHead()
 	// Polls are rare: every later change arrives by webhook.
 	a.startAgent(ctx, "--interval", "1h", "--drift-interval", "0")
 	st := a.waitStatus(60*time.Second, "first apply", func(s agentStatus) bool { return s.Applied == first })
