@@ -244,7 +244,7 @@ func TestVersionFlag(t *testing.T) {
 // say so (with any arguments and flags), are not offered in the help, and
 // a real typo still gets kong's suggestion.
 func TestCommandsNotAvailableYet(t *testing.T) {
-	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}, {"agent", "run"}, {"cluster", "scale", "web", "3"}, {"audit", "-n", "5"}, {"-c", "x.yaml", "plan"}} {
+	for _, args := range [][]string{{"cluster", "scale", "web", "3"}, {"audit", "-n", "5"}, {"-c", "x.yaml", "cluster", "status"}} {
 		name := args[0]
 		if name == "-c" {
 			name = args[2]
@@ -255,8 +255,8 @@ func TestCommandsNotAvailableYet(t *testing.T) {
 			t.Errorf("cl %v: %d stdout %q stderr %q; want exit 1 and %q", args, code, out, stderr, want)
 		}
 	}
-	if out, _, _ := cl(t, "plan", "--help"); !strings.Contains(out, "cl plan is not available yet; see docs/cli.md") {
-		t.Errorf("cl plan --help:\n%s", out)
+	if out, _, _ := cl(t, "cluster", "--help"); !strings.Contains(out, "cl cluster is not available yet; see docs/cli.md") {
+		t.Errorf("cl cluster --help:\n%s", out)
 	}
 	help, _, _ := cl(t, "--help")
 	for _, name := range notYet {
