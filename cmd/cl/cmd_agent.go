@@ -37,7 +37,7 @@ func (c *AgentCmd) Run(a *App) error {
 	o := agent.ServeOptions{Env: a.Env, Listen: c.Listen, Prune: c.Prune, Log: a.Log,
 		Options: agent.Options{Interval: c.Interval, DriftInterval: c.DriftInterval, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
 	o.Source = gitsync.SourceOptions{URL: c.Repo, Branch: c.Branch, Path: c.Path, Dir: c.stateDir(),
-		TokenFile: c.TokenFile, SSHKeyFile: c.SSHKey, KnownHostsFile: c.KnownHosts, HostKeyPolicy: "strict"}
+		TokenFile: c.TokenFile, SSHKeyFile: c.SSHKey, KnownHostsFile: c.KnownHosts}
 	if os.Getenv("CL_GIT_TOKEN") != "" {
 		o.Source.TokenEnv = "CL_GIT_TOKEN"
 	}
