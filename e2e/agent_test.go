@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,11 +40,13 @@ func startGitDaemon(t *testing.T) *gitDaemon {
 	g := &gitDaemon{base: t.TempDir(), port: port}
 	cmd := exec.Command("git", "daemon", "--export-all", "--base-path="+g.base, "--reuseaddr",
 		"--listen=127.0.0.1", "--port="+strconv.Itoa(port), g.base)
-	cmd.Stderr = os.Stderr
+	// Its own process group, so that the processes it forks per
+	// connection go with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("git daemon: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
