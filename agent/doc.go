@@ -1,0 +1,19 @@
+// Package agent is the GitOps agent (`cl agent`) and the use-cases `cl plan`
+// and `cl apply` share with it. It wires the outside systems to package
+// reconcile: revisions are read from git objects (Loader over a sync.Source
+// or sync.WorkTree), hosts are observed and deployed through the deploy
+// engine (Fleet), schedule sets go to the beats through queue, the applied
+// state lives in Redis (reconcile.DocStore over queue).
+//
+// The Agent's loop fetches the tracked branch on every poll (jittered),
+// webhook (sync/webhook) and file-watch trigger, coalescing triggers; plans
+// when the head moved or the drift check is due; and applies under the
+// deploy lock while it leads the cluster's agents (queue.LeaseAgent). An
+// invalid commit is reported once and skipped; a failed one is retried with
+// backoff and never blocks a newer commit. Status (the read model behind
+// /api/v1/status) and Metrics (Prometheus) record every sync, plan and
+// apply.
+//
+// It owns no outside system itself: git is package sync's, Redis package
+// queue's, SSH package hostexec's.
+package agent

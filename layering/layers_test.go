@@ -1,0 +1,58 @@
+package layering
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// layers says which project packages each package may import (its
+// subpackages and test helpers aside): imports point down only —
+// cmd/cl → agent → (sync, reconcile, schedule, worker, deploy, discover) →
+// drift → (hostexec, queue) → config. hostexec and queue never import each
+// other; config imports nothing of the project; nothing imports cmd.
+var layers = map[string][]string{
+	"config":           {},
+	"httpserver":       {},
+	"sync":             {},
+	"sync/webhook":     {},
+	"deploy/supervise": {},
+	"hostexec":         {"config"},
+	"queue":            {"config"},
+	"drift":            {"config", "hostexec", "queue"},
+	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
+	"discover":         {"config", "hostexec", "drift"},
+	"worker":           {"config", "queue", "httpserver"},
+	"schedule":         {"config", "queue"},
+	"reconcile":        {"config", "schedule"},
+	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver"},
+}
+
+// TestLayers fails when a package imports a project package above or
+// beside it, or is missing from the table.
+func TestLayers(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if rel == "cmd/cl" || rel == "layering" || strings.HasPrefix(rel, "bench") || strings.HasPrefix(rel, "e2e") {
+			continue
+		}
+		top := rel
+		if strings.HasSuffix(rel, "test") || strings.Contains(rel, "/internal/") || rel == "queue/embedded" {
+			top = strings.Split(rel, "/")[0] // test helpers and internals belong to their package
+		}
+		allowed, ok := layers[top]
+		if !ok {
+			t.Errorf("%s is not in layering's table: add it to layers with the packages it may import", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ok := strings.CutPrefix(imp, module+"/")
+			if !ok || dep == rel || dep == top || strings.HasPrefix(dep, top+"/") {
+				continue
+			}
+			if strings.HasPrefix(dep, "cmd/") || !slices.Contains(allowed, dep) {
+				t.Errorf("%s imports %s: it may import only %v (see docs/development.md, layering)", rel, dep, allowed)
+			}
+		}
+	}
+}
