@@ -48,7 +48,16 @@ type Agent struct {
 	trigger chan struct{}
 	last    string    // the SHA last planned
 	lastObs time.Time // when the hosts were last observed
+	wake    time.Time // sync again then at the latest (a retry); zero: at the next poll
 }
+
+// retryBase is the first retry delay of a failed commit (reconcile's
+// backoff, which the agent waits out before planning it again).
+const retryBase = 2 * time.Second
+
+// lockRetry is how soon an apply that could not start (the lock was held,
+// Redis was down) is tried again.
+const lockRetry = 5 * time.Second
 
 // Trigger asks for a sync now. Triggers while one is pending coalesce; it
 // reports whether this one did.
@@ -76,6 +85,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wait := jitter(a.Opts.Interval)
 		if a.Opts.DriftInterval > 0 {
 			wait = min(wait, time.Until(a.lastObs.Add(a.Opts.DriftInterval)))
+		}
+		if !a.wake.IsZero() {
+			wait = min(wait, time.Until(a.wake))
 		}
 		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		select {
@@ -111,6 +123,7 @@ func (a *Agent) Sync(ctx context.Context) {
 }
 
 func (a *Agent) reconcile(ctx context.Context, sha string) {
+	a.wake = time.Time{}
 	rev, err := a.Planner.Revisions.Revision(ctx, sha)
 	a.last = sha
 	if err != nil {
@@ -145,7 +158,7 @@ func (a *Agent) reconcile(ctx context.Context, sha string) {
 	if err == nil {
 		if b, bad := st.Bad[sha]; bad && time.Now().Before(b.RetryAt()) {
 			a.log().Info("not retrying a failed commit yet", "sha", sha, "attempts", b.Attempts, "retry_at", b.RetryAt())
-			a.last = "" // plan again after the backoff
+			a.last, a.wake = "", b.RetryAt() // plan again after the backoff
 			return
 		}
 	}
@@ -180,8 +193,11 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 	a.Metrics.apply(time.Since(start), res, err)
 	if err != nil {
 		a.log().Error("apply", "sha", rev.SHA, "err", err)
-		if !errors.Is(err, reconcile.ErrApplyFailed) {
-			a.last = "" // not applied at all (lock, Redis): try again at the next poll
+		switch {
+		case errors.Is(err, reconcile.ErrApplyFailed):
+			a.last, a.wake = "", time.Now().Add(retryBase) // retried after its backoff
+		default:
+			a.last, a.wake = "", time.Now().Add(lockRetry) // not applied at all (lock held, Redis down)
 		}
 		return
 	}

@@ -117,10 +117,18 @@ func TestFailedCommitBacksOffButNeverBlocksANewer(t *testing.T) {
 	if d.calls != 1 {
 		t.Errorf("retried within the backoff: %d deploys", d.calls)
 	}
+	if wait := time.Until(a.wake); wait <= 0 || wait > 2*time.Second {
+		t.Errorf("the agent wakes in %s for the retry, want within the 2 s backoff", wait)
+	}
+	time.Sleep(time.Until(a.wake))
+	a.Sync(ctx) // the backoff is over: retried (and fails again)
+	if st, _ := a.Planner.Store.Load(ctx); d.calls != 2 || st.Bad[sha('a')].Attempts != 2 {
+		t.Errorf("after the backoff: %d deploys, %d attempts; want a retry", d.calls, st.Bad[sha('a')].Attempts)
+	}
 	src.head, d.fail = sha('b'), false // a newer commit goes ahead at once
 	a.Sync(ctx)
 	st, _ = a.Planner.Store.Load(ctx)
-	if st.SHA != sha('b') || d.calls != 2 {
+	if st.SHA != sha('b') || d.calls != 3 {
 		t.Errorf("newer commit after a bad one: applied %q, %d deploys", st.SHA, d.calls)
 	}
 }

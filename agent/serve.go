@@ -77,6 +77,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
 
+	a.Status.ReadLock = func(ctx context.Context) (*deploy.LockInfo, error) {
+		info, _, err := deploy.ReadLock(ctx, q)
+		return info, err
+	}
 	var hooks http.Handler
 	var deliveries func() any
 	if o.WebhookSecret != nil {

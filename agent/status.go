@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/reconcile"
 )
 
@@ -21,6 +22,8 @@ type Status struct {
 	planErr   string
 	hosts     []reconcile.Finding
 	started   time.Time
+	// ReadLock reports who holds the apply (deploy) lock; nil: not shown.
+	ReadLock func(ctx context.Context) (*deploy.LockInfo, error)
 }
 
 // Event is the outcome of one sync.
@@ -54,6 +57,7 @@ type StatusDoc struct {
 	Hosts      []reconcile.Finding         `json:"hosts"`
 	Bad        map[string]reconcile.BadSHA `json:"bad_shas,omitempty"`
 	Deliveries any                         `json:"deliveries"`
+	Lock       *deploy.LockInfo            `json:"apply_lock"` // who applies or deploys now (null: nobody)
 }
 
 // NewStatus starts a status for the repository and branch.
@@ -118,6 +122,9 @@ func (s *Status) Doc(ctx context.Context, store reconcile.Store, deliveries any)
 		d.Hosts = []reconcile.Finding{}
 	}
 	s.mu.Unlock()
+	if s.ReadLock != nil {
+		d.Lock, _ = s.ReadLock(ctx)
+	}
 	if store != nil {
 		if st, err := store.Load(ctx); err == nil {
 			d.Applied, d.Generation, d.ClusterID, d.Bad = st.SHA, st.Generation, st.ClusterID, st.Bad
