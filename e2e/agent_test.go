@@ -18,9 +18,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/celeroot/celeroot/deploy"
 )
 
 // gitDaemon serves the bare repositories under a directory over git://.
@@ -70,11 +73,10 @@ func (g *gitDaemon) url(name string) string {
 // the checks module), h2 role db (which does not).
 type agentFleet struct {
 	*deployFleet
-	git     *gitDaemon
-	bare    string
-	api     string // the agent's address
-	secret  string
-	agentIO *bytes.Buffer
+	git    *gitDaemon
+	bare   string
+	api    string // the address of the agent a.status asks
+	secret string
 }
 
 const agentTasks = `tasks:
@@ -121,8 +123,16 @@ func (a *agentFleet) pushHead() string {
 	return a.deployFleet.git("rev-parse", "HEAD")
 }
 
-// startAgent runs `cl agent` on the daemon's repository until the test ends.
-func (a *agentFleet) startAgent(ctx context.Context, args ...string) {
+// agentProc is one running `cl agent`.
+type agentProc struct {
+	cmd *exec.Cmd
+	api string // its HTTP address
+	out *bytes.Buffer
+}
+
+// startAgent runs `cl agent` on the daemon's repository until the test
+// ends; the first one started is the one a.status asks.
+func (a *agentFleet) startAgent(ctx context.Context, args ...string) *agentProc {
 	t := a.t
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte(a.secret+"\n"), 0o600); err != nil {
@@ -130,30 +140,31 @@ func (a *agentFleet) startAgent(ctx context.Context, args ...string) {
 	}
 	argv := append([]string{"--log-level", "debug", "agent", "--repo", a.git.url("fleet.git"), "--branch", "main",
 		"--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--webhook-secret-file", secretFile}, args...)
-	cmd := exec.CommandContext(ctx, CL(t), argv...)
-	cmd.Env = append(os.Environ(), a.env...)
-	a.agentIO = &bytes.Buffer{}
+	p := &agentProc{cmd: exec.CommandContext(ctx, CL(t), argv...), out: &bytes.Buffer{}}
+	p.cmd.Env = append(os.Environ(), a.env...)
 	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	cmd.Stdout = pw
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stderr, p.cmd.Stdout = pw, pw
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		_ = p.cmd.Wait()
 		pw.Close()
 		if t.Failed() {
-			t.Logf("agent output:\n%s", a.agentIO.String())
+			t.Logf("agent %d output:\n%s", p.cmd.Process.Pid, p.out.String())
 		}
 	})
 	ready := make(chan string, 1)
 	re := regexp.MustCompile(`http://([0-9.:]+)/api/v1/status`)
+	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			a.agentIO.WriteString(line + "\n")
+			mu.Lock()
+			p.out.WriteString(line + "\n")
+			mu.Unlock()
 			if m := re.FindStringSubmatch(line); m != nil {
 				select {
 				case ready <- m[1]:
@@ -163,10 +174,14 @@ func (a *agentFleet) startAgent(ctx context.Context, args ...string) {
 		}
 	}()
 	select {
-	case a.api = <-ready:
+	case p.api = <-ready:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the agent did not start:\n%s", a.agentIO.String())
+		t.Fatalf("the agent did not start:\n%s", p.out.String())
 	}
+	if a.api == "" {
+		a.api = p.api
+	}
+	return p
 }
 
 // agentStatus is the part of /api/v1/status the tests read.
@@ -363,4 +378,78 @@ func TestPlanApply(t *testing.T) {
 	if cur := d.current(h); cur != head {
 		t.Errorf("%s runs %q after the repair, want %s", h.Name, cur, head)
 	}
+}
+
+// TestAgentFailures: a host cut off is unknown, its deploy fails, the commit
+// is marked bad and nothing is removed; a newer commit applies once it is
+// back. Then two agents: one leads; SIGKILLed mid-apply, the other takes
+// over and converges with no host left on a half-made release.
+func TestAgentFailures(t *testing.T) {
+	a := newAgentFleet(t)
+	ctx := ctxFor(t, 5*time.Minute)
+	first := a.pushHead()
+	one := a.startAgent(ctx, "--interval", "1s", "--drift-interval", "0")
+	a.waitStatus(60*time.Second, "first apply", func(s agentStatus) bool { return s.Applied == first })
+
+	cut := a.f.Hosts[2]
+	if err := cut.CutOff(); err != nil {
+		t.Fatal(err)
+	}
+	a.write("tasks/lib/common.sh", "# shared by every role\n")
+	second := a.push("shared file")
+	st := a.waitStatus(90*time.Second, "the failed apply recorded", func(s agentStatus) bool {
+		return s.LastApply != nil && s.LastApply.SHA == second && s.LastApply.Result == "error"
+	})
+	if st.Applied != first {
+		t.Errorf("applied %s after a failed apply, want %s kept", st.Applied, first)
+	}
+	states := map[string]string{}
+	for _, h := range st.Hosts {
+		states[h.Host] = h.State
+	}
+	if states[cut.Name] != "unknown" || len(st.Hosts) != 3 {
+		t.Errorf("host states %v: want %s unknown and no host removed", states, cut.Name)
+	}
+	if got := a.currents(); got[0] != second || got[1] != second {
+		t.Errorf("reachable hosts run %v, want %s", got, second)
+	}
+	if err := cut.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	a.write("tasks/lib/common.sh", "# shared by every role, v2\n")
+	third := a.push("newer")
+	a.waitStatus(90*time.Second, "the newer commit applied", func(s agentStatus) bool { return s.Applied == third })
+	for i, cur := range a.currents() {
+		if cur != third {
+			t.Errorf("%s runs %s, want %s", a.f.Hosts[i].Name, cur, third)
+		}
+	}
+
+	// A second agent stands by; the leader is killed mid-apply.
+	two := a.startAgent(ctx, "--interval", "1s", "--drift-interval", "0")
+	a.write("tasks/checks/hello.sh", "#!/bin/sh\necho failover\n")
+	fourth := a.push("failover")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if info, _, err := deployReadLock(ctx, a); err == nil && info != nil && strings.Contains(info.Command, "agent") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no apply started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := one.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	a.api = two.api
+	a.waitStatus(120*time.Second, "the standby agent converged", func(s agentStatus) bool { return s.Applied == fourth })
+	if got := a.currents(); got[0] != fourth || got[1] != fourth || got[2] != third {
+		t.Errorf("after the failover hosts run %v", got)
+	}
+	a.assertCurrentSound()
+}
+
+func deployReadLock(ctx context.Context, a *agentFleet) (*deploy.LockInfo, time.Duration, error) {
+	return deploy.ReadLock(ctx, a.q)
 }
