@@ -89,6 +89,12 @@ func TestStartRestartStop(t *testing.T) {
 	if !strings.Contains(status(t, o.Files).LastExit, "killed") {
 		t.Errorf("last exit: %q", status(t, o.Files).LastExit)
 	}
+	// The third child has its pid recorded before its shell ran a line:
+	// wait for its mark, or Stop may kill it first (seen under load).
+	waitFor(t, "third start marked", func() bool {
+		b, _ := os.ReadFile(marker)
+		return strings.Count(string(b), "started") >= 3
+	})
 	if err := Stop(o.Files, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
