@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/celeroot/celeroot/reconcile"
 	"github.com/celeroot/celeroot/sync/webhook"
@@ -41,7 +42,7 @@ func NewMetrics() *Metrics {
 			Help: "Actions of the last plan, intended or corrective (repairing drift)."}, []string{"kind"}),
 	}
 	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.applies, m.applyDuration, m.hostState, m.actions,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -155,11 +155,3 @@ func levenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
-// quoteList renders names as "a", "b", "c" for messages.
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, ", ")
-}

@@ -54,13 +54,6 @@ func (e *Engine) emit(ev Event) {
 	e.Events(ev)
 }
 
-func (e *Engine) log() *slog.Logger {
-	if e.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return e.Log
-}
-
 func (e *Engine) healthTimeout() time.Duration {
 	if e.HealthTimeout > 0 {
 		return e.HealthTimeout

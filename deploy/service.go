@@ -89,10 +89,6 @@ func systemdArgv(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-func (s service) superviseArgv(verb string, extra ...string) []string {
-	return append([]string{s.clPath(), "supervise", verb, s.name, "--state-dir", StateDir}, extra...)
-}
-
 // restartArgv restarts (or starts) the worker.
 func (s service) restartArgv() []string {
 	switch {

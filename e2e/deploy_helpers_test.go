@@ -227,15 +227,6 @@ func (d *deployFleet) brokenDist() string {
 	return "CL_DIST=" + dir
 }
 
-func hostByName(f *testhost.Fleet, name string) *testhost.Host {
-	for _, h := range f.Hosts {
-		if h.Name == name {
-			return h
-		}
-	}
-	return nil
-}
-
 func hostReport(rep *deploy.Report, name string) deploy.HostReport {
 	for _, h := range rep.Hosts {
 		if h.Host == name {
