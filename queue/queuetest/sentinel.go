@@ -43,8 +43,10 @@ func StartSentinelSet(t testing.TB, downAfter time.Duration) *SentinelSet {
 		downAfter = time.Second
 	}
 	set := &SentinelSet{DownAfter: downAfter}
-	set.Primary = StartRedis(t)
-	set.Replica = StartRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(set.Primary.Port))
+	// No 5 s wait before a full sync: a replica (re)joining syncs at once.
+	fast := []string{"--repl-diskless-sync-delay", "0"}
+	set.Primary = StartRedis(t, fast...)
+	set.Replica = StartRedis(t, append(fast, "--replicaof", "127.0.0.1", strconv.Itoa(set.Primary.Port))...)
 	set.waitReplicaSynced(t)
 	dir := t.TempDir()
 	for i := range 3 {
