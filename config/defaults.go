@@ -14,6 +14,7 @@ const (
 	DefaultClusterName         = "default"
 	DefaultRedisURL            = "redis://127.0.0.1:6379/0"
 	DefaultTaskTTL             = 24 * time.Hour
+	DefaultWaitTimeout         = time.Second
 	DefaultBackupSchedule      = "0 4 * * *"
 	DefaultBackupDirectory     = "/var/lib/celeroot/backups"
 	DefaultBackupKeep          = 7
@@ -77,6 +78,7 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Cluster.Name, DefaultClusterName)
 	setStr(&c.Redis.URL, DefaultRedisURL)
 	setDur(&c.Redis.TaskTTL, DefaultTaskTTL, has("redis.task_ttl"))
+	setDur(&c.Redis.WaitTimeout, DefaultWaitTimeout, has("redis.wait_timeout"))
 	setStr(&c.Redis.Backup.Schedule, DefaultBackupSchedule)
 	setStr(&c.Redis.Backup.Directory, DefaultBackupDirectory)
 	setInt(&c.Redis.Backup.Keep, DefaultBackupKeep, has("redis.backup.keep"))

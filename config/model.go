@@ -45,6 +45,10 @@ type Redis struct {
 	URL     string      `yaml:"url" json:"url"`
 	TaskTTL Duration    `yaml:"task_ttl" json:"task_ttl"`
 	Backup  RedisBackup `yaml:"backup" json:"backup"`
+	// WaitReplicas > 0 makes every enqueue wait until that many replicas
+	// have it (Redis WAIT), for at most WaitTimeout; 0 turns it off.
+	WaitReplicas int      `yaml:"wait_replicas,omitempty" json:"wait_replicas"`
+	WaitTimeout  Duration `yaml:"wait_timeout,omitempty" json:"wait_timeout"`
 }
 
 // RedisBackup is celeroot's snapshot of its own Redis keys.

@@ -178,6 +178,7 @@ func (c *Config) validateRedis(k checker) {
 	if k.c.setPaths["redis.task_ttl"] && r.TaskTTL.D() < time.Minute {
 		k.err("redis.task_ttl", "keep task records at least 1m (default 24h)", "task_ttl %s is too short", r.TaskTTL)
 	}
+	c.validateWait(k)
 	if r.Backup.Enabled || k.c.setPaths["redis.backup.schedule"] {
 		k.cron("redis.backup.schedule", r.Backup.Schedule)
 	}

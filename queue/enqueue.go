@@ -82,7 +82,7 @@ func (q *Queue) enqueueFresh(ctx context.Context, runs []*Run, idx []int, out []
 		return nil
 	}
 	idx = ok
-	octx, cancel := q.op(ctx)
+	octx, cancel := q.opEnqueue(ctx)
 	defer cancel()
 	targets := map[string]bool{}
 	pre := func(p redis.Pipeliner) {
@@ -98,7 +98,7 @@ func (q *Queue) enqueueFresh(ctx context.Context, runs []*Run, idx []int, out []
 			}
 		}
 	}
-	if err := q.execPipe(octx, pre, calls); err != nil {
+	if err := q.execPipeWait(octx, pre, calls, true); err != nil {
 		return fmt.Errorf("enqueue %d runs: %w", len(calls), err)
 	}
 	var orphans []string
@@ -187,7 +187,7 @@ func (q *Queue) deleteKeys(ctx context.Context, keys []string) {
 // enqueueExplicit enqueues a run whose id the caller chose: its pointer is
 // claimed first, so that an id used in another queue is refused.
 func (q *Queue) enqueueExplicit(ctx context.Context, r *Run) (string, bool, error) {
-	octx, cancel := q.op(ctx)
+	octx, cancel := q.opEnqueue(ctx)
 	defer cancel()
 	pipe := q.rdb.Pipeline()
 	fresh := pipe.SetNX(octx, q.keys.Where(r.ID), r.Target, q.pointerTTL())
@@ -203,7 +203,7 @@ func (q *Queue) enqueueExplicit(ctx context.Context, r *Run) (string, bool, erro
 	if err != nil {
 		return "", false, err
 	}
-	if err := q.execPipe(octx, nil, []*scriptCall{c}); err != nil {
+	if err := q.execPipeWait(octx, nil, []*scriptCall{c}, true); err != nil {
 		return "", false, fmt.Errorf("enqueue run %s to %s: %w", r.ID, r.Target, err)
 	}
 	e := q.enqueued(r, c.cmd, false)

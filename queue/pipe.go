@@ -23,12 +23,23 @@ type scriptCall struct {
 // returns the first connection-level error; replies with a Redis error are
 // left in their commands for the caller to inspect.
 func (q *Queue) execPipe(ctx context.Context, pre func(redis.Pipeliner), calls []*scriptCall) error {
+	return q.execPipeWait(ctx, pre, calls, false)
+}
+
+// execPipeWait is execPipe; with durable, each pipeline ends with the WAIT
+// of WithWaitReplicas (when set), and too few replica acknowledgements
+// are an error wrapping ErrReplicaTimeout.
+func (q *Queue) execPipeWait(ctx context.Context, pre func(redis.Pipeliner), calls []*scriptCall, durable bool) error {
+	var wait *redis.Cmd
 	pipe := q.rdb.Pipeline()
 	if pre != nil {
 		pre(pipe)
 	}
 	for _, c := range calls {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if durable {
+		wait = q.appendWait(ctx, pipe)
 	}
 	cmds, _ := pipe.Exec(ctx)
 	var again []*scriptCall
@@ -42,6 +53,11 @@ func (q *Queue) execPipe(ctx context.Context, pre func(redis.Pipeliner), calls [
 		for _, c := range again {
 			c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
 		}
+		if durable {
+			// WAIT counts up to this connection's last write, which
+			// follows every write of the first pipeline.
+			wait = q.appendWait(ctx, pipe)
+		}
 		_, _ = pipe.Exec(ctx)
 	}
 	for _, c := range cmds {
@@ -54,7 +70,7 @@ func (q *Queue) execPipe(ctx context.Context, pre func(redis.Pipeliner), calls [
 			return err
 		}
 	}
-	return nil
+	return q.waitErr(wait)
 }
 
 // isReplyErr reports whether err is an error reply of the server (the

@@ -44,6 +44,8 @@ type options struct {
 	opTimeout, backoff, backoffMax         time.Duration
 	maxDeliveries, logCap, controlCap      int
 	pollInterval                           time.Duration
+	waitReplicas                           int
+	waitTimeout                            time.Duration
 	log                                    *slog.Logger
 	logSet                                 bool
 }
@@ -118,7 +120,11 @@ func New(rdb redis.UniversalClient, ns Namespace, opts ...Option) (*Queue, error
 			o.leaseTTL, o.maxDeliveries, o.runTTL)
 	}
 	routeRedisLog(o.log, o.logSet)
-	return &Queue{rdb: rdb, ns: ns, keys: newKeys(ns), opt: o, log: o.log}, nil
+	q := &Queue{rdb: rdb, ns: ns, keys: newKeys(ns), opt: o, log: o.log}
+	if err := q.checkWait(); err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // Open connects to the Redis named by url (see ParseURL for the forms),
@@ -162,7 +168,11 @@ func (q *Queue) With(opts ...Option) (*Queue, error) {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	routeRedisLog(o.log, o.logSet)
-	return &Queue{rdb: q.rdb, ns: q.ns, keys: q.keys, opt: o, log: o.log}, nil
+	w := &Queue{rdb: q.rdb, ns: q.ns, keys: q.keys, opt: o, log: o.log}
+	if err := w.checkWait(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // Close closes the Redis client.

@@ -15,16 +15,15 @@ func namespace(a *App, cfg *config.Config) queue.Namespace {
 	return queue.Namespace{Cluster: cfg.Cluster.Name, Env: a.Env}
 }
 
-// openQueue connects to cfg's redis.url with the configuration's TTLs.
+// openQueue connects to cfg's redis.url with the configuration's TTLs and
+// enqueue durability (redis.wait_replicas).
 // Every command that touches Redis goes through here.
 func openQueue(a *App, cfg *config.Config) (*queue.Queue, error) {
 	url := cfg.Redis.URL
 	ctx, cancel := context.WithTimeout(a.Ctx, 10*time.Second)
 	defer cancel()
 	q, err := queue.Open(ctx, url, namespace(a, cfg),
-		queue.WithRunTTL(cfg.Redis.TaskTTL.D()),
-		queue.WithLogTTL(cfg.Redis.TaskTTL.D()),
-		queue.WithLogger(a.Log))
+		append(queue.ConfigOptions(cfg.Redis), queue.WithLogger(a.Log))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to redis (%s): %w", config.MaskURL(url), err)
 	}
