@@ -58,7 +58,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	cfg := rev.Config
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	q, err := queue.Open(qctx, cfg.Redis.URL, queue.Namespace{Cluster: cfg.Cluster.Name, Env: o.Env},
-		queue.WithRunTTL(cfg.Redis.TaskTTL.D()), queue.WithLogger(log))
+		append(queue.ConfigOptions(cfg.Redis), queue.WithLogger(log))...)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connect to redis (%s) of cl.yaml at %s: %w", config.MaskURL(cfg.Redis.URL), short(head), err)
