@@ -21,8 +21,7 @@ install: build ## Install cl into /usr/local/bin
 deps: ## Install (as root) or list the Debian packages the tests need
 	@scripts/deps.sh
 
-test: deps ## The whole test suite: unit, e2e (real sshd, redis-server, git) and task script tests
-	$(GO) vet ./...
+test: deps lint ## The whole test suite: lint (gofmt, vet, staticcheck, go mod tidy), unit, e2e (real sshd, redis-server, git), task scripts
 	$(GO) test -count=1 -timeout 15m ./...
 	bash examples/fleet/tasks/test_scripts.sh
 	$(MAKE) --no-print-directory fuzz-short
@@ -40,10 +39,15 @@ bench: deps build ## Benchmarks: go test -bench plus bench/ scripts against peer
 	$(GO) test -run '^$$' -bench . -benchmem ./config/ ./queue/
 	@for s in bench/*/run.sh; do [ -x "$$s" ] && { echo "== $$s"; "$$s"; } || true; done
 
-lint: ## gofmt, go vet, staticcheck when installed
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+
+lint: ## gofmt, go vet, staticcheck (installed at STATICCHECK_VERSION when missing), go mod tidy leaves no diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+	@[ -x "$(STATICCHECK)" ] || { echo "installing staticcheck $(STATICCHECK_VERSION)"; $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
+	$(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := FuzzLoad FuzzEdits

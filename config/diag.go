@@ -154,4 +154,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
-

@@ -171,4 +171,3 @@ func TestPlansAreSingleUse(t *testing.T) {
 		t.Errorf("cluster id %q then %q: want one stable id", st1.ClusterID, st2.ClusterID)
 	}
 }
-
