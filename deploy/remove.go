@@ -74,7 +74,9 @@ func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, 
 	case o.Repo == nil:
 		rep.NotCommitted = "not in a git work tree"
 	default:
-		commit = func(ctx context.Context, path string) (string, string, error) { return o.Repo.CommitFile(ctx, path, o.Message) }
+		commit = func(ctx context.Context, path string) (string, string, error) {
+			return o.Repo.CommitFile(ctx, path, o.Message)
+		}
 	}
 	res, err := config.ApplyEdit(ctx, o.Load, edit, commit)
 	if res != nil {

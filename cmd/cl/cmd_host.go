@@ -152,7 +152,9 @@ func (c *HostUpdateCmd) Run(a *App) error {
 func applyHostEdit(a *App, edit func([]byte) ([]byte, error), msg string, commit bool, done string) error {
 	var commitFn config.CommitFunc
 	if commit {
-		commitFn = func(ctx context.Context, path string) (string, string, error) { return gitsync.CommitFile(ctx, path, msg) }
+		commitFn = func(ctx context.Context, path string) (string, string, error) {
+			return gitsync.CommitFile(ctx, path, msg)
+		}
 	}
 	res, err := config.ApplyEdit(a.Ctx, a.LoadOptions(), edit, commitFn)
 	if err != nil {
