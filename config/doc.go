@@ -5,7 +5,8 @@
 // --env overlays of environments/, defaults, strict validation with
 // diagnostics naming file:line:col, host selection, and comment- and
 // order-preserving edits written atomically (ApplyEdit, Edit, AddHost,
-// RemoveHost).
+// RemoveHost), serialised between processes by the registry lock
+// (LockFile) under which the caller's commit also runs.
 //
 // It does not own git (package sync reads trees and commits the edits
 // this package writes), Redis (package queue), hosts (hostexec, drift,

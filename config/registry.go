@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +25,22 @@ type HostSpec struct {
 	RemoveTags []string
 }
 
+// HostExistsError is AddHost's error for a name already in hosts:.
+type HostExistsError struct {
+	Name string
+	Line int
+	// Meanwhile is set when the host was not there when the command
+	// started: another cl added it concurrently.
+	Meanwhile bool
+}
+
+func (e *HostExistsError) Error() string {
+	if e.Meanwhile {
+		return fmt.Sprintf("host %s already exists (added meanwhile by another cl): choose another name, or `cl host update %s`", e.Name, e.Name)
+	}
+	return fmt.Sprintf("host %s already exists (line %d): use `cl host update %s`", e.Name, e.Line, e.Name)
+}
+
 // AddHost returns data with host h appended to hosts:.
 func AddHost(data []byte, h HostSpec) ([]byte, error) {
 	d, err := parseSrc(data)
@@ -32,7 +50,7 @@ func AddHost(data []byte, h HostSpec) ([]byte, error) {
 	hk, hv := lookup(d.root, "hosts")
 	if hv != nil {
 		if _, exists := lookup(hv, h.Name); exists != nil {
-			return nil, fmt.Errorf("host %s already exists (line %d): use `cl host update %s`", h.Name, exists.Line, h.Name)
+			return nil, &HostExistsError{Name: h.Name, Line: exists.Line}
 		}
 	}
 	step := d.indentStep()
@@ -262,17 +280,39 @@ type EditResult struct {
 	NotCommitted string      `json:"not_committed,omitempty"` // why the edit was not committed
 }
 
+// CommitFunc commits cl.yaml at path after an edit; it runs under the
+// registry lock. It returns the commit's hash, or why nothing was
+// committed. Package sync's CommitFile, with the message bound, fits.
+type CommitFunc func(ctx context.Context, path string) (hash, notCommitted string, err error)
+
 // ApplyEdit runs edit on cl.yaml's bytes, validates the result (with the
-// overlay and tasks/ as they are) and writes it atomically. An edit that
-// makes the configuration invalid is refused and nothing is written.
-// Committing the edit is the caller's (package sync); it fills Committed
-// or NotCommitted.
-func ApplyEdit(opts Options, edit func([]byte) ([]byte, error)) (*EditResult, error) {
-	data, err := readFile(opts.Path)
+// overlay and tasks/ as they are), writes it atomically and, when commit
+// is not nil, commits it. An edit that makes the configuration invalid is
+// refused and nothing is written.
+//
+// Reading, editing, validating, writing and committing happen under the
+// registry lock (LockFile), so concurrent edits by several cl processes
+// are applied one after the other, each to the file the previous one
+// wrote, each in its own commit. An edit that fails only because another
+// cl changed the file meanwhile (two adds of one name) says so.
+func ApplyEdit(ctx context.Context, opts Options, edit func([]byte) ([]byte, error), commit CommitFunc) (*EditResult, error) {
+	// Editing the file as it is before waiting for the lock fails fast on
+	// a plain mistake and tells the edits refused because of a change
+	// made meanwhile.
+	before, err := readConfigFile(opts.Path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w: create one with `cl config init`", opts.Path, ErrNotFound)
-		}
+		return nil, err
+	}
+	if _, err := edit(before); err != nil {
+		return nil, err
+	}
+	unlock, err := LockFile(ctx, opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	data, err := readConfigFile(opts.Path)
+	if err != nil {
 		return nil, err
 	}
 	if _, diags, err := Load(Options{Path: opts.Path, Env: opts.Env, Content: data}); err != nil {
@@ -282,6 +322,9 @@ func ApplyEdit(opts Options, edit func([]byte) ([]byte, error)) (*EditResult, er
 	}
 	out, err := edit(data)
 	if err != nil {
+		if !bytes.Equal(data, before) {
+			return nil, changedMeanwhile(opts.Path, err)
+		}
 		return nil, err
 	}
 	_, diags, err := Load(Options{Path: opts.Path, Env: opts.Env, Content: out})
@@ -294,5 +337,31 @@ func ApplyEdit(opts Options, edit func([]byte) ([]byte, error)) (*EditResult, er
 	if err := WriteFileAtomic(opts.Path, out, 0o644); err != nil {
 		return nil, err
 	}
-	return &EditResult{Path: opts.Path, Warnings: diags.Warnings()}, nil
+	res := &EditResult{Path: opts.Path, Warnings: diags.Warnings()}
+	if commit != nil {
+		if res.Committed, res.NotCommitted, err = commit(ctx, opts.Path); err != nil {
+			return res, fmt.Errorf("%s was updated but not committed: %w", opts.Path, err)
+		}
+	}
+	return res, nil
+}
+
+// changedMeanwhile marks err, an edit's error that appeared only after
+// another cl changed path, as such.
+func changedMeanwhile(path string, err error) error {
+	var exists *HostExistsError
+	if errors.As(err, &exists) {
+		exists.Meanwhile = true
+		return err
+	}
+	return fmt.Errorf("%w (%s was changed meanwhile by another cl)", err, path)
+}
+
+// readConfigFile reads cl.yaml, saying how to create a missing one.
+func readConfigFile(path string) ([]byte, error) {
+	data, err := readFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w: create one with `cl config init`", path, ErrNotFound)
+	}
+	return data, err
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,9 +174,9 @@ func TestEditErrors(t *testing.T) {
 func TestApplyEditRefusesInvalidResult(t *testing.T) {
 	path := writeProject(t, registryFixture, testModules)
 	before, _ := os.ReadFile(path)
-	_, err := ApplyEdit(Options{Path: path}, func(b []byte) ([]byte, error) {
+	_, err := ApplyEdit(context.Background(), Options{Path: path}, func(b []byte) ([]byte, error) {
 		return AddHost(b, HostSpec{Name: "web2", Role: "nosuchrole"})
-	})
+	}, nil)
 	if err == nil || !strings.Contains(err.Error(), `unknown role "nosuchrole"`) || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("want refusal naming the role, got %v", err)
 	}

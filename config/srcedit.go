@@ -284,9 +284,21 @@ func (d *srcDoc) removeEntry(k *yaml.Node) {
 		break
 	}
 	to := d.blockEnd(k.Line, k.Column)
-	// Blank lines after the entry go with it, so no gap is left behind.
-	for to < len(d.lines) && strings.TrimSpace(d.lines[to]) == "" {
-		to++
+	next := to
+	for next < len(d.lines) && strings.TrimSpace(d.lines[next]) == "" {
+		next++
+	}
+	if next < len(d.lines) && indentOf(d.lines[next]) == k.Column-1 {
+		// A sibling follows: the blank lines after the entry go with it,
+		// so no gap is left behind.
+		to = next
+	} else {
+		// The last entry of its mapping: the blank lines after it separate
+		// what follows and stay; those between it and the entry before it
+		// go with it.
+		for from > 0 && strings.TrimSpace(d.lines[from-1]) == "" {
+			from--
+		}
 	}
 	d.remove(from, to)
 }

@@ -8,8 +8,16 @@ import (
 
 // WriteFileAtomic replaces path with data: it writes a temp file in the same
 // directory, syncs it, keeps the old file's mode, and renames it over path,
-// so readers see either the old or the new content, never a mix.
+// so readers see either the old or the new content, never a mix. When path
+// is a symlink, its target is replaced and the link stays.
 func WriteFileAtomic(path string, data []byte, defMode os.FileMode) error {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return fmt.Errorf("write %s: it is a symlink whose target cannot be resolved (%w): point it at an existing file or replace it with one", path, err)
+		}
+		path = target
+	}
 	mode := defMode
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,7 @@ type adder struct {
 	o       AddOptions
 	rep     *AddReport
 	host    *config.Host
+	orig    []byte   // cl.yaml as read before the add
 	content []byte   // cl.yaml with the host
 	pending *pending // nil without a commit
 	rel     *Release
@@ -117,6 +119,7 @@ func (a *adder) prepare(ctx context.Context, tmpl *Engine) error {
 	} else if diags.HasErrors() {
 		return fmt.Errorf("%s is invalid before the edit; fix it first:\n%w", a.o.Load.Path, diags.Errors())
 	}
+	a.orig = data
 	if a.content, err = config.AddHost(data, a.o.Spec); err != nil {
 		return err
 	}
@@ -238,8 +241,23 @@ func (a *adder) code(ctx context.Context) error {
 }
 
 // register writes cl.yaml and commits it (moving the branch to the
-// prepared commit), or only writes it.
+// prepared commit), or only writes it, under the registry lock
+// (config.LockFile). cl.yaml changed by another cl since prepare read it
+// is an error: writing the prepared file would undo that change, and the
+// host runs a release made from the old one.
 func (a *adder) register(ctx context.Context) error {
+	unlock, err := config.LockFile(ctx, a.o.Load.Path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := os.ReadFile(a.o.Load.Path)
+	if err != nil {
+		return fmt.Errorf("register host %s: %w", a.o.Spec.Name, err)
+	}
+	if !bytes.Equal(cur, a.orig) {
+		return fmt.Errorf("%s was changed by another cl while host %s was being deployed; it is not registered: run `cl host add` again", a.o.Load.Path, a.o.Spec.Name)
+	}
 	if a.pending != nil {
 		write := func() error { return config.WriteFileAtomic(a.o.Load.Path, a.content, 0o644) }
 		if err := a.o.Repo.Advance(ctx, a.pending.parent, a.pending.commit, filepath.Base(a.o.Load.Path), write); err != nil {

@@ -68,21 +68,25 @@ func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, 
 		}
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%v: its worker may still be running", err))
 	}
-	if _, err := config.ApplyEdit(o.Load, edit); err != nil {
-		return rep, err
-	}
-	rep.Unregistered = true
-	if !o.Commit {
-		return rep, nil
-	}
-	if o.Repo == nil {
+	var commit config.CommitFunc
+	switch {
+	case !o.Commit:
+	case o.Repo == nil:
 		rep.NotCommitted = "not in a git work tree"
-		return rep, nil
+	default:
+		commit = func(ctx context.Context, path string) (string, string, error) {
+			return o.Repo.CommitFile(ctx, path, o.Message)
+		}
 	}
-	if rep.Commit, rep.NotCommitted, err = o.Repo.CommitFile(ctx, o.Load.Path, o.Message); err != nil {
-		return rep, fmt.Errorf("%s was updated but not committed: %w", o.Load.Path, err)
+	res, err := config.ApplyEdit(ctx, o.Load, edit, commit)
+	if res != nil {
+		rep.Unregistered = true
+		rep.Commit = res.Committed
+		if res.NotCommitted != "" {
+			rep.NotCommitted = res.NotCommitted
+		}
 	}
-	return rep, nil
+	return rep, err
 }
 
 // checkEdit validates an edit without writing it.

@@ -209,14 +209,21 @@ func TestConfigEdit(t *testing.T) {
 	if !bytes.Equal(after, bytes.Replace(before, []byte("concurrency: 2"), []byte("concurrency: 3"), 1)) {
 		t.Fatal("valid edit not applied exactly")
 	}
-	// An invalid edit without a terminal: file untouched, copy kept.
+	// An invalid edit without a terminal: file untouched, the problems
+	// printed once, the copy kept outside the work tree and named.
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
 	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/role: default/role: nosuch/' \"$1\"\n"), 0o755)
 	_, stderr, code = cl(t, "-c", path, "config", "edit", "--editor", editor)
-	if code != ExitError || !strings.Contains(stderr, `unknown role "nosuch"`) || !strings.Contains(stderr, "cl.yaml.rejected") {
-		t.Fatalf("invalid edit: %d %s", code, stderr)
+	kept, _ := filepath.Glob(filepath.Join(state, "celeroot", "rejected", "cl.yaml.rejected-*"))
+	if code != ExitError || strings.Count(stderr, `hosts.local.role: unknown role "nosuch"`) != 1 || len(kept) != 1 || !strings.Contains(stderr, kept[0]) {
+		t.Fatalf("invalid edit: %d, kept %v:\n%s", code, kept, stderr)
 	}
 	if now, _ := os.ReadFile(path); !bytes.Equal(now, after) {
 		t.Fatal("invalid edit changed the file")
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "cl.yaml.*")); len(left) != 0 {
+		t.Fatalf("left in the work tree: %v", left)
 	}
 	// No change.
 	os.WriteFile(editor, []byte("#!/bin/sh\ntrue\n"), 0o755)

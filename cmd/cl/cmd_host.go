@@ -150,14 +150,15 @@ func (c *HostUpdateCmd) Run(a *App) error {
 }
 
 func applyHostEdit(a *App, edit func([]byte) ([]byte, error), msg string, commit bool, done string) error {
-	res, err := config.ApplyEdit(a.LoadOptions(), edit)
+	var commitFn config.CommitFunc
+	if commit {
+		commitFn = func(ctx context.Context, path string) (string, string, error) {
+			return gitsync.CommitFile(ctx, path, msg)
+		}
+	}
+	res, err := config.ApplyEdit(a.Ctx, a.LoadOptions(), edit, commitFn)
 	if err != nil {
 		return err
-	}
-	if commit {
-		if res.Committed, res.NotCommitted, err = gitsync.CommitFile(a.Ctx, res.Path, msg); err != nil {
-			return fmt.Errorf("%s was updated but not committed: %w", res.Path, err)
-		}
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(a.Stderr, w.String())
