@@ -8,7 +8,7 @@ import (
 
 // layers says which project packages each package may import (its
 // subpackages and test helpers aside): imports point down only —
-// cmd/cl → agent → (sync, reconcile, schedule, worker, deploy, discover) →
+// cmd/cl → devfleet → agent → (sync, reconcile, schedule, worker, deploy, discover) →
 // drift → (hostexec, queue) → config. hostexec and queue never import each
 // other; config imports nothing of the project; nothing imports cmd.
 var layers = map[string][]string{
@@ -26,6 +26,7 @@ var layers = map[string][]string{
 	"schedule":         {"config", "queue"},
 	"reconcile":        {"config", "schedule"},
 	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver"},
+	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 
 // TestLayers fails when a package imports a project package above or

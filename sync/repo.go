@@ -220,3 +220,18 @@ func (w *WorkTree) Changes(ctx context.Context) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Branch is the branch HEAD is on; an error when HEAD is detached.
+func (w *WorkTree) Branch(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	ref, err := w.repo.Reference(plumbing.HEAD, false)
+	if err != nil {
+		return "", fmt.Errorf("read HEAD of %s: %w", w.root, err)
+	}
+	if ref.Type() != plumbing.SymbolicReference || !ref.Target().IsBranch() {
+		return "", fmt.Errorf("HEAD of %s is detached: check out a branch (git switch main)", w.root)
+	}
+	return ref.Target().Short(), nil
+}

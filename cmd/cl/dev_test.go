@@ -86,7 +86,7 @@ func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Replace(string(data), "\nschedules:\n", "\n"+everySecond, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", path, "--env", "dev", "dev", "--grace", "2s")
+	cmd := exec.Command(bin, "-c", path, "--env", "dev", "dev", "--grace", "2s", "--state-dir", t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,15 +98,15 @@ func TestDevRunsTasksAndStopsOnInterrupt(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	banner := readUntil(t, stdout, "Ctrl-C stops cl dev.", 30*time.Second)
-	for _, want := range []string{"FOR DEVELOPMENT ONLY: nothing is persisted", "redis://" + addr,
-		"webserver01 (role webserver, 4 slots, health http://", "dbserver01",
-		"--env dev task run ping --role webserver --wait",
+	for _, want := range []string{"FOR DEVELOPMENT ONLY: Redis is in memory", "redis://" + addr,
+		"webserver01 (role webserver, 4 slots, release ", "dbserver01", "new: a copy of the config directory",
+		"the agent applies each commit", "/api/v1/status (head ", "--env dev task run ping --role ",
 		"  beat     dev-", "(leader; 4 schedules: ", "every_second", "--env dev beat status", "--env dev config schedules"} {
 		if !strings.Contains(banner, want) {
 			t.Fatalf("banner lacks %q:\n%s", want, banner)
 		}
 	}
-	health := between(banner, "webserver01 (role webserver, 4 slots, health http://", "/health")
+	health := between(between(banner, "webserver01 (role webserver, 4 slots, release ", "\n"), "health http://", "/health")
 
 	out, errOut, code := cl(t, "-c", path, "--env", "dev", "task", "run", "ping", "--role", "webserver", "--wait")
 	if code != 0 || !strings.Contains(out, "2 of 2 runs succeeded") || !strings.Contains(out, "webserver01 | pong") {
