@@ -267,7 +267,7 @@ func (a *agentFleet) currents() []string {
 // that reaches only the beats, an invalid commit, drift, and a webhook.
 func TestAgentConverges(t *testing.T) {
 	a := newAgentFleet(t)
-	ctx := ctxFor(t, 4*time.Minute)
+	ctx := ctxFor(t, 6*time.Minute)
 	first := a.pushHead()
 	// Polls are rare: every later change arrives by webhook.
 	a.startAgent(ctx, "--interval", "1h", "--drift-interval", "0")
@@ -386,7 +386,7 @@ func TestPlanApply(t *testing.T) {
 // over and converges with no host left on a half-made release.
 func TestAgentFailures(t *testing.T) {
 	a := newAgentFleet(t)
-	ctx := ctxFor(t, 5*time.Minute)
+	ctx := ctxFor(t, 8*time.Minute)
 	first := a.pushHead()
 	one := a.startAgent(ctx, "--interval", "1s", "--drift-interval", "0")
 	a.waitStatus(60*time.Second, "first apply", func(s agentStatus) bool { return s.Applied == first })
