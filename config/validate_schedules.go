@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -72,26 +73,25 @@ func (c *Config) validateTargets(k checker, s *Schedule, p string) {
 func (c *Config) validateScheduleTask(k checker, s *Schedule, p string) {
 	checked := map[*Task]bool{}
 	for _, role := range c.ScheduleRoles(s) {
-		w, ok := c.Workers.Get(role)
-		if !ok {
-			continue
+		res, err := c.ResolveTask(role, s.Task, s.Params)
+		var noRole *ErrNoRole
+		if errors.As(err, &noRole) {
+			continue // reported by validateTargets
 		}
-		t, err := c.FindTask(s.Task, w.Tasks)
 		if err != nil {
 			k.err(p+".task", fmt.Sprintf("add the module that defines it to workers.%s.tasks, or target only roles that load it", role), "role %s cannot run task %q: %v", role, s.Task, err)
 			continue
 		}
-		if checked[t] {
+		if checked[res.Task] {
 			continue
 		}
-		checked[t] = true
-		_, errs := t.ResolveParams(s.Params)
-		for _, e := range errs {
+		checked[res.Task] = true
+		for _, e := range res.ParamErrors {
 			path := p + ".params." + e.Param
 			if _, given := s.Params[e.Param]; !given {
 				path = p + ".task" // a required param is missing
 			}
-			k.err(path, "match the params declared in "+moduleFile(c, t), "%v", e)
+			k.err(path, "match the params declared in "+moduleFile(c, res.Task), "%v", e)
 		}
 	}
 }

@@ -80,3 +80,22 @@ func benchQueue(b *testing.B) *queue.Queue {
 	b.Cleanup(func() { _ = q.Close() })
 	return q
 }
+
+func TestParseQueueNames(t *testing.T) {
+	for _, c := range []struct {
+		q          string
+		host, role string
+	}{
+		{queue.HostQueue("web1"), "web1", ""},
+		{queue.RoleQueue("webserver_tasks"), "", "webserver_tasks"},
+		{"host:", "", ""},
+		{"role:", "", ""},
+		{"hostweb1", "", ""},
+	} {
+		h, hok := queue.ParseHostQueue(c.q)
+		r, rok := queue.ParseRoleQueue(c.q)
+		if h != c.host || hok != (c.host != "") || r != c.role || rok != (c.role != "") {
+			t.Errorf("%q: host %q %v, role %q %v; want host %q, role %q", c.q, h, hok, r, rok, c.host, c.role)
+		}
+	}
+}
