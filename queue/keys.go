@@ -61,15 +61,19 @@ func HostQueue(host string) string { return "host:" + host }
 // ParseHostQueue returns the host of a host queue name ("host:<name>");
 // ok is false for any other queue (a role queue, or a malformed name).
 func ParseHostQueue(q string) (host string, ok bool) {
-	host, ok = strings.CutPrefix(q, "host:")
-	return host, ok && host != ""
+	if host, ok = strings.CutPrefix(q, "host:"); !ok || host == "" {
+		return "", false
+	}
+	return host, true
 }
 
 // ParseRoleQueue returns the queue name under workers.<role>.queue of a
 // role queue name ("role:<name>"); ok is false for any other queue.
 func ParseRoleQueue(q string) (name string, ok bool) {
-	name, ok = strings.CutPrefix(q, "role:")
-	return name, ok && name != ""
+	if name, ok = strings.CutPrefix(q, "role:"); !ok || name == "" {
+		return "", false
+	}
+	return name, true
 }
 
 // RoleQueue returns the name of the queue shared by the workers of a role
