@@ -101,6 +101,9 @@ func Collect(ctx context.Context, cfg *config.Config, q StatusReader) (*Status, 
 	if st.Queues, err = q.Stats(ctx, queues...); err != nil {
 		return nil, err
 	}
+	if st.Queues == nil {
+		st.Queues = []queue.QueueStats{}
+	}
 	running, err := q.Running(ctx, queues...)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -23,8 +23,9 @@ type TaskCmd struct {
 // submitFlags are the flags of the commands that create runs.
 type submitFlags struct {
 	selectFlags
-	Any  bool `help:"Put one run on the role queue (any worker of --role takes it) instead of one run per host."`
-	Wait bool `short:"w" help:"Follow the runs to the end, streaming their logs; exit 0 only if all succeeded."`
+	Any     bool          `help:"Put one run on the role queue (any worker of --role takes it) instead of one run per host."`
+	Wait    bool          `short:"w" help:"Follow the runs to the end, streaming their logs; exit 0 only if all succeeded."`
+	Timeout time.Duration `placeholder:"D" help:"With --wait: stop waiting after D (exit 1, naming the runs still pending); 0 waits without limit."`
 }
 
 // TaskInstallCmd is `cl task install PKG`.
@@ -65,32 +66,6 @@ func (c *TaskRunCmd) Run(a *App) error {
 	return submitTask(a, taskRequest{task: c.Task, params: params, flags: c.submitFlags})
 }
 
-// TaskStatusCmd is `cl task status`.
-type TaskStatusCmd struct {
-	TaskID string `name:"task-id" placeholder:"ID" help:"Show this run's record instead of the overview."`
-}
-
-// Run prints the overview or one run.
-func (c *TaskStatusCmd) Run(a *App) error {
-	cfg, q, err := loadQueue(a)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	if c.TaskID != "" {
-		r, err := getRun(a, q, c.TaskID)
-		if err != nil {
-			return err
-		}
-		return printRun(a, r)
-	}
-	st, err := collectStatus(a, cfg, q)
-	if err != nil {
-		return err
-	}
-	return printStatus(a, st)
-}
-
 // TaskLogsCmd is `cl task logs`.
 type TaskLogsCmd struct {
 	TaskID string `name:"task-id" required:"" placeholder:"ID" help:"The run whose output to print."`
@@ -108,44 +83,12 @@ func (c *TaskLogsCmd) Run(a *App) error {
 		return err
 	}
 	p := &logPrinter{a: a, jsonLines: a.JSON()}
-	r, err := streamLog(a.Ctx, q, c.TaskID, c.Follow, func(l queue.LogLine) { p.print("", l) })
+	r, err := dispatch.StreamLog(a.Ctx, q, c.TaskID, c.Follow, func(l queue.LogLine) { p.print("", l) })
 	if err != nil {
 		return fmt.Errorf("logs of run %s: %w", c.TaskID, err)
 	}
 	if c.Follow && !r.State.Successful() {
 		return withCode(ExitError, fmt.Errorf("run %s ended %s%s", r.ID, r.State, reasonSuffix(r)))
-	}
-	return nil
-}
-
-// TaskKillCmd is `cl task kill`.
-type TaskKillCmd struct {
-	TaskID  string        `name:"task-id" required:"" placeholder:"ID" help:"The run to kill."`
-	Timeout time.Duration `default:"1m" help:"How long to wait for the worker to confirm the kill."`
-}
-
-// Run kills the run and waits for the outcome.
-func (c *TaskKillCmd) Run(a *App) error {
-	_, q, err := loadQueue(a)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	r, already, err := killRun(a, q, c.TaskID, c.Timeout)
-	if r != nil && a.JSON() {
-		if perr := a.PrintJSON(r); perr != nil {
-			return perr
-		}
-	}
-	if err != nil {
-		return err
-	}
-	switch {
-	case a.JSON():
-	case already:
-		fmt.Fprintf(a.Stdout, "run %s was already killed (task %s on %s)\n", r.ID, r.Task, runHost(r))
-	default:
-		fmt.Fprintf(a.Stdout, "run %s killed (task %s on %s)\n", r.ID, r.Task, runHost(r))
 	}
 	return nil
 }
@@ -164,48 +107,3 @@ func getRun(a *App, q *queue.Queue, id string) (*queue.Run, error) {
 
 // killRun kills a run; for a running run it waits until its worker reports
 // it killed, at most timeout. The returned run is the last record read;
-// already reports a run that had been killed before.
-func killRun(a *App, q *queue.Queue, id string, timeout time.Duration) (r *queue.Run, already bool, err error) {
-	if _, err := getRun(a, q, id); err != nil {
-		return nil, false, err
-	}
-	res, err := q.Kill(a.Ctx, id)
-	if err != nil {
-		return nil, false, fmt.Errorf("kill run %s: %w", id, err)
-	}
-	if res == queue.KillSignalled {
-		ctx, cancel := context.WithTimeout(a.Ctx, timeout)
-		defer cancel()
-		runs, err := q.Wait(ctx, id)
-		if err != nil {
-			r, _ := q.Get(a.Ctx, id)
-			host := "its worker"
-			if r != nil {
-				host = "worker " + r.Worker
-			}
-			return r, false, fmt.Errorf("run %s: %s did not confirm the kill within %v (is it alive? see `cl task status`); the kill stays pending and applies when the worker reads it", id, host, timeout)
-		}
-		r, err := checkKilled(runs[0])
-		return r, false, err
-	}
-	if r, err = getRun(a, q, id); err != nil {
-		return nil, false, err
-	}
-	r, err = checkKilled(r)
-	return r, res == queue.KillTooLate, err
-}
-
-// checkKilled turns a terminal run that was not killed into the reason why.
-func checkKilled(r *queue.Run) (*queue.Run, error) {
-	if r.State == queue.StateKilled {
-		return r, nil
-	}
-	return r, fmt.Errorf("run %s was not killed: it had already ended %s%s", r.ID, r.State, reasonSuffix(r))
-}
-
-func reasonSuffix(r *queue.Run) string {
-	if r.Reason == "" {
-		return ""
-	}
-	return " (" + r.Reason + ")"
-}

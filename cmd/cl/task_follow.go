@@ -3,65 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
-
-// followBlock is how long one read of a followed log waits for new lines
-// before the run's state is checked.
-const followBlock = 200 * time.Millisecond
-
-// streamLog hands the lines of run id to emit. Without follow it reads what
-// the log holds now; with follow it goes on until the run is terminal and
-// its last lines are read. It returns the run's last record.
-func streamLog(ctx context.Context, q *queue.Queue, id string, follow bool, emit func(queue.LogLine)) (*queue.Run, error) {
-	from := "0"
-	for {
-		block := time.Duration(0)
-		if follow {
-			block = followBlock
-		}
-		lines, next, err := q.Logs(ctx, id, from, block)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range lines {
-			emit(l)
-		}
-		from = next
-		if len(lines) > 0 {
-			continue
-		}
-		r, err := q.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if !follow || r.State.Terminal() {
-			// A worker writes all output before it completes the run: what
-			// is left now is the tail.
-			return r, drainLog(ctx, q, id, from, emit)
-		}
-	}
-}
-
-// drainLog emits the lines after from without waiting.
-func drainLog(ctx context.Context, q *queue.Queue, id, from string, emit func(queue.LogLine)) error {
-	for {
-		lines, next, err := q.Logs(ctx, id, from, 0)
-		if err != nil || len(lines) == 0 {
-			return err
-		}
-		for _, l := range lines {
-			emit(l)
-		}
-		from = next
-	}
-}
 
 // logPrinter writes log lines from concurrent followers, a line at a time.
 type logPrinter struct {
@@ -102,42 +53,78 @@ func (p *logPrinter) print(prefix string, l queue.LogLine) {
 	fmt.Fprintln(w, text)
 }
 
-// maxFollowers caps the logs followed at once (each holds a connection
-// while it blocks); runs beyond it are followed as others end.
-const maxFollowers = 32
-
-// waitSubmissions follows the enqueued runs to their end, streaming their
-// logs prefixed by host, then prints a summary. It fails unless every run
-// succeeded.
-func waitSubmissions(a *App, q *queue.Queue, subs []*submission) error {
-	p := &logPrinter{a: a, toStderr: a.JSON()}
-	runs := make([]*queue.Run, len(subs))
-	errs := make([]error, len(subs))
-	sem := make(chan struct{}, maxFollowers)
-	var wg sync.WaitGroup
-	for i, s := range subs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			runs[i], errs[i] = streamLog(a.Ctx, q, s.ID, true, labelledEmit(a.Ctx, q, s, p))
-		})
+// waitSubmissions follows the enqueued runs to their end (dispatch.Follow),
+// streaming their logs prefixed by host, then prints a summary. Runs that no
+// live worker can take are named at once and not waited for; timeout (0: none)
+// bounds the wait. It fails unless every run succeeded.
+func waitSubmissions(a *App, q *queue.Queue, subs []*submission, timeout time.Duration) error {
+	idle, err := dispatch.Unserved(a.Ctx, q, subs)
+	if err != nil {
+		return fmt.Errorf("read worker heartbeats: %w", err)
 	}
-	wg.Wait()
-	if err := a.Ctx.Err(); err != nil {
-		return fmt.Errorf("stopped following %d runs; they go on (see `cl task status --task-id ID`): %w", len(subs), err)
+	skip := map[int]bool{}
+	var names []string
+	for _, i := range idle {
+		skip[i] = true
+		names = append(names, subs[i].Label())
+	}
+	if len(idle) > 0 {
+		fmt.Fprintf(a.Stderr, "no live worker (no heartbeat) on %s: %s stay queued until a worker starts (see `cl task status`); waiting for the others\n",
+			joinMax(names, 10), plural(len(idle), "run"))
+	}
+	ctx, cancel := a.Ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(a.Ctx, timeout)
+	}
+	defer cancel()
+	var ids []string
+	var followed []*submission
+	for i, s := range subs {
+		if !skip[i] {
+			ids, followed = append(ids, s.ID), append(followed, s)
+		}
+	}
+	p := &logPrinter{a: a, toStderr: a.JSON()}
+	emits := make([]func(queue.LogLine), len(followed))
+	for i, s := range followed {
+		emits[i] = labelledEmit(ctx, q, s, p)
+	}
+	runs, errs := dispatch.Follow(ctx, q, ids, func(i int, l queue.LogLine) { emits[i](l) })
+	if err := stoppedWaiting(a, ctx, timeout, followed, runs); err != nil {
+		return err
 	}
 	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("follow run %s on %s: %w", subs[i].ID, subs[i].label(), err)
+			return fmt.Errorf("follow run %s on %s: %w", followed[i].ID, followed[i].Label(), err)
 		}
 	}
-	return printSummary(a, subs, runs)
+	return printSummary(a, q, subs, skip, runs)
+}
+
+// stoppedWaiting is the error of a wait cut short by Ctrl-C or --timeout:
+// it names the runs still pending, which go on.
+func stoppedWaiting(a *App, ctx context.Context, timeout time.Duration, subs []*submission, runs []*queue.Run) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	var pending []string
+	for i, r := range runs {
+		if r == nil {
+			pending = append(pending, subs[i].ID+" ("+subs[i].Label()+")")
+		}
+	}
+	what := fmt.Sprintf("%s still pending: %s; they go on (see `cl task status --task-id ID`)",
+		plural(len(pending), "run"), strings.Join(pending, ", "))
+	if a.Ctx.Err() != nil {
+		return withCode(ExitInterrupted, errors.New("interrupted: "+what))
+	}
+	return withCode(ExitError, fmt.Errorf("timed out after %v: %s", timeout, what))
 }
 
 // labelledEmit prefixes a run's lines with its host; a run on a role queue
 // is labelled with the worker that took it, once known.
 func labelledEmit(ctx context.Context, q *queue.Queue, s *submission, p *logPrinter) func(queue.LogLine) {
-	prefix, known := s.label(), s.Host != ""
+	prefix, known := s.Label(), s.Host != ""
 	return func(l queue.LogLine) {
 		if !known {
 			if r, err := q.Get(ctx, s.ID); err == nil && r.Worker != "" {
@@ -146,72 +133,4 @@ func labelledEmit(ctx context.Context, q *queue.Queue, s *submission, p *logPrin
 		}
 		p.print(prefix, l)
 	}
-}
-
-// runResult is one run in the --wait summary: its host and its record.
-type runResult struct {
-	Host string `json:"host"`
-	*queue.Run
-}
-
-// printSummary prints the final state of every run; it fails unless all
-// succeeded.
-func printSummary(a *App, subs []*submission, runs []*queue.Run) error {
-	ok := 0
-	results := make([]runResult, len(runs))
-	for i, r := range runs {
-		results[i] = runResult{Host: runHost(r), Run: r}
-		if r.State.Successful() {
-			ok++
-		}
-	}
-	if a.JSON() {
-		if err := a.PrintJSON(results); err != nil {
-			return err
-		}
-	} else {
-		printResultTable(a, results)
-		fmt.Fprintf(a.Stdout, "%d of %s succeeded\n", ok, plural(len(runs), "run"))
-	}
-	if ok < len(runs) {
-		return silentExit(ExitError)
-	}
-	return nil
-}
-
-func printResultTable(a *App, results []runResult) {
-	t := newTable(a.Stdout, "HOST", "TASK", "STATE", "EXIT", "TIME", "ID")
-	for _, r := range results {
-		t.row(r.Host, r.Task, r.State, r.ExitCode, runDuration(r.Run), r.ID)
-	}
-	_ = t.flush()
-	for _, r := range results {
-		if !r.State.Successful() && r.Reason != "" {
-			fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("%s: %s: %s", r.Host, r.State, r.Reason)))
-		}
-	}
-}
-
-// runHost is the host a run is for (host queue) or ran on (role queue).
-func runHost(r *queue.Run) string {
-	if h, ok := strings.CutPrefix(r.Target, "host:"); ok {
-		return h
-	}
-	if r.Worker != "" {
-		return r.Worker
-	}
-	return r.Target
-}
-
-// runDuration is how long the run ran, or "-" when it has not started or
-// ended.
-func runDuration(r *queue.Run) string {
-	if r.StartedAt.IsZero() || r.FinishedAt.IsZero() {
-		return "-"
-	}
-	d := r.FinishedAt.Sub(r.StartedAt)
-	if d < time.Second {
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
 }

@@ -6,52 +6,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
-// taskStatus is the overview of `cl task status`.
-type taskStatus struct {
-	Workers []queue.Heartbeat  `json:"workers"`      // live workers, from their heartbeats
-	Silent  []string           `json:"silent_hosts"` // hosts of cl.yaml without a live heartbeat
-	Queues  []queue.QueueStats `json:"queues"`
-	Running []runResult        `json:"running"`
+// TaskStatusCmd is `cl task status`.
+type TaskStatusCmd struct {
+	TaskID string `name:"task-id" placeholder:"ID" help:"Show this run's record instead of the overview."`
 }
 
-// collectStatus reads heartbeats, queue depths and running runs.
-func collectStatus(a *App, cfg *config.Config, q *queue.Queue) (*taskStatus, error) {
-	st := &taskStatus{Workers: []queue.Heartbeat{}, Silent: []string{}, Running: []runResult{}}
-	ws, err := q.Workers(a.Ctx)
+// Run prints the overview or one run.
+func (c *TaskStatusCmd) Run(a *App) error {
+	cfg, q, err := loadQueue(a)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	st.Workers = append(st.Workers, ws...)
-	live := map[string]bool{}
-	for _, w := range ws {
-		live[w.Host] = true
-	}
-	for _, h := range cfg.Hosts.Values() {
-		if !live[h.Name] {
-			st.Silent = append(st.Silent, h.Name)
+	defer q.Close()
+	if c.TaskID != "" {
+		r, err := getRun(a, q, c.TaskID)
+		if err != nil {
+			return err
 		}
+		return printRun(a, r)
 	}
-	if st.Queues, err = q.Stats(a.Ctx); err != nil {
-		return nil, err
-	}
-	if st.Queues == nil {
-		st.Queues = []queue.QueueStats{}
-	}
-	running, err := q.Running(a.Ctx)
+	st, err := dispatch.Collect(a.Ctx, cfg, q)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, r := range running {
-		st.Running = append(st.Running, runResult{Host: runHost(r), Run: r})
-	}
-	return st, nil
+	return printStatus(a, st)
 }
 
-func printStatus(a *App, st *taskStatus) error {
+func printStatus(a *App, st *dispatch.Status) error {
 	if a.JSON() {
 		return a.PrintJSON(st)
 	}
