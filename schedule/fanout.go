@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -177,62 +178,28 @@ func hostRuns(plan *firePlan, rec *FireRecord) []*queue.Run {
 	return runs
 }
 
-// enqueueAll enqueues runs in batches, several batches at a time (the
-// fan-out slots), and accounts each run to its fire's record.
+// enqueueAll enqueues runs in batches (dispatch.Enqueue), several batches
+// at a time (the fan-out slots, shared by the fires in flight), each retried
+// briefly on Redis errors (the idempotency keys make a retry safe), and
+// accounts each run to its fire's record.
 func (f *fanout) enqueueAll(runs []*queue.Run, owners []int, recs []FireRecord, retry []bool) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for start := 0; start < len(runs); start += enqueueBatch {
-		end := min(start+enqueueBatch, len(runs))
-		f.slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-f.slots }()
-			out, err := f.enqueueBatch(runs[start:end])
-			mu.Lock()
-			defer mu.Unlock()
-			for k, r := range runs[start:end] {
-				rec, host := &recs[owners[start+k]], r.Target[len("host:"):]
-				switch e := firstError(err, out, k); {
-				case e != nil:
-					rec.Errors++
-					rec.Error = firstErr(rec.Error, fmt.Sprintf("enqueue for %s: %v", host, e))
-					retry[owners[start+k]] = retry[owners[start+k]] || err != nil
-				case out[k].Dup:
-					rec.Duplicates++
-					rec.Runs[host] = out[k].ID
-				default:
-					rec.Enqueued++
-					rec.Runs[host] = out[k].ID
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// enqueueBatch is one EnqueueMany call, retried briefly on Redis errors
-// (the idempotency keys make a retry safe).
-func (f *fanout) enqueueBatch(runs []*queue.Run) (out []queue.Enqueued, err error) {
-	for attempt := range 3 {
-		if out, err = f.b.q.EnqueueMany(f.ctx, runs...); err == nil {
-			return out, nil
-		}
-		if !sleep(f.ctx, time.Duration(attempt+1)*100*time.Millisecond) {
-			break
+	out := dispatch.Enqueue(f.ctx, f.b.q, runs, dispatch.BatchOptions{Size: enqueueBatch, Slots: f.slots, Attempts: 3})
+	for k, r := range runs {
+		rec, o := &recs[owners[k]], out[k]
+		host, _ := queue.ParseHostQueue(r.Target)
+		switch {
+		case o.Err != nil:
+			rec.Errors++
+			rec.Error = firstErr(rec.Error, fmt.Sprintf("enqueue for %s: %v", host, o.Err))
+			retry[owners[k]] = retry[owners[k]] || o.Batch
+		case o.Dup:
+			rec.Duplicates++
+			rec.Runs[host] = o.ID
+		default:
+			rec.Enqueued++
+			rec.Runs[host] = o.ID
 		}
 	}
-	return out, fmt.Errorf("enqueue %d runs: %w", len(runs), err)
-}
-
-// firstError is the error of run k of a batch: the batch's, or its own.
-func firstError(batch error, out []queue.Enqueued, k int) error {
-	if batch != nil {
-		return batch
-	}
-	if k < len(out) {
-		return out[k].Err
-	}
-	return fmt.Errorf("no outcome for run %d", k)
 }
 
 // backup runs the internal backup fire; it reports whether to retry.

@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/dispatch"
 )
 
 // Set is what the beat fires: the schedules of one configuration, with the
@@ -105,23 +107,18 @@ func specOf(cfg *config.Config, s *config.Schedule) Spec {
 }
 
 func taskRunFor(cfg *config.Config, s *config.Schedule, role string) TaskRun {
-	w, ok := cfg.Workers.Get(role)
-	if !ok {
+	sp, err := dispatch.Resolve(cfg, role, s.Task, s.Params)
+	var noRole *config.ErrNoRole
+	var pe *dispatch.ParamsError
+	switch {
+	case errors.As(err, &noRole):
 		return TaskRun{Error: fmt.Sprintf("role %q is not defined under workers", role)}
-	}
-	t, err := cfg.FindTask(s.Task, w.Tasks)
-	if err != nil {
+	case errors.As(err, &pe):
+		return TaskRun{Error: fmt.Sprintf("params of task %s: %v", pe.Task.Ref(), pe.Errs[0])}
+	case err != nil:
 		return TaskRun{Error: fmt.Sprintf("role %s cannot run task %q: %v", role, s.Task, err)}
 	}
-	params, errs := t.ResolveParams(s.Params)
-	if len(errs) > 0 {
-		return TaskRun{Error: fmt.Sprintf("params of task %s: %v", t.Ref(), errs[0])}
-	}
-	timeout := t.Timeout.D()
-	if timeout == 0 {
-		timeout = config.DefaultTaskTimeout.D()
-	}
-	return TaskRun{Task: t.Name, Module: t.Module, Params: params, TimeoutMS: timeout.Milliseconds(), MaxRetries: t.Retries}
+	return TaskRun{Task: sp.Task, Module: sp.Module, Params: sp.Params, TimeoutMS: sp.Timeout.Milliseconds(), MaxRetries: sp.MaxRetries}
 }
 
 // Digest identifies the set's content (schedules, hosts, backup), not who

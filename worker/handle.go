@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -25,18 +26,11 @@ const refusedExit = -1
 // caller decides from ctx's cause what becomes of it.
 func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool) {
 	r := d.Run
-	t, err := w.resolve(r)
+	sp, err := w.resolve(r)
 	if err != nil {
 		return w.refuse(ctx, r, err), false
 	}
-	params, perrs := t.ResolveParams(r.Params)
-	if len(perrs) > 0 {
-		errs := make([]error, len(perrs))
-		for i, pe := range perrs {
-			errs[i] = pe
-		}
-		return w.refuse(ctx, r, fmt.Errorf("bad params for %s: %w", t.Ref(), errors.Join(errs...))), false
-	}
+	t, params := sp.Def, sp.Params
 	if w.killedBeforeStart(ctx) {
 		return queue.Result{ExitCode: refusedExit, Killed: true}, false
 	}
@@ -67,18 +61,28 @@ func (w *worker) killedBeforeStart(ctx context.Context) bool {
 	return errors.Is(context.Cause(ctx), errKilled)
 }
 
-// resolve finds the run's task among the role's modules and the built-ins;
-// a task of a module the role does not load is refused.
-func (w *worker) resolve(r *queue.Run) (*config.Task, error) {
+// resolve finds the run's task among the role's modules and the built-ins
+// and checks its params (dispatch.Resolve, the rule the CLI and the beat
+// applied before enqueueing); a task of a module the role does not load,
+// or bad params, are refused.
+func (w *worker) resolve(r *queue.Run) (*dispatch.Spec, error) {
 	name := r.Task
 	if r.Module != "" && !strings.Contains(name, ".") {
 		name = r.Module + "." + name
 	}
-	t, err := w.cfg.FindTask(name, w.role.Tasks)
+	sp, err := dispatch.Resolve(w.cfg, w.host.Role, name, r.Params)
+	var pe *dispatch.ParamsError
+	if errors.As(err, &pe) {
+		errs := make([]error, len(pe.Errs))
+		for i, e := range pe.Errs {
+			errs[i] = e
+		}
+		return nil, fmt.Errorf("bad params for %s: %w", pe.Task.Ref(), errors.Join(errs...))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("refused by worker %s (role %s): %w", w.o.Host, w.host.Role, err)
 	}
-	return t, nil
+	return sp, nil
 }
 
 // forbids returns the schedule of r when that schedule forbids concurrent

@@ -359,17 +359,21 @@ func (w *worker) complete(d *queue.Delivery, res queue.Result) {
 	if !r.State.Successful() {
 		w.failed.Add(1)
 	}
+	w.counted.Store(true)
 	w.log.Info("run finished", "run", d.Run.ID, "task", d.Run.Task, "state", r.State,
 		"exit_code", r.ExitCode, "reason", r.Reason)
 }
 
 // maintain renews leases every tick and sends a heartbeat every third of
-// the heartbeat TTL until ctx ends.
+// the heartbeat TTL until ctx ends, and within a second of a finished run
+// (so that `cl task status` shows fresh PROCESSED/FAILED counts).
 func (w *worker) maintain(ctx context.Context) {
 	renew := time.NewTicker(w.tick)
 	defer renew.Stop()
 	beat := time.NewTicker(w.beat)
 	defer beat.Stop()
+	soon := time.NewTicker(min(time.Second, w.beat))
+	defer soon.Stop()
 	w.heartbeat(ctx)
 	for {
 		select {
@@ -378,7 +382,12 @@ func (w *worker) maintain(ctx context.Context) {
 		case <-renew.C:
 			w.renew(ctx)
 		case <-beat.C:
+			w.counted.Store(false)
 			w.heartbeat(ctx)
+		case <-soon.C:
+			if w.counted.Swap(false) {
+				w.heartbeat(ctx)
+			}
 		}
 	}
 }

@@ -132,6 +132,7 @@ type worker struct {
 
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64
+	counted           atomic.Bool // a run finished since the last heartbeat (maintain sends one within a second)
 }
 
 // flight is a run being executed.

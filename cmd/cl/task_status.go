@@ -58,6 +58,8 @@ func printStatus(a *App, st *dispatch.Status) error {
 		t.row(s.Queue, s.Waiting, s.Pending, s.Running, s.Delayed)
 	}
 	_ = t.flush()
+	fmt.Fprintf(a.Stdout, "(queues read just now; PROCESSED, FAILED and SLOTS as of each worker's LAST_SEEN: heartbeats every %v, within 1s of a finished run)\n",
+		st.HeartbeatEvery.Round(time.Second))
 	fmt.Fprintln(a.Stdout)
 	if len(st.Running) == 0 {
 		fmt.Fprintln(a.Stdout, "no task running")

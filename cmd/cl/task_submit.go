@@ -118,4 +118,3 @@ func printSubmissions(a *App, subs []*submission) error {
 	}
 	return nil
 }
-
