@@ -104,9 +104,22 @@ func TestTaskIDsStatusLogs(t *testing.T) {
 		Queues  []queue.QueueStats
 		Running []map[string]any
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st.Queues) != 3 || st.Queues[0].Waiting != 1 ||
-		len(st.Silent) != 3 || len(st.Workers) != 0 || st.Running == nil {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st.Silent) != 3 || len(st.Workers) != 0 || st.Running == nil {
 		t.Fatalf("status -o json without workers: %d %v\n%s", code, err, out)
+	}
+	// Every configured queue, the unused role queues too, in config order.
+	var queues []string
+	for _, s := range st.Queues {
+		queues = append(queues, s.Queue)
+		if strings.HasPrefix(s.Queue, "host:") && s.Waiting != 1 || strings.HasPrefix(s.Queue, "role:") && s.Waiting != 0 {
+			t.Errorf("queue %s: %+v", s.Queue, s)
+		}
+	}
+	if got := strings.Join(queues, " "); got != "role:webserver_tasks role:database_tasks host:webserver01 host:webserver02 host:dbserver01" {
+		t.Fatalf("status lists queues %s", got)
+	}
+	if out, _, _ := cl(t, f.args("task", "status")...); !strings.Contains(out, "role:database_tasks") || !strings.Contains(out, "queues read just now") {
+		t.Fatalf("status text: every queue and the freshness note:\n%s", out)
 	}
 
 	// Queued runs are killed at once (and these must never install anything).
