@@ -110,7 +110,15 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 
 type exitPanic int
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdin, stdout, stderr)
+}
+
+// runContext is run with the root context (ended by Ctrl-C / SIGTERM in
+// run; by the test in tests).
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	var cli CLI
 	parser, err := newParser(&cli, stdout, stderr, func(c int) { panic(exitPanic(c)) })
 	if err != nil {
@@ -137,8 +145,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "cl: %v\n", err)
 		return ExitError
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	app := &App{Globals: &cli.Globals, Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Log: newLogger(stderr, cli.LogLevel, cli.LogFormat), model: parser.Model}
 	return exitCode(kctx.Run(app), stderr)

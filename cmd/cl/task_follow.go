@@ -69,8 +69,12 @@ func waitSubmissions(a *App, q *queue.Queue, subs []*submission, timeout time.Du
 		names = append(names, subs[i].Label())
 	}
 	if len(idle) > 0 {
-		fmt.Fprintf(a.Stderr, "no live worker (no heartbeat) on %s: %s stay queued until a worker starts (see `cl task status`); waiting for the others\n",
-			joinMax(names, 10), plural(len(idle), "run"))
+		stay := " stay"
+		if len(idle) == 1 {
+			stay = " stays"
+		}
+		fmt.Fprintf(a.Stderr, "no live worker (no heartbeat) on %s: %s queued until a worker starts (see `cl task status`); waiting for the others\n",
+			joinMax(names, 10), plural(len(idle), "run")+stay)
 	}
 	ctx, cancel := a.Ctx, context.CancelFunc(func() {})
 	if timeout > 0 {
