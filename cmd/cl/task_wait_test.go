@@ -22,6 +22,18 @@ func TestTaskWaitHostWithoutWorker(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("--wait took %v: it waited for the host without a worker", d)
 	}
+	// Issue 15 item 16: the heartbeat counts the finished run within a
+	// second or so, not at the next periodic heartbeat (10 s).
+	q := f.queue(t)
+	for deadline := time.Now().Add(2500 * time.Millisecond); ; time.Sleep(100 * time.Millisecond) {
+		ws, err := q.Workers(context.Background())
+		if err == nil && len(ws) == 1 && ws[0].Processed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeat does not count the finished run yet: %+v %v", ws, err)
+		}
+	}
 	// --any on a role without a live worker is named at once too.
 	_, stderr, code = cl(t, f.args("task", "run", "backup_databases", "--role", "database", "--any", "--wait")...)
 	if code != ExitError || !strings.Contains(stderr, "no live worker (no heartbeat) on role:database_tasks") {
