@@ -96,35 +96,3 @@ func listPackages(t *testing.T) []pkg {
 	}
 	return pkgs
 }
-
-// projectImports maps a project package to the project packages it may
-// import (packages under them included); packages not listed are not
-// checked here. It keeps the lower layers low: config imports nothing of
-// the project, dispatch only queue and config.
-var projectImports = map[string][]string{
-	"config":   {},
-	"dispatch": {"queue", "config"},
-}
-
-// TestProjectLayers fails when a listed package imports a project package
-// outside its allowed list.
-func TestProjectLayers(t *testing.T) {
-	seen := 0
-	for _, p := range listPackages(t) {
-		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
-		allowed, ok := projectImports[rel]
-		if !ok {
-			continue
-		}
-		seen++
-		for _, imp := range p.Imports {
-			dep, inProject := strings.CutPrefix(imp, module+"/")
-			if inProject && !ownedBy(dep, allowed) {
-				t.Errorf("%s imports %s: it may import only %v (see docs/development.md)", rel, dep, allowed)
-			}
-		}
-	}
-	if seen != len(projectImports) {
-		t.Fatalf("found %d of the %d packages in projectImports: a package was renamed", seen, len(projectImports))
-	}
-}

@@ -9,7 +9,7 @@ import (
 // layers says which project packages each package may import (its
 // subpackages and test helpers aside): imports point down only —
 // cmd/cl → devfleet → agent → (sync, reconcile, schedule, worker, deploy, discover) →
-// drift → (hostexec, queue) → config. hostexec and queue never import each
+// (drift, dispatch) → (hostexec, queue) → config. hostexec and queue never import each
 // other; config imports nothing of the project; nothing imports cmd.
 var layers = map[string][]string{
 	"config":           {},
@@ -19,11 +19,12 @@ var layers = map[string][]string{
 	"deploy/supervise": {},
 	"hostexec":         {"config"},
 	"queue":            {"config"},
+	"dispatch":         {"config", "queue"},
 	"drift":            {"config", "hostexec", "queue"},
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},
-	"worker":           {"config", "queue", "httpserver"},
-	"schedule":         {"config", "queue"},
+	"worker":           {"config", "queue", "dispatch", "httpserver"},
+	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
