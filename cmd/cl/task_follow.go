@@ -117,6 +117,9 @@ func stoppedWaiting(a *App, ctx context.Context, timeout time.Duration, subs []*
 			pending = append(pending, subs[i].ID+" ("+subs[i].Label()+")")
 		}
 	}
+	if len(pending) == 0 { // every run ended just as the wait was cut short
+		return nil
+	}
 	what := fmt.Sprintf("%s still pending: %s; they go on (see `cl task status --task-id ID`)",
 		plural(len(pending), "run"), strings.Join(pending, ", "))
 	if a.Ctx.Err() != nil {
