@@ -13,6 +13,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build ./bin/cl for this machine
+	@test -e bin/cl || echo "building bin/cl: the first build downloads and compiles the Go dependencies (a few minutes, no output meanwhile)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cl ./cmd/cl
 
 install: build ## Install cl into /usr/local/bin

@@ -126,9 +126,22 @@ func (r *remote) failed(what string, res hostexec.Result, stderr string, err err
 		if stderr == "" {
 			return fmt.Errorf("%s on %s: exit status %d", what, r.name, res.ExitCode)
 		}
-		return fmt.Errorf("%s on %s: exit status %d: %s", what, r.name, res.ExitCode, stderr)
+		return fmt.Errorf("%s on %s: exit status %d: %s", what, r.name, res.ExitCode, libMessage(stderr))
 	}
 	return nil
+}
+
+// libMessage reduces the stderr of a failed host library call to one
+// line: the library's own last "cl-host: " line when it has one (it
+// names the problem and the fix), else the output with its lines joined.
+func libMessage(stderr string) string {
+	lines := lastLines(stderr, 1000)
+	for i := len(lines) - 1; i >= 0; i-- {
+		if m, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "cl-host: "); ok {
+			return m
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // callCheck is call with a non-zero exit turned into an error.

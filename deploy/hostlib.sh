@@ -149,11 +149,7 @@ stage() {
 	clean "$R"
 	mkdir -p "$S"
 	trap 'rm -rf "$S"' EXIT
-	if [ "$GZ" = 1 ]; then
-		tar -C "$S" -xzf -
-	else
-		tar -C "$S" -xf -
-	fi
+	untar "$S" "$GZ" "$V"
 	C=$S/.celeroot/stage
 	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
 	if [ -n "$B" ]; then
@@ -192,6 +188,27 @@ stage() {
 	prune "$T" "$KEEP" "$V"
 	shift 6
 	if [ $# -gt 0 ]; then activate "$T" "$V" "$@"; fi
+}
+
+# untar S GZ V: unpack the tar on stdin (gzip'd when GZ=1) into S. On
+# failure, dies with one line: for a full disk the directory and its free
+# space (S removed first, so the figure is what a retry has), else tar's
+# last line.
+untar() {
+	if [ "$2" = 1 ]; then ux=-xzf; else ux=-xf; fi
+	if uerr=$(tar -C "$1" "$ux" - 2>&1 >/dev/null); then
+		return 0
+	fi
+	cat >/dev/null 2>&1 || true
+	rm -rf "$1"
+	ud=$(dirname "$1")
+	case $uerr in
+	*"No space left"* | *"Disk quota exceeded"*)
+		ufree=$(df -Pk "$ud" 2>/dev/null | awk 'NR == 2 { printf "%.1f MiB", $4 / 1024 }') || true
+		die "no space left in $ud to unpack release $3 (${ufree:-unknown} free now): free space there or lower deployment.keep_releases, then deploy again"
+		;;
+	esac
+	die "unpack release $3 into $ud: $(printf '%s\n' "$uerr" | awk 'NF { l = $0 } END { print l }')"
 }
 
 # count S V: a release assembled from links and a whole manifest (not

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -208,99 +207,4 @@ func pruneBackups(dir, base string, keep int) ([]string, error) {
 		files = files[1:]
 	}
 	return removed, nil
-}
-
-// RestoreResult describes a restore.
-type RestoreResult struct {
-	File      string    `json:"file"`
-	Namespace string    `json:"namespace"`
-	Created   time.Time `json:"created"`
-	Keys      int       `json:"keys"`
-}
-
-// Restore loads a snapshot into q's namespace with RESTORE … REPLACE: keys
-// in the file overwrite keys of the same name, keys not in it are left
-// alone, expiring keys get the time they had left when the snapshot was
-// taken. The snapshot must be of the same namespace, and the server must
-// accept the DUMP format of the one it came from (same or newer Redis).
-// Stop the beats and workers of the namespace first.
-func (q *Queue) Restore(ctx context.Context, file string) (*RestoreResult, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("open backup: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("read backup %s: %w", file, err)
-	}
-	r := bufio.NewReaderSize(zr, 1<<20)
-	var h backupHeader
-	if err := readJSONLine(r, &h); err != nil || h.Format != backupFormat {
-		return nil, fmt.Errorf("read backup %s: not a %s file (%v)", file, backupFormat, err)
-	}
-	if h.Prefix != q.Keys().Prefix() {
-		return nil, fmt.Errorf("backup %s is of namespace %s, not %s: restore it with the configuration (and --env) of that namespace", file, h.Namespace, q.Namespace())
-	}
-	res := &RestoreResult{File: file, Namespace: h.Namespace, Created: h.Created}
-	if err := restoreLines(ctx, q.rdb, r, res); err != nil {
-		return res, fmt.Errorf("restore backup %s: %w", file, err)
-	}
-	return res, nil
-}
-
-func restoreLines(ctx context.Context, rdb redis.UniversalClient, r *bufio.Reader, res *RestoreResult) error {
-	var batch []backupLine
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		pipe := rdb.Pipeline()
-		for _, l := range batch {
-			pipe.RestoreReplace(octx, l.Key, time.Duration(l.PTTL)*time.Millisecond, string(l.Value))
-		}
-		if _, err := pipe.Exec(octx); err != nil {
-			return fmt.Errorf("restore %d keys (from %s): %w", len(batch), batch[0].Key, err)
-		}
-		res.Keys += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	for {
-		var l backupLine
-		if err := readJSONLine(r, &l); err != nil {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("file ends before its trailer: it is truncated (%d keys read)", res.Keys+len(batch))
-			}
-			return err
-		}
-		if l.End {
-			if err := flush(); err != nil {
-				return err
-			}
-			if l.Keys != res.Keys {
-				return fmt.Errorf("trailer says %d keys, restored %d", l.Keys, res.Keys)
-			}
-			return nil
-		}
-		batch = append(batch, l)
-		if len(batch) == 500 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func readJSONLine(r *bufio.Reader, v any) error {
-	line, err := r.ReadBytes('\n')
-	if len(line) == 0 && err != nil {
-		return err
-	}
-	if err := json.Unmarshal(line, v); err != nil {
-		return fmt.Errorf("decode line: %w", err)
-	}
-	return nil
 }

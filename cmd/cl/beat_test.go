@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,9 +72,56 @@ func TestBeatPidfile(t *testing.T) {
 	if _, err := stopLocal(path, time.Second); !errors.Is(err, errNotRunning) {
 		t.Errorf("stop without a beat: %v", err)
 	}
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	if d := defaultPidfile("prod", "staging"); filepath.Base(d) != "beat-prod-staging.pid" {
-		t.Errorf("default pidfile %s", d)
+	rt := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	noRootPidDir(t)
+	if d, err := defaultPidfile("prod", "staging"); err != nil || d != filepath.Join(rt, "celeroot", "beat-prod-staging.pid") {
+		t.Errorf("default pidfile %s, %v", d, err)
+	}
+}
+
+// A pidfile directory another user could write is skipped, and a pid that
+// is not a cl beat of this user is never signalled.
+func TestBeatPidfileNotHijacked(t *testing.T) {
+	rt := t.TempDir()
+	shared := filepath.Join(rt, "celeroot")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil { // as another user would leave it
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	noRootPidDir(t)
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	d, err := defaultPidfile("prod", "")
+	if err != nil || filepath.Dir(d) != filepath.Join(state, "celeroot") {
+		t.Errorf("default pidfile %s, %v: want it under %s, not in the world-writable %s", d, err, state, shared)
+	}
+	if fi, err := os.Stat(filepath.Dir(d)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("pidfile directory %v, %v: want mode 0700", fi.Mode(), err)
+	}
+
+	victim := exec.Command("/bin/sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	path := filepath.Join(t.TempDir(), "beat.pid")
+	p, err := lockPidfile(path) // held, as a running beat holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	if err := os.WriteFile(path, []byte(strconv.Itoa(victim.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stopLocal(path, time.Second); err == nil || !strings.Contains(err.Error(), "not a cl beat") {
+		t.Errorf("stop with a foreign pid in the pidfile: err = %v", err)
+	}
+	if err := victim.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the process named in the pidfile was signalled: %v", err)
 	}
 }
 
@@ -112,4 +162,15 @@ func TestBeatStatusBackupRestore(t *testing.T) {
 	if out, stderr, code := cl(t, "-c", path, "beat", "restore-backup", files[0], "--yes"); code != 0 || !strings.Contains(out, "restored") {
 		t.Errorf("restore: %d %s %s", code, out, stderr)
 	}
+}
+
+// noRootPidDir makes root's /run/celeroot unusable for the test, so that
+// the other directories are tried as for any user.
+func noRootPidDir(t *testing.T) {
+	old := rootPidDir
+	rootPidDir = filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(rootPidDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rootPidDir = old })
 }

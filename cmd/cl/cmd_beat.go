@@ -27,7 +27,7 @@ type BeatCmd struct {
 // beatFlags are the flags of the commands that start a beat.
 type beatFlags struct {
 	ConfigArg string        `arg:"" optional:"" name:"config" placeholder:"CONFIG" help:"cl.yaml to load (default: -c/--config)."`
-	Pidfile   string        `placeholder:"PATH" help:"Pidfile of the local beat (default: /run/celeroot/beat-CLUSTER[-ENV].pid as root, else $XDG_RUNTIME_DIR/celeroot/…, else /tmp/celeroot-UID/…)."`
+	Pidfile   string        `placeholder:"PATH" help:"Pidfile of the local beat (default: /run/celeroot/beat-CLUSTER[-ENV].pid as root, else $XDG_RUNTIME_DIR/celeroot/…, else $XDG_STATE_HOME/celeroot/…, else /tmp/celeroot-UID/…; the first owned by you with mode 0700)."`
 	Lease     time.Duration `default:"15s" help:"Leader lease: a standby takes over at most this long after the leader stops renewing."`
 	ID        string        `placeholder:"ID" help:"Beat id in Redis and status (default: HOST-PID-RANDOM)."`
 }
@@ -58,7 +58,11 @@ func (c *BeatRunCmd) Run(a *App) error {
 	if c.DryRun {
 		return printDryRun(a, set, c.Count)
 	}
-	pid, err := lockPidfile(c.pidfile(a, cfg))
+	path, err := c.pidfile(a, cfg)
+	if err != nil {
+		return err
+	}
+	pid, err := lockPidfile(path)
 	if err != nil {
 		return err
 	}
@@ -80,9 +84,9 @@ func (c *BeatRunCmd) Run(a *App) error {
 	return b.Run(ctx)
 }
 
-func (f *beatFlags) pidfile(a *App, cfg *config.Config) string {
+func (f *beatFlags) pidfile(a *App, cfg *config.Config) (string, error) {
 	if f.Pidfile != "" {
-		return f.Pidfile
+		return filepath.Abs(f.Pidfile) // a beat restart runs the new beat in /
 	}
 	return defaultPidfile(cfg.Cluster.Name, a.Env)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/celeroot/celeroot/deploy/supervise"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/schedule"
 )
@@ -148,7 +149,9 @@ func (c *BeatStopCmd) Run(a *App) error {
 	}
 	path := c.Pidfile
 	if path == "" {
-		path = defaultPidfile(cfg.Cluster.Name, a.Env)
+		if path, err = defaultPidfile(cfg.Cluster.Name, a.Env); err != nil {
+			return err
+		}
 	}
 	pid, err := stopLocal(path, c.Timeout)
 	if err != nil {
@@ -180,7 +183,10 @@ func (c *BeatRestartCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
-	pidfile := c.pidfile(a, cfg)
+	pidfile, err := c.pidfile(a, cfg)
+	if err != nil {
+		return err
+	}
 	if pid, err := stopLocal(pidfile, 30*time.Second); err == nil {
 		fmt.Fprintf(a.Stderr, "stopped beat pid %d\n", pid)
 	} else if !errors.Is(err, errNotRunning) {
@@ -201,7 +207,7 @@ func (c *BeatRestartCmd) Run(a *App) error {
 }
 
 // spawn starts `cl beat CONFIG` in its own session with its output in a
-// log file.
+// log file (supervise.Detach).
 func (c *BeatRestartCmd) spawn(a *App, pidfile string) (*exec.Cmd, string, string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -217,20 +223,13 @@ func (c *BeatRestartCmd) spawn(a *App, pidfile string) (*exec.Cmd, string, strin
 	if logFile == "" {
 		logFile = strings.TrimSuffix(pidfile, ".pid") + ".log"
 	}
-	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("beat log %s: %w", logFile, err)
-	}
-	defer out.Close()
 	args := []string{"beat", cfgPath, "--pidfile", pidfile, "--id", id, "--lease", c.Lease.String(),
 		"--log-level", a.LogLevel, "--log-format", a.LogFormat}
 	if a.Env != "" {
 		args = append(args, "--env", a.Env)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	cmd, err := supervise.Detach(exe, args, logFile)
+	if err != nil {
 		return nil, "", "", fmt.Errorf("start beat: %w", err)
 	}
 	return cmd, id, logFile, nil

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -36,17 +35,9 @@ func Start(o Options, self string) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}
-	out, err := os.OpenFile(o.Log(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", o.Name, err)
-	}
-	defer out.Close()
 	args := append([]string{"supervise", "run", o.Name, "--state-dir", o.Dir, "--"}, o.Argv...)
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	cmd, err := Detach(self, args, o.Log())
+	if err != nil {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}
 	// Poll without a goroutine: the supervisor is meant to outlive us.
@@ -94,6 +85,9 @@ func Restart(o Options, self string) error {
 func (f Files) signal(sig syscall.Signal) error {
 	pid, err := f.readPID()
 	if err != nil {
+		return fmt.Errorf("signal %s: %w", f.Name, err)
+	}
+	if err := CheckProcess(pid, "supervise"); err != nil {
 		return fmt.Errorf("signal %s: %w", f.Name, err)
 	}
 	if err := syscall.Kill(pid, sig); err != nil {

@@ -61,14 +61,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("supervise %s: %w", o.Name, err)
 	}
-	lock, err := os.OpenFile(o.Lock(), os.O_RDWR|os.O_CREATE, 0o644)
+	lock, err := LockFile(o.Lock())
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("supervise %s: %w (%s is locked)", o.Name, ErrRunning, o.Lock())
+	}
 	if err != nil {
 		return fmt.Errorf("supervise %s: %w", o.Name, err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("supervise %s: %w (%s is locked)", o.Name, ErrRunning, o.Lock())
-	}
 	log, err := openLog(o.Log())
 	if err != nil {
 		return fmt.Errorf("supervise %s: %w", o.Name, err)

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -54,25 +53,7 @@ func (f Files) Log() string   { return f.path(".log") }
 
 // locked reports whether a live supervisor holds the lock. It creates
 // nothing: a missing lock file means no supervisor ever ran.
-func (f Files) locked() (bool, error) {
-	fd, err := os.Open(f.Lock())
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", f.Lock(), err)
-	}
-	defer fd.Close()
-	err = syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("flock %s: %w", f.Lock(), err)
-	}
-	_ = syscall.Flock(int(fd.Fd()), syscall.LOCK_UN)
-	return false, nil
-}
+func (f Files) locked() (bool, error) { return Held(f.Lock()) }
 
 // ReadStatus returns the recorded state and whether the supervisor runs.
 // A supervisor that never ran gives a zero State with Name set.

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,7 +64,14 @@ func TestStartRestartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { Stop(o.Files, 5*time.Second) })
+	// Each child records its start before the test signals it (a signal
+	// could otherwise kill it before its echo).
+	waitStarts := func(n int) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("start %d recorded", n), func() bool { b, _ := os.ReadFile(marker); return strings.Count(string(b), "started") >= n })
+	}
 	waitFor(t, "child", func() bool { return status(t, o.Files).ChildPID > 0 })
+	waitStarts(1)
 	st := status(t, o.Files)
 	if !st.Running || st.PID == 0 {
 		t.Fatalf("status: %+v", st)
@@ -77,6 +85,7 @@ func TestStartRestartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "restarted child", func() bool { s := status(t, o.Files); return s.ChildPID > 0 && s.ChildPID != first })
+	waitStarts(2)
 	if st2 := status(t, o.Files); st2.PID != st.PID || st2.Restarts != 1 {
 		t.Fatalf("after restart: %+v (before %+v)", st2, st)
 	}
@@ -89,12 +98,7 @@ func TestStartRestartStop(t *testing.T) {
 	if !strings.Contains(status(t, o.Files).LastExit, "killed") {
 		t.Errorf("last exit: %q", status(t, o.Files).LastExit)
 	}
-	// The third child has its pid recorded before its shell ran a line:
-	// wait for its mark, or Stop may kill it first (seen under load).
-	waitFor(t, "third start marked", func() bool {
-		b, _ := os.ReadFile(marker)
-		return strings.Count(string(b), "started") >= 3
-	})
+	waitStarts(3) // before the stop, which could otherwise kill the child before its echo
 	if err := Stop(o.Files, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -479,6 +479,14 @@ run $S "id apt-get" FAKE_UID=1000
 expect_rc 0
 out_has "^dry run: 4 package\(s\) would be upgraded"
 out_has "kept back .*linux-image-amd64"
+out_has "^dry run: using the package lists already on testhost"
+log_lacks "-y"
+
+CASE="upgrade_packages, dry run as root does not refresh"
+run $S "id apt-get" FAKE_UID=0
+expect_rc 0
+out_has "^dry run: 4 package\(s\) would be upgraded"
+log_lacks " update"
 log_lacks "-y"
 
 CASE="upgrade_packages, real run as non-root"

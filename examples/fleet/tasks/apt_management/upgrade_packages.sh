@@ -4,7 +4,8 @@
 # Upgrades every upgradable package with "apt-get upgrade --with-new-pkgs":
 # new dependencies may be installed, packages are never removed (held-back
 # packages are listed). With dry_run=true (the default) it only lists what
-# would be upgraded.
+# would be upgraded ("apt-get -s", from the package lists already on the
+# host: it changes nothing and does not refresh them, so it is quick).
 #
 # Usage (normally started by the celeroot worker):
 #   CL_PARAM_DRY_RUN=true ./upgrade_packages.sh
@@ -14,7 +15,8 @@
 #   CL_HOST           host name used in messages (default: uname -n)
 #   CL_TASK           task name, used as the prefix of error messages
 # The JSON copy of the params on stdin is not read (stdin is replaced by /dev/null).
-# Package lists are refreshed with "apt-get update" only when running as root.
+# A real run (dry_run=false, as root) first refreshes the package lists with
+# "apt-get update"; a dry run never does (it says how old the lists are).
 #
 # Exit codes:
 #   0  done (or nothing to upgrade)
@@ -38,7 +40,11 @@ fi
 
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-apt_refresh "$uid" "$tmp"
+if [ "$DRY_RUN" = true ]; then
+	echo "dry run: using the package lists already on $HOST ($(apt_lists_age)); a real run refreshes them first"
+else
+	apt_refresh "$uid" "$tmp"
+fi
 
 sim=$(apt_simulate upgrade --with-new-pkgs)
 list=$(printf '%s\n' "$sim" | apt_installs all | awk '{ printf "  %s %s -> %s\n", $1, $2, $3 }')

@@ -29,6 +29,19 @@ apt_refresh() {
 	fi
 }
 
+# apt_lists_age: prints when the package lists were last refreshed
+# ("updated YYYY-MM-DD HH:MM"), or "never updated" when there are none.
+apt_lists_age() {
+	for _cl_f in /var/lib/apt/lists/*_Packages*; do
+		if [ -e "$_cl_f" ]; then
+			# apt-get update moves the new lists into the directory: its time is the refresh's
+			echo "updated $(date -r /var/lib/apt/lists '+%Y-%m-%d %H:%M')"
+			return 0
+		fi
+	done
+	echo "never updated"
+}
+
 # apt_simulate ARGS...: prints the output of "apt-get -s ARGS" (no lock, no
 # root needed); dies 1 when the simulation fails.
 apt_simulate() {
