@@ -130,7 +130,10 @@ type mapDecodable interface {
 func (m *Map[T]) elemType() reflect.Type          { return reflect.TypeFor[T]() }
 func (m *Map[T]) put(key string, v reflect.Value) { m.Set(key, v.Interface().(T)) }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+)
 
 // decode fills v from n, recording positions under path.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) {
@@ -162,6 +165,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 	}
 	if v.Type() == durationType {
 		d.decodeDuration(n, v, path)
+		return
+	}
+	if v.Type() == byteSizeType {
+		d.decodeByteSize(n, v, path)
 		return
 	}
 	switch v.Kind() {
@@ -381,6 +388,20 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+func (d *decoder) decodeByteSize(n *yaml.Node, v reflect.Value, path string) {
+	const hint = "write a size like 512KiB, 4MiB or 1GiB, or whole bytes"
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
+		d.errorf(n, path, hint, "expected a size, got %s", describe(n))
+		return
+	}
+	b, err := ParseByteSize(n.Value)
+	if err != nil {
+		d.errorf(n, path, hint, "%v", err)
+		return
+	}
+	v.SetInt(int64(b))
 }
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {

@@ -15,6 +15,8 @@ const (
 	DefaultRedisURL            = "redis://127.0.0.1:6379/0"
 	DefaultTaskTTL             = 24 * time.Hour
 	DefaultWaitTimeout         = time.Second
+	DefaultLogBudget           = 4 << 20 // bytes of output kept per task run
+	MinLogBudget               = 64 << 10
 	DefaultBackupSchedule      = "0 4 * * *"
 	DefaultBackupDirectory     = "/var/lib/celeroot/backups"
 	DefaultBackupKeep          = 7
@@ -79,6 +81,9 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Redis.URL, DefaultRedisURL)
 	setDur(&c.Redis.TaskTTL, DefaultTaskTTL, has("redis.task_ttl"))
 	setDur(&c.Redis.WaitTimeout, DefaultWaitTimeout, has("redis.wait_timeout"))
+	if !has("redis.log_budget") {
+		c.Redis.LogBudget = DefaultLogBudget
+	}
 	setStr(&c.Redis.Backup.Schedule, DefaultBackupSchedule)
 	setStr(&c.Redis.Backup.Directory, DefaultBackupDirectory)
 	setInt(&c.Redis.Backup.Keep, DefaultBackupKeep, has("redis.backup.keep"))

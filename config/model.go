@@ -42,9 +42,12 @@ type Cluster struct {
 
 // Redis configures the coordination store.
 type Redis struct {
-	URL     string      `yaml:"url" json:"url"`
-	TaskTTL Duration    `yaml:"task_ttl" json:"task_ttl"`
-	Backup  RedisBackup `yaml:"backup" json:"backup"`
+	URL     string   `yaml:"url" json:"url"`
+	TaskTTL Duration `yaml:"task_ttl" json:"task_ttl"`
+	// LogBudget caps the bytes of output kept per task run: the head and
+	// the tail are kept, the middle is cut (see docs/worker.md).
+	LogBudget ByteSize    `yaml:"log_budget" json:"log_budget"`
+	Backup    RedisBackup `yaml:"backup" json:"backup"`
 	// WaitReplicas > 0 makes every enqueue wait until that many replicas
 	// have it (Redis WAIT), for at most WaitTimeout; 0 turns it off.
 	WaitReplicas int      `yaml:"wait_replicas,omitempty" json:"wait_replicas"`

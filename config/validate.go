@@ -179,6 +179,9 @@ func (c *Config) validateRedis(k checker) {
 		k.err("redis.task_ttl", "keep task records at least 1m (default 24h)", "task_ttl %s is too short", r.TaskTTL)
 	}
 	c.validateWait(k)
+	if r.LogBudget < MinLogBudget {
+		k.err("redis.log_budget", "keep at least 64KiB of output per run (default 4MiB)", "log_budget %s is too small", r.LogBudget)
+	}
 	if r.Backup.Enabled || k.c.setPaths["redis.backup.schedule"] {
 		k.cron("redis.backup.schedule", r.Backup.Schedule)
 	}

@@ -134,6 +134,11 @@ func (k Keys) Where(id string) string { return k.prefix + "{run:" + id + "}:queu
 // Log is the run's capped log stream.
 func (k Keys) Log(id string) string { return k.prefix + "{run:" + id + "}:log" }
 
+// LogCut is the hash saying what was cut from the run's log to keep it
+// within its byte budget: after (the id of the head's last line), lines and
+// bytes.
+func (k Keys) LogCut(id string) string { return k.prefix + "{run:" + id + "}:logcut" }
+
 // Control is a host's control stream (kill requests), in the slot of the
 // host's queue.
 func (k Keys) Control(host string) string { return k.prefix + "{" + HostQueue(host) + "}:control" }

@@ -1,13 +1,10 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,9 +18,11 @@ type LogLine struct {
 	Time   time.Time // when it was appended
 }
 
-// AppendLog appends lines of one output stream ("stdout", "stderr") to the
-// run's log, which keeps about the last WithLogCap lines and expires
-// WithLogTTL after the last append.
+// AppendLog appends lines of one output stream ("stdout", "stderr", the
+// worker's own "worker") to the run's log, which keeps about the last
+// WithLogCap lines and expires WithLogTTL after the last append. It is for
+// a few lines of the worker's own, outside the log budget: task output goes
+// through RunLog.
 func (q *Queue) AppendLog(ctx context.Context, runID, stream string, lines ...string) error {
 	if len(lines) == 0 {
 		return nil
@@ -70,6 +69,10 @@ func (q *Queue) Logs(ctx context.Context, runID, from string, block time.Duratio
 	if err != nil {
 		return nil, from, fmt.Errorf("read logs of run %s: %w", runID, err)
 	}
+	cut, err := q.readCut(ctx, runID)
+	if err != nil {
+		return nil, from, err
+	}
 	var out []LogLine
 	next := from
 	for _, s := range res {
@@ -77,57 +80,12 @@ func (q *Queue) Logs(ctx context.Context, runID, from string, block time.Duratio
 			st, _ := m.Values["s"].(string)
 			l, _ := m.Values["l"].(string)
 			t, _ := m.Values["t"].(string)
+			if cut.lines > 0 && next == cut.after { // lines were cut between the head and m
+				out = append(out, LogLine{ID: cut.after, Stream: "worker", Text: cut.marker(), Time: fromMS(t)})
+			}
 			out = append(out, LogLine{ID: m.ID, Stream: st, Text: l, Time: fromMS(t)})
 			next = m.ID
 		}
 	}
 	return out, next, nil
-}
-
-// LogWriter returns a writer that appends each complete line written to it
-// to the run's log (one round trip per Write); Close flushes a last partial
-// line. Use one per output stream, e.g. as a subprocess' Stdout.
-func (q *Queue) LogWriter(ctx context.Context, runID, stream string) io.WriteCloser {
-	return &logWriter{ctx: ctx, q: q, id: runID, stream: stream}
-}
-
-type logWriter struct {
-	ctx        context.Context
-	q          *Queue
-	id, stream string
-	mu         sync.Mutex
-	buf        []byte
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	var lines []string
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		lines = append(lines, string(bytes.TrimSuffix(w.buf[:i], []byte("\r"))))
-		w.buf = w.buf[i+1:]
-	}
-	if len(w.buf) > 64<<10 { // a very long line without newline: cut it
-		lines, w.buf = append(lines, string(w.buf)), nil
-	}
-	if err := w.q.AppendLog(w.ctx, w.id, w.stream, lines...); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) == 0 {
-		return nil
-	}
-	line := string(w.buf)
-	w.buf = nil
-	return w.q.AppendLog(w.ctx, w.id, w.stream, line)
 }

@@ -43,6 +43,7 @@ type options struct {
 	runTTL, logTTL, leaseTTL, heartbeatTTL time.Duration
 	opTimeout, backoff, backoffMax         time.Duration
 	maxDeliveries, logCap, controlCap      int
+	logBudget                              int64
 	pollInterval                           time.Duration
 	waitReplicas                           int
 	waitTimeout                            time.Duration
@@ -64,6 +65,12 @@ func WithLogTTL(d time.Duration) Option { return func(o *options) { o.logTTL = d
 // WithLogCap sets the approximate number of lines kept per run log
 // (XADD MAXLEN ~ n). Default 10000.
 func WithLogCap(n int) Option { return func(o *options) { o.logCap = n } }
+
+// WithLogBudget sets the bytes of output a run log keeps (each line's text
+// plus about 48 bytes): the first half of the budget and the last half; the
+// lines between are cut and readers see a marker in their place. Values
+// below 4 KiB are raised to it. Default 4 MiB (cl.yaml redis.log_budget).
+func WithLogBudget(n int64) Option { return func(o *options) { o.logBudget = max(n, 4<<10) } }
 
 // WithLeaseTTL sets the lease of a running run: a worker must renew it within
 // this time or the run may be handed to another worker. Default 30s; workers
@@ -105,6 +112,7 @@ func New(rdb redis.UniversalClient, ns Namespace, opts ...Option) (*Queue, error
 		runTTL: 24 * time.Hour, leaseTTL: 30 * time.Second, heartbeatTTL: 30 * time.Second,
 		opTimeout: 5 * time.Second, backoff: time.Second, backoffMax: 5 * time.Minute,
 		maxDeliveries: 5, logCap: 10000, controlCap: 1000, pollInterval: 200 * time.Millisecond,
+		logBudget: 4 << 20,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -147,10 +155,24 @@ func Open(ctx context.Context, url string, ns Namespace, opts ...Option) (*Queue
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connect to redis %s: %w", ep, err)
+		return nil, &ConnectError{Endpoint: ep.String(), Err: err}
 	}
 	return q, nil
 }
+
+// ConnectError is Open's error when Redis does not answer: nobody listens
+// at the address, a password is wrong, a timeout. Callers add what to do,
+// which depends on how the URL was chosen.
+type ConnectError struct {
+	Endpoint string // the URL, passwords masked
+	Err      error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("connect to redis %s: %v", e.Endpoint, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 // With returns a queue on the same client and namespace with opts applied
 // on top of q's options (e.g. another lease for a worker). Closing either

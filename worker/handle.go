@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
@@ -137,13 +135,14 @@ func (w *worker) runProcess(ctx context.Context, r *queue.Run, t *config.Task, p
 // runSpec runs a spec with the run's log as output and turns the outcome
 // into a result.
 func (w *worker) runSpec(ctx context.Context, r *queue.Run, s spec) (queue.Result, bool) {
-	lctx := context.WithoutCancel(ctx) // the last lines of a killed task still go to the log
-	stdout := w.logWriter(lctx, r.ID, "stdout")
-	stderr := w.logWriter(lctx, r.ID, "stderr")
-	s.Stdout, s.Stderr, s.KillGrace = stdout, stderr, w.killGrace
+	// The last lines of a killed task still go to the log; stdout and
+	// stderr share the run's log budget.
+	rl := w.q.RunLog(context.WithoutCancel(ctx), r.ID)
+	s.Stdout, s.Stderr, s.KillGrace = rl.Writer("stdout"), rl.Writer("stderr"), w.killGrace
 	out := execute(ctx, s)
-	stdout.Close()
-	stderr.Close()
+	if err := rl.Close(); err != nil {
+		w.log.Warn("write run log", "run", r.ID, "err", err)
+	}
 	res := queue.Result{ExitCode: out.ExitCode, Err: out.Err, Lines: note(out.summary())}
 	if out.TimedOut {
 		res.Err = fmt.Errorf("timed out after %s (exit code %d)", s.Timeout, out.ExitCode)
@@ -189,33 +188,4 @@ func envList(m map[string]string) []string {
 		env = append(env, k+"="+v)
 	}
 	return env
-}
-
-// logWriter sends complete lines to the run's log. Redis errors are logged
-// once and otherwise ignored: a task never fails (or gets SIGPIPE) because
-// its log could not be written.
-func (w *worker) logWriter(ctx context.Context, runID, stream string) io.WriteCloser {
-	return &tolerantWriter{w: w.q.LogWriter(ctx, runID, stream), report: func(err error) {
-		w.log.Warn("write run log", "run", runID, "stream", stream, "err", err)
-	}}
-}
-
-type tolerantWriter struct {
-	w      io.WriteCloser
-	report func(error)
-	once   sync.Once
-}
-
-func (t *tolerantWriter) Write(p []byte) (int, error) {
-	if _, err := t.w.Write(p); err != nil {
-		t.once.Do(func() { t.report(err) })
-	}
-	return len(p), nil
-}
-
-func (t *tolerantWriter) Close() error {
-	if err := t.w.Close(); err != nil {
-		t.once.Do(func() { t.report(err) })
-	}
-	return nil
 }

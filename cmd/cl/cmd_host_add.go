@@ -25,7 +25,7 @@ func addHost(a *App, spec config.HostSpec, msg string, commit bool) error {
 		return err
 	}
 	defer conn.Close()
-	q, err := openQueue(a, cfg)
+	q, err := openQueueHint(a, cfg, "; deploying takes the deploy lock in Redis: start Redis, or add the host without deploying (--no-deploy) and deploy it later with `cl host deploy`")
 	if err != nil {
 		return err
 	}

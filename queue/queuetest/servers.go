@@ -81,6 +81,12 @@ func (s *RedisServer) Stop() {
 	}
 }
 
+// Start starts a stopped server again on the same port.
+func (s *RedisServer) Start(t testing.TB) {
+	t.Helper()
+	s.start(t, RedisServerPath(t))
+}
+
 // Restart kills the server and starts it again on the same port, after
 // down has passed; all data is lost.
 func (s *RedisServer) Restart(t testing.TB, down time.Duration) {

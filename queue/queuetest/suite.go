@@ -53,6 +53,7 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"KillQueued", testKillQueued},
 		{"KillRunningDurable", testKillRunningDurable},
 		{"Logs", testLogs},
+		{"LogBudget", testLogBudget},
 		{"Heartbeats", testHeartbeats},
 		{"RunTTL", testRunTTL},
 		{"NamespaceIsolation", testNamespaceIsolation},
