@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
@@ -35,13 +36,52 @@ type Fleet struct {
 	// Store and Revisions find removed hosts where they were applied.
 	Store     reconcile.Store
 	Revisions Revisions
+
+	mu     sync.Mutex
+	cfg    *config.Config // the configuration the open connections are for
+	hosts  deploy.Opener
+	closer func()
+}
+
+// opener returns the hosts of cfg, keeping the connections open between
+// calls for the same configuration (the observation before a plan and the
+// apply after it share their SSH connections; dead ones are redialled) and
+// closing them when the configuration changes.
+func (f *Fleet) opener(cfg *config.Config) (deploy.Opener, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cfg == cfg && f.hosts != nil {
+		return f.hosts, nil
+	}
+	f.closeLocked()
+	hosts, closeHosts, err := f.Connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.cfg, f.hosts, f.closer = cfg, hosts, closeHosts
+	return hosts, nil
+}
+
+// Close closes the connections the fleet keeps.
+func (f *Fleet) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeLocked()
+}
+
+func (f *Fleet) closeLocked() {
+	if f.closer != nil {
+		f.closer()
+	}
+	f.cfg, f.hosts, f.closer = nil, nil, nil
 }
 
 func (f *Fleet) engine(cfg *config.Config) (*deploy.Engine, func(), error) {
-	hosts, closeHosts, err := f.Connect(cfg)
+	hosts, err := f.opener(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
+	closeHosts := func() {} // kept for the next call (see opener)
 	if f.Binaries == nil {
 		f.Binaries = &deploy.Binaries{}
 	}

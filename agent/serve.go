@@ -67,6 +67,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 
 	store := reconcile.DocStore{Docs: q}
 	fleet := &Fleet{Connect: connectWith(log), Releases: loader.Release, Queue: q, Env: o.Env, Log: log, Store: store, Revisions: loader}
+	defer fleet.Close()
 	a := &Agent{
 		Source:  src,
 		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune},

@@ -56,7 +56,10 @@ func openCheckout(a *App, prune bool) (*checkout, error) {
 	return c, nil
 }
 
-func (c *checkout) Close() { c.q.Close() }
+func (c *checkout) Close() {
+	c.fleet.Close()
+	c.q.Close()
+}
 
 // connectFor opens hosts with the CLI's SSH options.
 func connectFor(a *App) agent.Connect {
