@@ -30,8 +30,8 @@ bench_cleanup() {
 bench_init() {
 	local name=$1 cmd port
 	N=$2
-	for cmd in redis-server redis-cli rsync git python3 go ssh; do
-		command -v "$cmd" >/dev/null || { echo "bench/$name: $cmd not found (apt-get install redis-server redis-tools rsync git python3 openssh-client)" >&2; exit 1; }
+	for cmd in redis-server redis-cli rsync git python3 go ssh curl; do
+		command -v "$cmd" >/dev/null || { echo "bench/$name: $cmd not found (apt-get install redis-server redis-tools rsync git python3 openssh-client curl)" >&2; exit 1; }
 	done
 	[ "$(id -u)" = 0 ] || { echo "bench/$name: needs root (network namespaces)" >&2; exit 1; }
 	work=$(mktemp -d "/tmp/cl-bench-$name-XXXX")
