@@ -5,7 +5,7 @@
 # hosts, deploy it with `cl host deploy`, and small helpers (median, ratio).
 #
 #   . bench/lib.sh
-#   bench_init NAME N        # work dir $work, $CL, fleet vars, redis; cleanup on exit
+#   bench_init NAME N [TOOL...]  # work dir $work, $CL, fleet vars, redis; cleanup on exit
 #   bench_repo DIR           # config repository with the N hosts (role webserver), committed
 #   bench_deploy DIR         # one `cl host deploy --all`: prints the stats line below
 #   bench_change DIR TAG     # one task script of the webserver role edited and committed
@@ -30,8 +30,8 @@ bench_cleanup() {
 bench_init() {
 	local name=$1 cmd port
 	N=$2
-	for cmd in redis-server redis-cli rsync git python3 go ssh curl; do
-		command -v "$cmd" >/dev/null || { echo "bench/$name: $cmd not found (apt-get install redis-server redis-tools rsync git python3 openssh-client curl)" >&2; exit 1; }
+	for cmd in redis-server redis-cli git python3 go ssh curl "${@:3}"; do
+		command -v "$cmd" >/dev/null || { echo "bench/$name: $cmd not found (apt-get install redis-server redis-tools git python3 openssh-client curl $cmd)" >&2; exit 1; }
 	done
 	[ "$(id -u)" = 0 ] || { echo "bench/$name: needs root (network namespaces)" >&2; exit 1; }
 	work=$(mktemp -d "/tmp/cl-bench-$name-XXXX")
@@ -67,14 +67,15 @@ bench_init() {
 bench_fleet() { python3 -c "import json,sys; d=json.load(open('$work/fleet.json')); print($1)"; }
 
 # bench_hosts_yaml [EXTRA]: the hosts: section with the test hosts, then
-# EXTRA more on 127.0.x.y loopback addresses (nothing listens on their port
-# 22: an observation fails at once with connection refused).
+# EXTRA more on 127.0.x.y loopback addresses with `connection: ssh` (the
+# default, auto, would run their commands on this machine; nothing listens
+# on their port 22, so an observation fails at once, connection refused).
 bench_hosts_yaml() {
 	local i extra=${1:-0}
 	printf 'hosts:\n'
 	for i in "${!names[@]}"; do printf '  %s:\n    role: webserver\n    address: %s\n' "${names[$i]}" "${addrs[$i]}"; done
 	for ((i = 0; i < extra; i++)); do
-		printf '  lo%d:\n    role: webserver\n    address: 127.0.%d.%d\n' "$i" $((1 + i / 250)) $((1 + i % 250))
+		printf '  lo%d:\n    role: webserver\n    address: 127.0.%d.%d\n    connection: ssh\n' "$i" $((1 + i / 250)) $((1 + i % 250))
 	done
 }
 

@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
 
 . "$here/../lib.sh"
-bench_init deploy "$N"
+bench_init deploy "$N" rsync
 repo="$work/repo"
 echo "== config repository: examples/fleet's tasks, $N hosts" >&2
 bench_repo "$repo"

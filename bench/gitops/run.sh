@@ -70,7 +70,7 @@ start_agent() {
 
 # agent_py MODE SHA: hook = post a signed GitHub push delivery, then poll the
 # status until applied_sha = SHA; wait = only poll. Prints "seconds
-# sync_duration apply_duration".
+# sync_duration" (the status' last_sync).
 agent_py() {
 	python3 - "$1" "$2" "$agent_api" "$secret" <<'EOF'
 import hashlib, hmac, json, sys, time, urllib.request
@@ -96,8 +96,7 @@ while True:
         sys.exit("bench/gitops: %s not applied within 300 s; status: %s" % (sha, json.dumps(st)[:2000]))
     time.sleep(0.01)
 took = time.monotonic() - start
-d = lambda e: (e or {}).get("duration", "?")
-print("%.3f %s %s" % (took, d(st.get("last_sync")), d(st.get("last_apply"))))
+print("%.3f %s" % (took, (st.get("last_sync") or {}).get("duration", "?")))
 EOF
 }
 
@@ -112,12 +111,23 @@ echo "== one-file change, $RUNS runs: webhook → agent applied, then cl host de
 for r in $(seq "$RUNS"); do
 	bench_change "$repo" "agent $r"
 	git -C "$repo" push -q origin HEAD:main
-	agent_py hook "$(git -C "$repo" rev-parse HEAD)" | tee -a "$work/agent_runs" >&2
+	sha=$(git -C "$repo" rev-parse HEAD)
+	read -r took sync_d _ < <(agent_py hook "$sha")
+	# The apply's own duration, from the agent's log line for this SHA.
+	apply_d=?
+	for _ in $(seq 50); do
+		apply_d=$(sed -n "s/.*msg=applied sha=$sha duration=\([^ ]*\).*/\1/p" "$work/agent.log")
+		[ -n "$apply_d" ] && break
+		sleep 0.1
+	done
+	echo "$took $sync_d ${apply_d:-?}" | tee -a "$work/agent_runs" >&2
 	bench_change "$repo" "deploy $r"
 	git -C "$repo" push -q origin HEAD:main # the agent hears no hook and polls hourly: it stays idle
 	bench_deploy "$repo" | tee -a "$work/deploy_runs" >&2
 done
 agent_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$main_pid/status")
+agent_now_kib=$(awk '/VmRSS/ {print $2}' "/proc/$main_pid/status")
+heap_mib=$(curl -s "http://$main_api/metrics" | awk '/^go_memstats_heap_inuse_bytes/ {printf "%d", $2 / 1048576}')
 
 echo "== a poll with no change: $FETCHES fetches" >&2
 fetch=$("$work/gitopsbench" -upstream "127.0.0.1:$gport" -repo fleet.git -n "$FETCHES")
@@ -171,9 +181,9 @@ tasks/nginx_management/reload.sh. Medians of $RUNS runs. Load average $load_befo
 | poll with no change: bytes on the wire | $(fv sent_bytes) sent, $(fv recv_bytes) received | | |
 | \`cl plan\`, $BIG hosts ($N real, $((BIG - N)) refused) | ${plan_s} s (runs $(runs 1 "$work/plan_runs")) | ≤ 1 s | $(met "$plan_s <= 1") |
 | agent peak RSS (VmHWM) planning $BIG hosts | $((big_rss_kib / 1024)) MiB ($big_plan actions planned) | ≤ 40 MiB | $(met "$big_rss_kib <= 40 * 1024") |
-| agent peak RSS (VmHWM) after the $N-host runs | $((agent_rss_kib / 1024)) MiB | | |
+| agent peak RSS (VmHWM) after the $N-host runs | $((agent_rss_kib / 1024)) MiB (RSS now $((agent_now_kib / 1024)) MiB, Go heap in use ${heap_mib} MiB) | | |
 
-Agent runs, as its status reports them (sync = fetch; apply = lock + deploy): $(awk '{printf "%s%s sync %s, apply %s", (NR>1?"; ":""), $1"s:", $2, $3}' "$work/agent_runs").
+Agent runs, (sync = the fetch, from the status; apply = lock + deploy, from the agent's log): $(awk '{printf "%s%s sync %s, apply %s", (NR>1?"; ":""), $1"s:", $2, $3}' "$work/agent_runs").
 Its plan and revision load are the rest (webhook → fetch start, plan with one observation of every host).
 Bare deploy per host (medians over hosts, then runs): probe $(col 4 "$work/deploy_runs") ms, transfer and switch
 $(col 5 "$work/deploy_runs") ms, health $(col 6 "$work/deploy_runs") ms (slowest host $(col 7 "$work/deploy_runs") ms).
