@@ -95,7 +95,7 @@ cat <<EOF
 
 $N test hosts, release tree of $tree_files files ($((tree_bytes / 1024)) KiB, of which bin/cl $(( $(stat -c %s "$CL") / 1024 )) KiB); the one-file change edits tasks/nginx_management/reload.sh ($changed_bytes bytes). Medians of $RUNS runs.
 
-| measure | cl host deploy --all --strategy all | rsync -a --checksum (20 in parallel) | cl / rsync |
+| measure | cl host deploy --all --strategy all | rsync -a --checksum ($N in parallel) | cl / rsync |
 | --- | --- | --- | --- |
 | first deploy: wall time | ${first_s} s (to all healthy; runs $(runs 1 "$work/cl_first")) | ${rs_first_s} s (copy only) | $(ratio "$first_s" "$rs_first_s") |
 | first deploy: bytes sent, all hosts | $first_b | $rs_first_b | $(ratio "$first_b" "$rs_first_b") |
