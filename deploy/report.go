@@ -161,7 +161,7 @@ type Report struct {
 	Commit      string       `json:"commit"`
 	Dirty       bool         `json:"dirty,omitempty"`
 	Command     string       `json:"command,omitempty"`
-	Strategy    string       `json:"strategy"`
+	Strategy    Strategy     `json:"strategy"`
 	Batch       int          `json:"batch"`
 	MaxFail     int          `json:"max_fail"`
 	Canary      int          `json:"canary,omitempty"`

@@ -8,23 +8,31 @@ import (
 	"github.com/celeroot/celeroot/config"
 )
 
+// Strategy is how a rollout orders its hosts.
+type Strategy string
+
 // Strategies.
 const (
-	StrategyAll     = "all"     // every host at once (up to Options.Parallel)
-	StrategyRolling = "rolling" // batches of Batch hosts, one batch after the other
-	StrategyCanary  = "canary"  // the first Canary hosts, then all the others
+	StrategyAll     Strategy = "all"     // every host at once (up to Options.Parallel)
+	StrategyRolling Strategy = "rolling" // batches of Batch hosts, one batch after the other
+	StrategyCanary  Strategy = "canary"  // the first Canary hosts, then all the others
 )
+
+// Valid reports whether s is one of the strategies.
+func (s Strategy) Valid() bool {
+	return s == StrategyAll || s == StrategyRolling || s == StrategyCanary
+}
 
 // DefaultParallel caps the hosts deployed at once.
 const DefaultParallel = 32
 
 // Options tune one deploy; zero values take cl.yaml's deployment settings.
 type Options struct {
-	Strategy string // all, rolling or canary; "" = deployment.strategy
-	Batch    string // "N" hosts or "N%" of the selected hosts; "" = deployment.batch
-	MaxFail  *int   // failed hosts tolerated before the rollout stops; nil = deployment.max_fail
-	Canary   int    // hosts in the canary batch; 0 = deployment.canary
-	Parallel int    // hosts deployed at once at most; 0 = DefaultParallel
+	Strategy Strategy // all, rolling or canary; "" = deployment.strategy
+	Batch    string   // "N" hosts or "N%" of the selected hosts; "" = deployment.batch
+	MaxFail  *int     // failed hosts tolerated before the rollout stops; nil = deployment.max_fail
+	Canary   int      // hosts in the canary batch; 0 = deployment.canary
+	Parallel int      // hosts deployed at once at most; 0 = DefaultParallel
 	// RollbackOnFailure switches the hosts this rollout already updated
 	// back when it stops because of failures.
 	RollbackOnFailure bool
@@ -35,7 +43,7 @@ type Options struct {
 
 // plan is a resolved rollout.
 type plan struct {
-	strategy string
+	strategy Strategy
 	batch    int
 	maxFail  int
 	canary   int
@@ -45,11 +53,9 @@ type plan struct {
 func resolve(d config.Deployment, o Options, hosts int) (plan, error) {
 	p := plan{strategy: o.Strategy, maxFail: d.MaxFail, canary: o.Canary, parallel: o.Parallel}
 	if p.strategy == "" {
-		p.strategy = d.Strategy
+		p.strategy = Strategy(d.Strategy)
 	}
-	switch p.strategy {
-	case StrategyAll, StrategyRolling, StrategyCanary:
-	default:
+	if !p.strategy.Valid() {
 		return p, fmt.Errorf("strategy %q: use all, rolling or canary", p.strategy)
 	}
 	batch := o.Batch

@@ -23,11 +23,17 @@ const (
 	KillTooLate KillResult = "finished"
 )
 
+// ControlOp is what a control message asks a worker to do.
+type ControlOp string
+
+// ControlKill asks the worker running Run to kill it.
+const ControlKill ControlOp = "kill"
+
 // Control is a message on a host's control stream.
 type Control struct {
-	ID  string // stream entry id, for AckControl
-	Op  string // "kill"
-	Run string // run id
+	ID  string    // stream entry id, for AckControl
+	Op  ControlOp // ControlKill
+	Run string    // run id
 }
 
 // Kill cancels a run durably. A queued or retrying run is killed at once and
@@ -60,7 +66,7 @@ func (q *Queue) Kill(ctx context.Context, id string) (KillResult, error) {
 	host := res[1]
 	if err := q.rdb.XAdd(octx, &redis.XAddArgs{
 		Stream: q.keys.Control(host), MaxLen: int64(q.opt.controlCap), Approx: true,
-		Values: []any{"op", "kill", "run", id},
+		Values: []any{"op", string(ControlKill), "run", id},
 	}).Err(); err != nil {
 		return "", fmt.Errorf("kill run %s: tell worker %s: %w", id, host, err)
 	}
@@ -116,7 +122,7 @@ func (q *Queue) readControl(ctx context.Context, stream, host, from string, bloc
 			for _, m := range s.Messages {
 				op, _ := m.Values["op"].(string)
 				run, _ := m.Values["run"].(string)
-				out = append(out, Control{ID: m.ID, Op: op, Run: run})
+				out = append(out, Control{ID: m.ID, Op: ControlOp(op), Run: run})
 			}
 		}
 		return out, nil

@@ -444,7 +444,7 @@ func (w *worker) control(ctx context.Context) {
 		}
 		b = queue.Backoff{}
 		for _, m := range msgs {
-			if m.Op == "kill" {
+			if m.Op == queue.ControlKill {
 				w.kill(m.Run)
 			}
 		}

@@ -40,7 +40,7 @@ func (c *HostDeployCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	if c.Strategy != "" && c.Strategy != deploy.StrategyAll && c.Strategy != deploy.StrategyRolling && c.Strategy != deploy.StrategyCanary {
+	if c.Strategy != "" && !deploy.Strategy(c.Strategy).Valid() {
 		return fmt.Errorf("--strategy %q: use all, rolling or canary", c.Strategy)
 	}
 	repo, err := openRepo(a)
@@ -82,7 +82,7 @@ func (c *HostDeployCmd) deploy(a *App, q *queue.Queue, e *deploy.Engine, rel *de
 	return deploy.Locked(a.Ctx, q, deploy.LockInfo{Version: rel.Version, Command: command}, func(ctx context.Context, lock deploy.LockInfo) error {
 		view := newDeployView(a, rel, hosts)
 		e.Events = view.event
-		rep, err := e.Deploy(ctx, rel, hosts, deploy.Options{Strategy: c.Strategy, Batch: c.Batch, MaxFail: c.MaxFail,
+		rep, err := e.Deploy(ctx, rel, hosts, deploy.Options{Strategy: deploy.Strategy(c.Strategy), Batch: c.Batch, MaxFail: c.MaxFail,
 			Canary: c.Canary, Parallel: c.Parallel, RollbackOnFailure: c.RollbackOnFailure, ID: lock.ID, Command: command})
 		view.close()
 		if rep == nil {

@@ -54,7 +54,7 @@ func testKillRunningDurable(t *testing.T, newQueue NewQueue) {
 	// The worker comes (back) online: a new process reads its stream.
 	q2, _ := queue.New(Client(q), q.Namespace())
 	msgs, err := q2.ReadControl(ctx, "h9", 0)
-	if err != nil || len(msgs) != 1 || msgs[0].Op != "kill" || msgs[0].Run != id {
+	if err != nil || len(msgs) != 1 || msgs[0].Op != queue.ControlKill || msgs[0].Run != id {
 		t.Fatalf("control messages: %+v, %v", msgs, err)
 	}
 	// Not acknowledged (the process died): the next process sees it again.
