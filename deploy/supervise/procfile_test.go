@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestPrivateDir(t *testing.T) {
@@ -91,7 +92,15 @@ func TestCheckProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if err := CheckProcess(cmd.Process.Pid, "60"); err != nil {
+	// Its command line can read empty for a moment after the start (seen
+	// once in CI): give it a second.
+	var err error
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = CheckProcess(cmd.Process.Pid, "60"); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		t.Errorf("sleep 60 is not recognised by its argument: %v", err)
 	}
 	if err := CheckProcess(cmd.Process.Pid, "beat"); err == nil || !strings.Contains(err.Error(), "not a cl beat") {
