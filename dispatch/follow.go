@@ -30,7 +30,7 @@ func StreamLog(ctx context.Context, q LogReader, id string, follow bool, emit fu
 		}
 		lines, next, err := q.Logs(ctx, id, from, block)
 		if err != nil {
-			return nil, err
+			return nil, ctxErr(ctx, err)
 		}
 		for _, l := range lines {
 			emit(l)
@@ -41,7 +41,7 @@ func StreamLog(ctx context.Context, q LogReader, id string, follow bool, emit fu
 		}
 		r, err := q.Get(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, ctxErr(ctx, err)
 		}
 		if !follow || r.State.Terminal() {
 			// A worker writes all output before it completes the run: what
@@ -121,4 +121,22 @@ func Unserved(ctx context.Context, q WorkerLister, subs []*Submission) ([]int, e
 		}
 	}
 	return out, nil
+}
+
+// ctxErr prefers the end of ctx to a read error its deadline caused: a
+// read cut by the deadline fails with an i/o timeout a moment before ctx
+// reports itself done (seen with cl task --wait --timeout).
+func ctxErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < 50*time.Millisecond {
+		t := time.NewTimer(100 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
