@@ -183,7 +183,7 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 	if err != nil {
 		return fmt.Errorf("build the payload for %s: %w", r.h.Name, err)
 	}
-	timeout := stepTimeout + time.Duration(len(data)/transferRate)*time.Second
+	timeout := stepTimeout + time.Duration(data.Len()/transferRate)*time.Second
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	gz := "0"
@@ -197,7 +197,7 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 		r.ref = r.lastBeat(ctx)
 		args = append(args, r.svc.restartArgv()...)
 	}
-	res, stderr, err := r.r.call(ctx, &out, maxOutput, bytes.NewReader(data), "stage", args...)
+	res, stderr, err := r.r.call(ctx, &out, maxOutput, data.Reader(), "stage", args...)
 	if err == nil && res.ExitCode == manifestMismatch {
 		return errManifestMismatch
 	}

@@ -61,9 +61,36 @@ type payloadOptions struct {
 	fullManifest bool // send .celeroot/manifest instead of manifest-part
 }
 
+// payloadParts is a stage's payload as the chunks it is made of, sent one
+// after the other. The big members are the cache's own slices, shared by
+// every host: a first deploy to N hosts holds bin/cl's compressed member
+// once, not N times.
+type payloadParts [][]byte
+
+// Len is the payload's size in bytes.
+func (p payloadParts) Len() int {
+	n := 0
+	for _, c := range p {
+		n += len(c)
+	}
+	return n
+}
+
+// Reader reads the payload without copying it.
+func (p payloadParts) Reader() io.Reader {
+	rs := make([]io.Reader, len(p))
+	for i, c := range p {
+		rs[i] = bytes.NewReader(c)
+	}
+	return io.MultiReader(rs...)
+}
+
+// bytes joins the parts (tests).
+func (p payloadParts) bytes() []byte { return bytes.Join(p, nil) }
+
 // payload builds the stage input for delta d of hr.
-func (hr *HostRelease) payload(cache *payloadCache, d Delta, o payloadOptions) ([]byte, error) {
-	var out bytes.Buffer
+func (hr *HostRelease) payload(cache *payloadCache, d Delta, o payloadOptions) (payloadParts, error) {
+	var out payloadParts
 	var rest []Entry
 	for _, e := range d.Send {
 		if e.Size < bigFile || e.Mode.IsSymlink() {
@@ -75,7 +102,7 @@ func (hr *HostRelease) payload(cache *payloadCache, d Delta, o payloadOptions) (
 		if err != nil {
 			return nil, err
 		}
-		out.Write(m)
+		out = append(out, m)
 	}
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
@@ -93,13 +120,13 @@ func (hr *HostRelease) payload(cache *payloadCache, d Delta, o payloadOptions) (
 		return nil, err
 	}
 	if !o.gzip {
-		out.Write(tb.Bytes())
-		return out.Bytes(), nil
+		return append(out, tb.Bytes()), nil
 	}
-	if err := gzipTo(&out, tb.Bytes(), gzipLevelRest); err != nil {
+	var zb bytes.Buffer
+	if err := gzipTo(&zb, tb.Bytes(), gzipLevelRest); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return append(out, zb.Bytes()), nil
 }
 
 type controlFile struct {
@@ -125,22 +152,30 @@ func (hr *HostRelease) controlFiles(d Delta, o payloadOptions) []controlFile {
 }
 
 // member renders one file as a tar member (header and padded content),
-// gzip'd when gz.
+// gzip'd when gz: the tar is written through the compressor, so a big
+// file is held once, compressed.
 func (hr *HostRelease) member(e Entry, gz bool, level int) ([]byte, error) {
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
+	var out bytes.Buffer
+	var w io.Writer = &out
+	var zw *gzip.Writer
+	if gz {
+		var err error
+		if zw, err = gzip.NewWriterLevel(&out, level); err != nil {
+			return nil, err
+		}
+		w = zw
+	}
+	tw := tar.NewWriter(w)
 	if err := hr.writeEntry(tw, e); err != nil {
 		return nil, err
 	}
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
-	if !gz {
-		return tb.Bytes(), nil
-	}
-	var out bytes.Buffer
-	if err := gzipTo(&out, tb.Bytes(), level); err != nil {
-		return nil, err
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
 	}
 	return out.Bytes(), nil
 }

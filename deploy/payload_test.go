@@ -65,7 +65,7 @@ func TestPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := untar(t, full, true)
+	got := untar(t, full.bytes(), true)
 	for _, p := range []string{"README", "tasks/x.sh", "bin/cl", ".celeroot/worker.yaml", ManifestPath, stageDir + "end"} {
 		if _, ok := got[p]; !ok {
 			t.Errorf("full payload lacks %s (has %v)", p, keys(got))
@@ -74,8 +74,8 @@ func TestPayload(t *testing.T) {
 	if got["l"] != "-> README" || got[ManifestPath] != string(v1.Manifest.Encode()) {
 		t.Errorf("link %q, manifest %q", got["l"], got[ManifestPath])
 	}
-	if len(full) > 20000 {
-		t.Errorf("gzip'd payload is %d bytes", len(full))
+	if full.Len() > 20000 {
+		t.Errorf("gzip'd payload is %d bytes", full.Len())
 	}
 
 	v2 := testHostRelease(t, "two\n")
@@ -86,7 +86,7 @@ func TestPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = untar(t, delta, false)
+	got = untar(t, delta.bytes(), false)
 	if got["README"] != "two\n" || got[stageDir+"drop"] != "README\nl\n" || !strings.HasPrefix(got[stageDir+"manifest-part"], "README\t100644\t4\t") {
 		t.Fatalf("delta payload: %q", got)
 	}
@@ -96,6 +96,17 @@ func TestPayload(t *testing.T) {
 	// The binary's member is built once and shared.
 	if len(cache.m) != 1 {
 		t.Errorf("%d cached members", len(cache.m))
+	}
+	// and not copied per host: a second host's payload carries the same bytes.
+	again, err := v1.payload(&cache, Diff(nil, v1.Manifest), payloadOptions{gzip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(full) || &again[0][0] != &full[0][0] {
+		t.Error("the binary's member was copied into the second payload")
+	}
+	if got, err := io.ReadAll(again.Reader()); err != nil || !bytes.Equal(got, full.bytes()) {
+		t.Errorf("Reader gives %d bytes (%v), want %d", len(got), err, full.Len())
 	}
 }
 

@@ -80,7 +80,7 @@ func TestForHostShipsNoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(bytes.NewReader(data))
+		tr := tar.NewReader(bytes.NewReader(data.bytes()))
 		files := map[string]string{}
 		for {
 			h, err := tr.Next()
