@@ -23,6 +23,7 @@ var layers = map[string][]string{
 	"drift":            {"config", "hostexec", "queue"},
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},
+	"sshkeys":          {"config", "hostexec"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},

@@ -63,6 +63,8 @@ type Options struct {
 	OnFire func(FireEvent)
 	// OnRole, when set, is called on every change of role.
 	OnRole func(Role)
+	// Jobs run in the leader at their ticks (see Job).
+	Jobs []Job
 }
 
 func (o *Options) defaults() error {
@@ -202,6 +204,9 @@ func (b *Beat) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.watchConfig(ctx) })
 	wg.Go(func() { b.heartbeat(ctx) })
+	for _, j := range b.opt.Jobs {
+		wg.Go(func() { b.runJob(ctx, j) })
+	}
 	b.campaign(ctx)
 	cancel()
 	wg.Wait()

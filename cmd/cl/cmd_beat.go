@@ -72,8 +72,12 @@ func (c *BeatRunCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
+	jobs, err := beatJobs(a, cfg)
+	if err != nil {
+		return err
+	}
 	b, err := schedule.NewFromSet(set, q, schedule.Options{ID: c.ID, Lease: c.Lease, Version: version, Logger: a.Log,
-		FireTTL: cfg.Redis.TaskTTL.D()})
+		FireTTL: cfg.Redis.TaskTTL.D(), Jobs: jobs})
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,14 @@ import (
 
 // HostCmd groups the host registry commands.
 type HostCmd struct {
-	Add      HostAddCmd      `cmd:"" help:"Add a host: SSH test, prerequisites, deploy, health check, then register it in cl.yaml (and commit)."`
-	Remove   HostRemoveCmd   `cmd:"" help:"Stop and disable a host's worker and remove the host from cl.yaml (and commit)."`
-	Deploy   HostDeployCmd   `cmd:"" help:"Deploy the config repository's commit to hosts: delta sync, restart, health check, rollback."`
-	Update   HostUpdateCmd   `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
-	List     HostListCmd     `cmd:"" help:"List hosts."`
-	Status   HostStatusCmd   `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
-	Discover HostDiscoverCmd `cmd:"" help:"Scan a network for SSH hosts, check them, and offer to add them."`
+	Add        HostAddCmd        `cmd:"" help:"Add a host: SSH test, prerequisites, deploy, health check, then register it in cl.yaml (and commit)."`
+	Remove     HostRemoveCmd     `cmd:"" help:"Stop and disable a host's worker and remove the host from cl.yaml (and commit)."`
+	Deploy     HostDeployCmd     `cmd:"" help:"Deploy the config repository's commit to hosts: delta sync, restart, health check, rollback."`
+	Update     HostUpdateCmd     `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
+	List       HostListCmd       `cmd:"" help:"List hosts."`
+	Status     HostStatusCmd     `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
+	Discover   HostDiscoverCmd   `cmd:"" help:"Scan a network for SSH hosts, check them, and offer to add them."`
+	RotateKeys HostRotateKeysCmd `cmd:"" name:"rotate-keys" help:"Rotate the SSH keys cl logs in with: new key on every host, verified alone, then the old one removed (all or nothing)."`
 }
 
 // hostFlags are the settings add and update share.
