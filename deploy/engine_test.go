@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -496,5 +497,48 @@ func TestLocalCheck(t *testing.T) {
 	e.Heartbeats = nil
 	if got := e.Check(ctx, v0, cfg.Hosts.Values(), 0)[0]; !got.UpToDate || got.Worker != "?" {
 		t.Fatalf("without heartbeats: %+v", got)
+	}
+}
+
+// commandOnlyOpener opens local hosts that cannot dial (the way a host
+// whose sshd refuses TCP forwarding is treated): the health URL is then
+// checked by a command on the host, the release's `cl supervise check`.
+type commandOnlyOpener struct{}
+
+func (commandOnlyOpener) Open(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+	return struct{ hostexec.Host }{&hostexec.Local{Name: h.Name}}, nil
+}
+
+// TestLocalHealthByCommandWithoutForwarding deploys with a health URL that
+// nothing serves: the deploy is healthy only because, on a host that
+// cannot dial, the check runs as a command (fakeCL's `supervise check`
+// succeeds); the same deploy through a dialing host fails its health.
+func TestLocalHealthByCommandWithoutForwarding(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/health"
+	ln.Close()
+	s := newLocal(t, "")
+	yml, err := os.ReadFile(s.repo.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.repo.write("cl.yaml", strings.Replace(string(yml), "health_check_url: "+healthURL(s.target), "health_check_url: "+dead, 1))
+	s.repo.commit("dead health url")
+	cfg := s.repo.config()
+	e := localEngine(t, cfg, s.fw)
+	e.Hosts = commandOnlyOpener{}
+	rep, err := e.Deploy(context.Background(), s.repo.release(false), cfg.Hosts.Values(), Options{})
+	if err != nil {
+		t.Fatalf("deploy through a host that cannot dial: %v\n%+v", err, rep.Hosts)
+	}
+	s.repo.write("tasks/a/one.sh", "#!/bin/sh\necho two\n")
+	s.repo.commit("change")
+	e = localEngine(t, s.repo.config(), s.fw)
+	rep, err = e.Deploy(context.Background(), s.repo.release(false), cfg.Hosts.Values(), Options{})
+	if err == nil || rep.Hosts[0].FailedStep != StepHealth || !strings.Contains(rep.Hosts[0].Error, "connection refused") {
+		t.Fatalf("deploy through a dialing host with a dead health URL: %v\n%+v", err, rep.Hosts)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
+	"github.com/celeroot/celeroot/deploy/supervise"
 	"github.com/celeroot/celeroot/drift"
+	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -88,8 +92,8 @@ func (r *hostRun) waitHeartbeat(ctx context.Context, want string, ref beat) erro
 }
 
 // waitURL waits until deployment.health_check_url answers 2xx with want in
-// the body (the worker's health answer names its release) on the host: one
-// command that retries on the host until the deadline.
+// the body (the worker's health answer names its release) on the host,
+// retrying until the deadline.
 func (r *hostRun) waitURL(ctx context.Context, want string) error {
 	url := r.e.Config.Deployment.HealthCheckURL
 	if url == "" {
@@ -99,7 +103,7 @@ func (r *hostRun) waitURL(ctx context.Context, want string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		wait = max(time.Until(dl)-urlTimeout, 0)
 	}
-	if err := r.svc.checkURL(ctx, r.r, url, want, wait); err != nil {
+	if err := r.checkURL(ctx, url, want, wait); err != nil {
 		if ctx.Err() != nil && ctx.Err() != context.DeadlineExceeded {
 			return ctx.Err()
 		}
@@ -122,4 +126,34 @@ func (r *hostRun) healthy(ctx context.Context, want string, ref beat) error {
 		return err
 	}
 	return <-urlErr
+}
+
+// checkURL fetches url as the host sees it: through a TCP connection the
+// host's sshd opens (a direct-tcpip channel on the deploy's connection: no
+// process runs on the host), or, when the host does not forward TCP, with
+// one command on the host that retries there (`cl supervise check`).
+func (r *hostRun) checkURL(ctx context.Context, url, want string, wait time.Duration) error {
+	d, ok := r.r.host.(hostexec.Dialer)
+	if !ok {
+		return r.svc.checkURL(ctx, r.r, url, want, wait)
+	}
+	fctx, refused := context.WithCancelCause(ctx)
+	defer refused(nil)
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:             nil,
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if errors.Is(err, hostexec.ErrForwardingRefused) {
+				refused(err)
+			}
+			return c, err
+		},
+	}}
+	defer client.CloseIdleConnections()
+	_, err := supervise.WaitCheckWith(fctx, client, url, want, urlTimeout, wait)
+	if errors.Is(context.Cause(fctx), hostexec.ErrForwardingRefused) && ctx.Err() == nil {
+		return r.svc.checkURL(ctx, r.r, url, want, wait)
+	}
+	return err
 }

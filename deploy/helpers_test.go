@@ -3,6 +3,9 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,8 +110,34 @@ deployment:
   target_directory: ` + target + `
   restart_command: ` + restart + `
   health_timeout: 2s
+  health_check_url: ` + healthURL(target) + `
   keep_releases: 2
 ` + extra
+}
+
+var (
+	healthOnce sync.Once
+	healthBase string
+)
+
+// healthURL is the health URL of the fake worker of a local host whose
+// target directory is target: a real HTTP server (one for the package)
+// that answers for the release target's current link points to, the way
+// the worker's health answer names its release.
+func healthURL(target string) string {
+	healthOnce.Do(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			dir := strings.TrimSuffix(r.URL.Path, "/health")
+			link, err := os.Readlink(filepath.Join(dir, "current"))
+			if err != nil {
+				http.Error(w, "no current release", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintf(w, "ok %s\n", strings.TrimPrefix(link, "releases/"))
+		}))
+		healthBase = srv.URL
+	})
+	return healthBase + target + "/health"
 }
 
 // fakeWorker stands in for the worker on a local host: its heartbeat

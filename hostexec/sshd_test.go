@@ -31,7 +31,9 @@ type realSSHD struct {
 
 // startSSHD runs `sshd -D -e -f <config>` with a fresh host key and an
 // authorized_keys holding a fresh client key, for the current user.
-func startSSHD(t *testing.T) *realSSHD {
+// Lines in extra come first in sshd_config, so they win over the defaults
+// (sshd takes the first value of a keyword).
+func startSSHD(t *testing.T, extra ...string) *realSSHD {
 	t.Helper()
 	if _, err := os.Stat(sshdPath); err != nil {
 		t.Skipf("%s not found: install the openssh-server package to run the real-sshd test", sshdPath)
@@ -56,7 +58,7 @@ func startSSHD(t *testing.T) *realSSHD {
 	ln.Close()
 
 	config := filepath.Join(dir, "sshd_config")
-	os.WriteFile(config, []byte(fmt.Sprintf(`Port %d
+	os.WriteFile(config, []byte(strings.Join(append(extra, ""), "\n")+fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
 PidFile none

@@ -127,11 +127,17 @@ func Stop(f Files, timeout time.Duration) error {
 // Check GETs url and returns nil for a 2xx answer whose body (its first
 // 64 KiB) contains expect, with the status line.
 func Check(ctx context.Context, url, expect string) (string, error) {
+	return CheckWith(ctx, http.DefaultClient, url, expect)
+}
+
+// CheckWith is Check through client (a deploy fetches the URL through the
+// host's SSH connection this way, without running a process there).
+func CheckWith(ctx context.Context, client *http.Client, url, expect string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", fmt.Errorf("check %s: %w", url, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("check %s: %w", url, err)
 	}
@@ -150,10 +156,15 @@ func Check(ctx context.Context, url, expect string) (string, error) {
 // WaitCheck repeats Check (each try with its own timeout) every 50ms until
 // it succeeds or wait has passed; wait 0 means one try.
 func WaitCheck(ctx context.Context, url, expect string, timeout, wait time.Duration) (string, error) {
+	return WaitCheckWith(ctx, http.DefaultClient, url, expect, timeout, wait)
+}
+
+// WaitCheckWith is WaitCheck through client.
+func WaitCheckWith(ctx context.Context, client *http.Client, url, expect string, timeout, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		line, err := Check(cctx, url, expect)
+		line, err := CheckWith(cctx, client, url, expect)
 		cancel()
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return line, err
