@@ -68,21 +68,28 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 		}
 	}
 	root := l.parse(opts.Path, data, &diags)
-	if opts.Env != "" {
-		src.Env = opts.Env
-		src.EnvPath = src.join("environments", opts.Env+".yaml")
-		if !envNameRE.MatchString(opts.Env) {
-			return nil, nil, fmt.Errorf("--env %q: use letters, digits, - and _ (it names environments/<env>.yaml)", opts.Env)
+	var overlayEnv string // cluster.environment as the overlay declares it
+	if env := firstNonEmpty(opts.Env, declaredEnv(root)); env != "" {
+		if !envNameRE.MatchString(env) {
+			return nil, nil, fmt.Errorf("--env %q: use letters, digits, - and _ (it names environments/<env>.yaml)", env)
 		}
-		odata, err := readLimited(fsys, "environments/"+opts.Env+".yaml", src.EnvPath)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("--env %s: %s does not exist: create it or pick another environment", opts.Env, src.EnvPath)
-		}
-		if err != nil {
+		file, odata, err := readOverlay(fsys, env)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && env == declaredEnv(root):
+			// cl.yaml itself is this environment: no overlay.
+			src.Env = env
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil, fmt.Errorf("--env %s: %s does not exist: create it, or pick another environment%s", env,
+				src.join("environments", env+".yaml"), knownEnvs(fsys, declaredEnv(root)))
+		case err != nil:
 			return nil, nil, err
+		default:
+			src.Env = strings.TrimSuffix(file, ".yaml")
+			src.EnvPath = src.join("environments", file)
+			overlay := l.parse(src.EnvPath, odata, &diags)
+			overlayEnv = declaredEnv(overlay)
+			root = l.merge(root, overlay)
 		}
-		overlay := l.parse(src.EnvPath, odata, &diags)
-		root = l.merge(root, overlay)
 	}
 	cfg = &Config{Source: src, fsys: fsys, files: map[string][]byte{opts.Path: data}}
 	dec := newDecoder(l.file(opts.Path), &diags)
@@ -90,6 +97,12 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 		dec.decode(root, reflect.ValueOf(cfg).Elem(), "", 0)
 	}
 	cfg.positions, cfg.keyPos, cfg.setPaths = dec.pos, dec.keyPos, dec.set
+	if overlayEnv != "" && overlayEnv != src.Env {
+		diags = append(diags, Diagnostic{Pos: Pos{File: src.EnvPath}, Severity: SeverityError, Path: "cluster.environment",
+			Message: fmt.Sprintf("the overlay environments/%s.yaml declares environment %q", src.Env, overlayEnv),
+			Hint:    fmt.Sprintf("set it to %q or remove it (an overlay is the environment its file names)", src.Env)})
+	}
+	cfg.Cluster.Environment = src.Env
 	cfg.loadModules(&diags)
 	if root == nil {
 		return cfg, diags, nil

@@ -38,6 +38,9 @@ type Cluster struct {
 	Name        string `yaml:"name" json:"name"`
 	Version     string `yaml:"version,omitempty" json:"version,omitempty"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Environment is the environment this file is (cl.yaml) or the
+	// overlay in use; after Load, the effective one ("" when none).
+	Environment string `yaml:"environment,omitempty" json:"environment,omitempty"`
 }
 
 // Redis configures the coordination store.

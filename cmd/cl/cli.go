@@ -86,6 +86,7 @@ func (a *App) LoadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Env = cfg.Source.Env
 	for _, w := range warns {
 		fmt.Fprintln(a.Stderr, w.String())
 	}
@@ -145,6 +146,9 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "cl: %v\n", err)
 		return ExitError
 	}
+	// One name per environment (an alias or cl.yaml's own declaration
+	// resolved), so every namespace and worker agrees.
+	cli.Env = config.EnvName(config.Options{Path: cli.ConfigPath, Env: cli.Env})
 	app := &App{Globals: &cli.Globals, Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Log: newLogger(stderr, cli.LogLevel, cli.LogFormat), model: parser.Model}
 	return exitCode(kctx.Run(app), stderr)
