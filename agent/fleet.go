@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -38,19 +39,22 @@ type Fleet struct {
 	Revisions Revisions
 
 	mu     sync.Mutex
-	cfg    *config.Config // the configuration the open connections are for
+	key    string // connectionKey of the configuration the open connections are for
 	hosts  deploy.Opener
 	closer func()
 }
 
 // opener returns the hosts of cfg, keeping the connections open between
-// calls for the same configuration (the observation before a plan and the
-// apply after it share their SSH connections; dead ones are redialled) and
-// closing them when the configuration changes.
+// calls (the observation before a plan and the apply after it, and the
+// next commit's, share their SSH connections; dead ones are redialled) as
+// long as what they were opened with — the ssh section and every host's
+// address, connection and ssh settings — is the same, and closing them
+// when that changes.
 func (f *Fleet) opener(cfg *config.Config) (deploy.Opener, error) {
+	key := connectionKey(cfg)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cfg == cfg && f.hosts != nil {
+	if f.key == key && f.hosts != nil {
 		return f.hosts, nil
 	}
 	f.closeLocked()
@@ -58,8 +62,29 @@ func (f *Fleet) opener(cfg *config.Config) (deploy.Opener, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.cfg, f.hosts, f.closer = cfg, hosts, closeHosts
+	f.key, f.hosts, f.closer = key, hosts, closeHosts
 	return hosts, nil
+}
+
+// connectionKey is what the connections to cfg's hosts depend on: a
+// commit that changes only tasks, schedules or roles keeps them.
+func connectionKey(cfg *config.Config) string {
+	type conn struct {
+		Address, Connection string
+		SSH                 config.HostSSH
+	}
+	hosts := map[string]conn{}
+	for _, h := range cfg.Hosts.Values() {
+		hosts[h.Name] = conn{h.Address, h.Connection, h.SSH}
+	}
+	b, err := json.Marshal(struct {
+		SSH   config.SSH
+		Hosts map[string]conn
+	}{cfg.SSH, hosts})
+	if err != nil { // cannot happen with these types; never share then
+		return fmt.Sprintf("%p", cfg)
+	}
+	return string(b)
 }
 
 // Close closes the connections the fleet keeps.
@@ -73,7 +98,7 @@ func (f *Fleet) closeLocked() {
 	if f.closer != nil {
 		f.closer()
 	}
-	f.cfg, f.hosts, f.closer = nil, nil, nil
+	f.key, f.hosts, f.closer = "", nil, nil
 }
 
 func (f *Fleet) engine(cfg *config.Config) (*deploy.Engine, func(), error) {
