@@ -24,6 +24,7 @@ var layers = map[string][]string{
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},
 	"sshkeys":          {"config", "hostexec"},
+	"audit":            {"config"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
