@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/celeroot/celeroot/audit"
+	"github.com/celeroot/celeroot/config"
+)
+
+// auditEntry is what a mutating command declares about one invocation: the
+// action and its targets (names only: hosts, tasks, run ids — never
+// parameter values). skip leaves out a run that changes nothing (--dry-run,
+// --check).
+type auditEntry struct {
+	action  string
+	targets []string
+	skip    bool
+	config  string // the command's own cl.yaml argument, if it has one
+}
+
+// audited is implemented by every command that changes cl.yaml, the hosts
+// or the cluster; runContext appends one record per run (docs/audit.md).
+type audited interface{ auditEntry() auditEntry }
+
+func (*ConfigEditCmd) auditEntry() auditEntry { return auditEntry{action: "config.edit"} }
+func (c *HostAddCmd) auditEntry() auditEntry {
+	return auditEntry{action: "host.add", targets: []string{"host:" + c.Name}}
+}
+func (c *HostRemoveCmd) auditEntry() auditEntry {
+	return auditEntry{action: "host.remove", targets: []string{"host:" + c.Name}}
+}
+func (c *HostUpdateCmd) auditEntry() auditEntry {
+	return auditEntry{action: "host.update", targets: []string{"host:" + c.Name}}
+}
+func (c *HostDeployCmd) auditEntry() auditEntry {
+	return auditEntry{action: "host.deploy", targets: c.selectFlags.auditTargets(), skip: c.Check}
+}
+func (c *HostRotateKeysCmd) auditEntry() auditEntry {
+	return auditEntry{action: "host.rotate-keys", targets: []string{"all"}, skip: c.DryRun}
+}
+func (c *ApplyCmd) auditEntry() auditEntry {
+	e := auditEntry{action: "plan.apply"}
+	if c.File != "" {
+		e.targets = []string{"plan:" + filepath.Base(c.File)}
+	}
+	return e
+}
+func (c *TaskInstallCmd) auditEntry() auditEntry {
+	return auditEntry{action: "task.install", targets: append([]string{"package:" + c.Package}, c.auditTargets()...)}
+}
+func (c *TaskRemoveCmd) auditEntry() auditEntry {
+	return auditEntry{action: "task.remove", targets: append([]string{"package:" + c.Package}, c.auditTargets()...)}
+}
+func (c *TaskRunCmd) auditEntry() auditEntry {
+	return auditEntry{action: "task.run", targets: append([]string{"task:" + c.Task}, c.auditTargets()...)}
+}
+func (c *TaskKillCmd) auditEntry() auditEntry {
+	return auditEntry{action: "task.kill", targets: []string{"run:" + c.TaskID}}
+}
+func (c *BeatStopCmd) auditEntry() auditEntry {
+	e := auditEntry{action: "beat.stop", targets: []string{"local"}}
+	if c.Leader {
+		e.targets = []string{"leader"}
+	}
+	return e
+}
+func (c *BeatRestartCmd) auditEntry() auditEntry {
+	return auditEntry{action: "beat.restart", config: c.ConfigArg, targets: []string{"local"}}
+}
+func (c *BeatRestoreCmd) auditEntry() auditEntry {
+	return auditEntry{action: "beat.restore-backup", targets: []string{"snapshot:" + filepath.Base(c.File)}}
+}
+
+// auditTargets names a host selection: host:H, role:R, tag:K=V or all.
+func (f selectFlags) auditTargets() []string {
+	var out []string
+	for _, h := range f.Target {
+		out = append(out, "host:"+h)
+	}
+	if f.Role != "" {
+		out = append(out, "role:"+f.Role)
+	}
+	for _, t := range f.Tags {
+		out = append(out, "tag:"+t)
+	}
+	if f.All || len(out) == 0 {
+		out = append(out, "all")
+	}
+	return out
+}
+
+// selectedAudit returns the entry of the command kong selected, if it is audited.
+func selectedAudit(kctx *kong.Context) (auditEntry, bool) {
+	n := kctx.Selected()
+	if n == nil || !n.Target.IsValid() {
+		return auditEntry{}, false
+	}
+	v := n.Target
+	if v.Kind() != reflect.Pointer && v.CanAddr() {
+		v = v.Addr()
+	}
+	ad, ok := v.Interface().(audited)
+	if !ok {
+		return auditEntry{}, false
+	}
+	e := ad.auditEntry()
+	return e, !e.skip
+}
+
+// auditRun appends the records of one audited command: in fail-closed mode
+// a "started" record before it runs (its failure refuses the command), and
+// its result after.
+type auditRun struct {
+	app   *App
+	entry auditEntry
+}
+
+// begin writes the "started" record when cl.yaml says audit.fail_closed;
+// an error refuses the command. A configuration that does not load is the
+// command's own error to report, so it does not stop it here.
+func (r *auditRun) begin() error {
+	cfg, err := r.loadConfig()
+	if err != nil || !cfg.Audit.FailClosed {
+		return nil
+	}
+	if err := r.append(cfg, audit.ResultStarted, ""); err != nil {
+		return fmt.Errorf("%s refused: its audit record cannot be written (audit.fail_closed is on): %w; "+
+			"fix the audit trail (Redis, audit.signing_key, audit.file) or set audit.fail_closed: false", r.entry.action, err)
+	}
+	return nil
+}
+
+// end writes the result record. A failure to write it is reported on
+// stderr; it does not change the command's exit code.
+func (r *auditRun) end(runErr error) {
+	cfg, err := r.loadConfig()
+	if err != nil {
+		return // nothing to audit into (e.g. the command removed or broke cl.yaml's redis)
+	}
+	res := audit.ResultOK
+	if runErr != nil {
+		res = audit.ResultFailed
+	}
+	if err := r.append(cfg, res, headSHA(r.app.Ctx, filepath.Dir(r.app.ConfigPath))); err != nil {
+		fmt.Fprintf(r.app.Stderr, "cl: warning: audit record of %s not written: %v\n", r.entry.action, err)
+	}
+}
+
+func (r *auditRun) loadConfig() (*config.Config, error) {
+	opts := r.app.LoadOptions()
+	if r.entry.config != "" {
+		opts.Path = r.entry.config
+	}
+	cfg, _, err := config.LoadValid(opts)
+	return cfg, err
+}
+
+func (r *auditRun) append(cfg *config.Config, res audit.Result, sha string) error {
+	// The record is written even when the command was interrupted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.app.Ctx), 15*time.Second)
+	defer cancel()
+	a := *r.app
+	a.Ctx = ctx
+	q, err := openQueue(&a, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	t, err := audit.ForConfig(cfg, r.app.Env, q, true)
+	if err != nil {
+		return err
+	}
+	_, err = t.Append(ctx, audit.Record{Actor: audit.CLIActor(sshKeyPath(cfg)), Action: r.entry.action,
+		Targets: r.entry.targets, SHA: sha, Result: res})
+	return err
+}
+
+// sshKeyPath is the key cl logs in with: ssh.default_key, else the first
+// of OpenSSH's default identities that exists.
+func sshKeyPath(cfg *config.Config) string {
+	if cfg.SSH.DefaultKey != "" {
+		return cfg.SSH.DefaultKey
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := filepath.Join(home, ".ssh", n)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
