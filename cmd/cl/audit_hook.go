@@ -137,8 +137,9 @@ func (r *auditRun) begin() error {
 	return nil
 }
 
-// end writes the result record. A failure to write it is reported on
-// stderr; it does not change the command's exit code.
+// end writes the result record. A failure to write it is a warning on
+// stderr after a successful command (a debug log line after a failed one,
+// whose own error says what is wrong); it does not change the exit code.
 func (r *auditRun) end(runErr error) {
 	cfg, err := r.loadConfig()
 	if err != nil {
@@ -149,6 +150,10 @@ func (r *auditRun) end(runErr error) {
 		res = audit.ResultFailed
 	}
 	if err := r.append(cfg, res, headSHA(r.app.Ctx, filepath.Dir(r.app.ConfigPath))); err != nil {
+		if runErr != nil { // the command's own error (often the same Redis) is what the user needs
+			r.app.Log.Debug("audit record not written", "action", r.entry.action, "err", err)
+			return
+		}
 		fmt.Fprintf(r.app.Stderr, "cl: warning: audit record of %s not written: %v\n", r.entry.action, err)
 	}
 }
