@@ -28,8 +28,8 @@ var layers = map[string][]string{
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
-	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver"},
-	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
+	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit"},
+	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver", "audit"},
 }
 
 // TestLayers fails when a package imports a project package above or
