@@ -29,7 +29,7 @@ var layers = map[string][]string{
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit"},
-	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver", "audit"},
+	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 
 // TestLayers fails when a package imports a project package above or

@@ -120,6 +120,7 @@ func selectedAudit(kctx *kong.Context) (auditEntry, bool) {
 type auditRun struct {
 	app   *App
 	entry auditEntry
+	via   string // the actor's via: "cli" (default) or "beat" (the beat's own jobs)
 }
 
 // begin writes the "started" record when cl.yaml says audit.fail_closed;
@@ -182,7 +183,11 @@ func (r *auditRun) append(cfg *config.Config, res audit.Result, sha string) erro
 	if err != nil {
 		return err
 	}
-	_, err = t.Append(ctx, audit.Record{Actor: audit.CLIActor(sshKeyPath(cfg)), Action: r.entry.action,
+	actor := audit.CLIActor(sshKeyPath(cfg))
+	if r.via != "" {
+		actor.Via = r.via
+	}
+	_, err = t.Append(ctx, audit.Record{Actor: actor, Action: r.entry.action,
 		Targets: r.entry.targets, SHA: sha, Result: res})
 	return err
 }
