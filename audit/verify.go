@@ -68,7 +68,7 @@ func (t *Trail) Verify(ctx context.Context) (*Report, error) {
 	}
 	switch {
 	case headSeq > n:
-		rep.add(n+1, "records %d–%d are missing: the head says %d records were written (the tail was cut)", n+1, headSeq, headSeq)
+		rep.add(n+1, "%s: the head says %d records were written (the tail was cut)", missing(n+1, headSeq), headSeq)
 	case headSeq < n:
 		rep.add(headSeq+1, "record %d onwards were not appended through the head (it says %d records): they were inserted", headSeq+1, headSeq)
 	case n > 0 && recs[n-1] != nil && headHash != recs[n-1].Hash:
@@ -138,7 +138,7 @@ func (t *Trail) checkMirror(recs []*Record, rep *Report) error {
 	}
 	f, err := os.Open(t.Mirror)
 	if errors.Is(err, os.ErrNotExist) {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("no local mirror at %s (this machine has written no record)", t.Mirror))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("no local mirror at %s (this machine wrote no record, or the file was moved)", t.Mirror))
 		return nil
 	}
 	if err != nil {
@@ -208,9 +208,18 @@ func (t *Trail) checkCheckpoint(recs []*Record, rep *Report) error {
 	}
 	switch {
 	case c.Seq > n:
-		rep.add(n+1, "records %d–%d are missing: the signed checkpoint of %s covers record %d (the tail was cut)", n+1, c.Seq, at, c.Seq)
+		rep.add(n+1, "%s: the signed checkpoint of %s covers record %d (the tail was cut)", missing(n+1, c.Seq), at, c.Seq)
 	case c.Seq >= 1 && recs[c.Seq-1] != nil && recs[c.Seq-1].Hash != c.Hash:
 		rep.add(c.Seq, "record %d does not match the signed checkpoint of %s: the chain up to it was rewritten or replaced", c.Seq, at)
 	}
 	return nil
+}
+
+// missing says which records are missing: "record 4 is missing" or
+// "records 4–9 are missing".
+func missing(from, to int64) string {
+	if from == to {
+		return fmt.Sprintf("record %d is missing", from)
+	}
+	return fmt.Sprintf("records %d–%d are missing", from, to)
 }
