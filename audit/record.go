@@ -97,12 +97,6 @@ func seal(r *Record) error {
 	return nil
 }
 
-// sealed reports whether r's hash matches its content.
-func sealed(r Record) bool {
-	c, err := Canonical(r)
-	return err == nil && ChainHash(r.Prev, c) == r.Hash
-}
-
 // parseRecord decodes one stored record strictly.
 func parseRecord(b []byte) (Record, error) {
 	var r Record

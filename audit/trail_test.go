@@ -55,7 +55,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	f := &fixture{q: q, rdb: queuetest.Client(q), keys: q.Keys(),
 		trail: &audit.Trail{Store: q, Mirror: filepath.Join(t.TempDir(), "audit", "prod-default.jsonl"), Signer: newSigner(t)}}
 	for i := range n {
-		f.append(t, fmt.Sprintf("host.update"), fmt.Sprintf("web%d", i+1))
+		f.append(t, "host.update", fmt.Sprintf("web%d", i+1))
 	}
 	return f
 }
