@@ -146,3 +146,44 @@ func TestAuditFailClosed(t *testing.T) {
 		t.Fatalf("fail-closed records: %s", out)
 	}
 }
+
+// TestAuditRecordsNamesNotValues: a task run is recorded by task name and
+// targets; its parameter values are in no record (Redis, logs, export,
+// the local mirror).
+func TestAuditRecordsNamesNotValues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	f := newRedisFleet(t)
+	const value = "hunter2-do-not-log"
+	if _, stderr, code := cl(t, f.args("task", "run", "echo", "-p", "msg="+value, "--target", "webserver01")...); code != 0 {
+		t.Fatalf("task run: %d %s", code, stderr)
+	}
+	out, stderr, code := cl(t, f.args("-o", "json", "audit", "logs", "--action", "task")...)
+	var recs []audit.Record
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 1 {
+		t.Fatalf("audit logs: %d %s %s", code, out, stderr)
+	}
+	if r := recs[0]; r.Action != "task.run" || strings.Join(r.Targets, " ") != "task:echo host:webserver01" || r.Result != audit.ResultOK {
+		t.Fatalf("record: %+v", r)
+	}
+	export, _, _ := cl(t, f.args("audit", "export", "--format", "csv")...)
+	mirror, err := os.ReadFile(filepath.Join(os.Getenv("XDG_STATE_HOME"), "celeroot", "audit", "test-t.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := queue.Open(context.Background(), f.url, queue.Namespace{Cluster: "test", Env: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	stored, err := q.AuditRecords(context.Background())
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored records: %v %d", err, len(stored))
+	}
+	for what, s := range map[string]string{"logs": out, "export": export, "mirror": string(mirror), "redis": string(stored[0])} {
+		if strings.Contains(s, value) {
+			t.Errorf("the parameter value is in the audit %s:\n%s", what, s)
+		}
+	}
+}
