@@ -145,6 +145,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{name: "modify a record", seq: 3, msg: "record 3 was modified", tamper: func(t *testing.T, f *fixture) {
 			f.set(t, 3, strings.Replace(f.raw(t, 3), `"web3"`, `"evil"`, 1))
 		}},
+		{name: "add a key to a record", seq: 2, msg: "record 2 was modified", tamper: func(t *testing.T, f *fixture) {
+			f.set(t, 2, strings.Replace(f.raw(t, 2), `{"seq":2,`, `{"seq":2,"note":"approved by the CISO",`, 1))
+		}},
 		{name: "modify and rehash a record", seq: 3, msg: "record 4 does not chain to record 3", tamper: func(t *testing.T, f *fixture) {
 			f.rehash(t, 3, func(r *audit.Record) { r.Result = audit.ResultFailed })
 		}},
