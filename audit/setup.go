@@ -66,18 +66,38 @@ func resolve(cfg *config.Config, p string) string {
 }
 
 // CLIActor is the operator at this machine: the OS user, the machine's
-// name and the fingerprint of the SSH key cl logs in with (keyPath: the
-// private key, its .pub is read when the key is locked or unreadable).
+// name and the fingerprint of the SSH key cl logs in with (keyPath:
+// ssh.default_key, the private key, whose .pub is read first; empty: the
+// first of OpenSSH's default identities that exists).
 func CLIActor(keyPath string) Actor {
 	a := Actor{Via: "cli"}
 	if u, err := user.Current(); err == nil {
 		a.User = u.Username
 	}
 	a.Machine, _ = os.Hostname()
+	if keyPath == "" {
+		keyPath = defaultIdentity()
+	}
 	if keyPath != "" {
 		a.Key = fingerprint(config.ExpandHome(keyPath))
 	}
 	return a
+}
+
+// defaultIdentity is the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that
+// exists, or "".
+func defaultIdentity() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := filepath.Join(home, ".ssh", n)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 // fingerprint is the SHA256 fingerprint of the key at path, or "".

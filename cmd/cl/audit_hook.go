@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"time"
@@ -13,88 +12,6 @@ import (
 	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/config"
 )
-
-// auditEntry is what a mutating command declares about one invocation: the
-// action and its targets (names only: hosts, tasks, run ids — never
-// parameter values). skip leaves out a run that changes nothing (--dry-run,
-// --check).
-type auditEntry struct {
-	action  string
-	targets []string
-	skip    bool
-	config  string // the command's own cl.yaml argument, if it has one
-}
-
-// audited is implemented by every command that changes cl.yaml, the hosts
-// or the cluster; runContext appends one record per run (docs/audit.md).
-type audited interface{ auditEntry() auditEntry }
-
-func (*ConfigEditCmd) auditEntry() auditEntry { return auditEntry{action: "config.edit"} }
-func (c *HostAddCmd) auditEntry() auditEntry {
-	return auditEntry{action: "host.add", targets: []string{"host:" + c.Name}}
-}
-func (c *HostRemoveCmd) auditEntry() auditEntry {
-	return auditEntry{action: "host.remove", targets: []string{"host:" + c.Name}}
-}
-func (c *HostUpdateCmd) auditEntry() auditEntry {
-	return auditEntry{action: "host.update", targets: []string{"host:" + c.Name}}
-}
-func (c *HostDeployCmd) auditEntry() auditEntry {
-	return auditEntry{action: "host.deploy", targets: c.selectFlags.auditTargets(), skip: c.Check}
-}
-func (c *HostRotateKeysCmd) auditEntry() auditEntry {
-	return auditEntry{action: "host.rotate-keys", targets: []string{"all"}, skip: c.DryRun}
-}
-func (c *ApplyCmd) auditEntry() auditEntry {
-	e := auditEntry{action: "plan.apply"}
-	if c.File != "" {
-		e.targets = []string{"plan:" + filepath.Base(c.File)}
-	}
-	return e
-}
-func (c *TaskInstallCmd) auditEntry() auditEntry {
-	return auditEntry{action: "task.install", targets: append([]string{"package:" + c.Package}, c.auditTargets()...)}
-}
-func (c *TaskRemoveCmd) auditEntry() auditEntry {
-	return auditEntry{action: "task.remove", targets: append([]string{"package:" + c.Package}, c.auditTargets()...)}
-}
-func (c *TaskRunCmd) auditEntry() auditEntry {
-	return auditEntry{action: "task.run", targets: append([]string{"task:" + c.Task}, c.auditTargets()...)}
-}
-func (c *TaskKillCmd) auditEntry() auditEntry {
-	return auditEntry{action: "task.kill", targets: []string{"run:" + c.TaskID}}
-}
-func (c *BeatStopCmd) auditEntry() auditEntry {
-	e := auditEntry{action: "beat.stop", targets: []string{"local"}}
-	if c.Leader {
-		e.targets = []string{"leader"}
-	}
-	return e
-}
-func (c *BeatRestartCmd) auditEntry() auditEntry {
-	return auditEntry{action: "beat.restart", config: c.ConfigArg, targets: []string{"local"}}
-}
-func (c *BeatRestoreCmd) auditEntry() auditEntry {
-	return auditEntry{action: "beat.restore-backup", targets: []string{"snapshot:" + filepath.Base(c.File)}}
-}
-
-// auditTargets names a host selection: host:H, role:R, tag:K=V or all.
-func (f selectFlags) auditTargets() []string {
-	var out []string
-	for _, h := range f.Target {
-		out = append(out, "host:"+h)
-	}
-	if f.Role != "" {
-		out = append(out, "role:"+f.Role)
-	}
-	for _, t := range f.Tags {
-		out = append(out, "tag:"+t)
-	}
-	if f.All || len(out) == 0 {
-		out = append(out, "all")
-	}
-	return out
-}
 
 // selectedAudit returns the entry of the command kong selected, if it is audited.
 func selectedAudit(kctx *kong.Context) (auditEntry, bool) {
@@ -183,30 +100,11 @@ func (r *auditRun) append(cfg *config.Config, res audit.Result, sha string) erro
 	if err != nil {
 		return err
 	}
-	actor := audit.CLIActor(sshKeyPath(cfg))
+	actor := audit.CLIActor(cfg.SSH.DefaultKey)
 	if r.via != "" {
 		actor.Via = r.via
 	}
 	_, err = t.Append(ctx, audit.Record{Actor: actor, Action: r.entry.action,
 		Targets: r.entry.targets, SHA: sha, Result: res})
 	return err
-}
-
-// sshKeyPath is the key cl logs in with: ssh.default_key, else the first
-// of OpenSSH's default identities that exists.
-func sshKeyPath(cfg *config.Config) string {
-	if cfg.SSH.DefaultKey != "" {
-		return cfg.SSH.DefaultKey
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		p := filepath.Join(home, ".ssh", n)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
