@@ -35,6 +35,9 @@ func (c *HostRotateKeysCmd) auditEntry() auditEntry {
 }
 func (c *ApplyCmd) auditEntry() auditEntry {
 	e := auditEntry{action: "plan.apply"}
+	if c.Abort {
+		return auditEntry{action: "plan.abort"}
+	}
 	if c.File != "" {
 		e.targets = []string{"plan:" + filepath.Base(c.File)}
 	}
