@@ -67,7 +67,7 @@ func (r *auditRun) end(runErr error) {
 	if runErr != nil {
 		res = audit.ResultFailed
 	}
-	if err := r.append(cfg, res, headSHA(r.app.Ctx, filepath.Dir(r.app.ConfigPath))); err != nil {
+	if err := r.append(cfg, res, headSHA(context.WithoutCancel(r.app.Ctx), filepath.Dir(r.app.ConfigPath))); err != nil {
 		if runErr != nil { // the command's own error (often the same Redis) is what the user needs
 			r.app.Log.Debug("audit record not written", "action", r.entry.action, "err", err)
 			return
