@@ -87,9 +87,17 @@ func ChainHash(prev string, canonical []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// seal sets r.Hash from r's content and r.Prev.
+// seal sets r.Hash from r's content and r.Prev, both as they will be
+// stored (JSON turns invalid UTF-8 into U+FFFD, so prev is taken back from
+// the encoding: what verify reads is what was hashed).
 func seal(r *Record) error {
 	c, err := Canonical(*r)
+	if err == nil {
+		var stored struct{ Prev string }
+		if err = json.Unmarshal(c, &stored); err == nil {
+			r.Prev = stored.Prev
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("encode audit record %d: %w", r.Seq, err)
 	}
