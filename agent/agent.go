@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
+	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/reconcile"
 )
 
@@ -44,6 +45,7 @@ type Agent struct {
 	Opts    Options
 	Status  *Status
 	Metrics *Metrics
+	Audit   *AuditOptions // nil: applies are not audited
 
 	trigger chan struct{}
 	last    string    // the SHA last planned
@@ -171,6 +173,17 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, a.applyTimeout())
 	defer cancel()
+	delivery := ""
+	if a.Audit != nil && a.Audit.Delivery != nil {
+		delivery = a.Audit.Delivery()
+	}
+	if a.Audit != nil && a.Audit.FailClosed {
+		if err := a.auditApply(actx, plan, rev.SHA, delivery, audit.ResultStarted); err != nil {
+			a.log().Error("apply refused: its audit record cannot be written (audit.fail_closed)", "sha", rev.SHA, "err", err)
+			a.last, a.wake = "", time.Now().Add(lockRetry)
+			return
+		}
+	}
 	var res *reconcile.Result
 	err := a.Lock(actx, rev.SHA, func(ctx context.Context) error {
 		if st, err := a.Planner.Store.Load(ctx); err != nil {
@@ -190,6 +203,7 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 		return err
 	})
 	a.Status.applied(start, rev.SHA, res, err)
+	a.auditResult(ctx, plan, rev.SHA, delivery, res, err)
 	a.Metrics.apply(time.Since(start), res, err)
 	if err != nil {
 		a.log().Error("apply", "sha", rev.SHA, "err", err)

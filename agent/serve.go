@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/hostexec"
@@ -78,6 +79,18 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
 
+	trail, err := audit.ForConfig(cfg, o.Env, q, true)
+	if err != nil {
+		return fmt.Errorf("start the agent: %w (cl.yaml at %s)", err, short(head))
+	}
+	a.Audit = &AuditOptions{Trail: trail, FailClosed: cfg.Audit.FailClosed, Commit: func(ctx context.Context, sha string) (string, string) {
+		c, err := src.Commit(ctx, sha)
+		if err != nil {
+			return "", ""
+		}
+		return strings.TrimSpace(c.Author + " <" + c.AuthorEmail + ">"), c.Committer
+	}}
+
 	a.Status.ReadLock = func(ctx context.Context) (*deploy.LockInfo, error) {
 		info, _, err := deploy.ReadLock(ctx, q)
 		return info, err
@@ -92,6 +105,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		hooks = rcv
 		deliveries = func() any { return rcv.Ledger().Snapshot() }
+		a.Audit.Delivery = newDeliveries(rcv.Ledger()).next
 		a.Metrics.deliveries(rcv.Ledger().Counts)
 		go func() {
 			for {

@@ -14,6 +14,7 @@ type Config struct {
 	Schedules  Map[*Schedule]    `yaml:"schedules" json:"schedules"`
 	Monitoring Monitoring        `yaml:"monitoring" json:"monitoring"`
 	Secrets    Secrets           `yaml:"secrets" json:"secrets"`
+	Audit      Audit             `yaml:"audit,omitempty" json:"audit"`
 	Modules    Map[*Module]      `yaml:"-" json:"-"` // task modules from tasks/, by module name
 	Source     Source            `yaml:"-" json:"-"`
 	positions  map[string]Pos    // dotted path -> position of its value
@@ -183,4 +184,19 @@ type Secrets struct {
 	Path      string `yaml:"path,omitempty" json:"path,omitempty"`
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
 	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
+}
+
+// Audit configures the audit trail (docs/audit.md).
+type Audit struct {
+	// SigningKey is an OpenSSH (or PEM) private key that signs the
+	// checkpoints of the chain; empty: no checkpoints, so a cut tail is
+	// detected only by the local mirror.
+	SigningKey string `yaml:"signing_key,omitempty" json:"signing_key,omitempty"`
+	// FailClosed refuses a mutating command whose "started" record cannot
+	// be written.
+	FailClosed bool `yaml:"fail_closed,omitempty" json:"fail_closed"`
+	// File is the local JSONL mirror; empty: the user's state directory.
+	File string `yaml:"file,omitempty" json:"file,omitempty"`
+	// CheckpointEvery signs a checkpoint after every this many records.
+	CheckpointEvery int `yaml:"checkpoint_every,omitempty" json:"checkpoint_every"`
 }

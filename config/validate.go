@@ -166,6 +166,9 @@ func (c *Config) validate(diags *Diagnostics) {
 	c.validateSchedules(k)
 	c.validateMonitoring(k)
 	c.validateSecrets(k)
+	if c.Audit.CheckpointEvery < 0 {
+		k.err("audit.checkpoint_every", "use 1 (a checkpoint after every record) or more", "checkpoint_every cannot be negative")
+	}
 }
 
 // RedisSchemes are the URL schemes redis.url accepts: one server, a

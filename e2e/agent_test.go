@@ -333,6 +333,24 @@ func TestAgentConverges(t *testing.T) {
 	if outcomes["other_branch"] != 1 || outcomes["accepted"]+outcomes["coalesced"] < 4 {
 		t.Errorf("webhook ledger outcomes %v", outcomes)
 	}
+	// Every apply is audited with the commit's author and, after a webhook, its delivery id.
+	recs := auditRecords(t, ctx, a.cl, "--action", "agent.apply")
+	applied := map[string]auditRecord{}
+	for _, r := range recs {
+		applied[r.SHA] = r
+	}
+	for _, sha := range []string{first, second, third, good} {
+		r, ok := applied[sha]
+		if !ok || r.Result != "ok" || r.Actor.Via != "agent" || r.Actor.Author != "e2e <e2e@test>" {
+			t.Errorf("audit record of the apply of %s: %+v (all: %+v)", sha, r, recs)
+		}
+	}
+	if r := applied[second]; !strings.HasPrefix(r.Actor.Delivery, "d-") {
+		t.Errorf("the apply after a webhook names no delivery: %+v", r)
+	}
+	if out, stderr, code := a.cl(ctx, "audit", "verify"); code != 0 {
+		t.Errorf("audit verify: exit %d\n%s%s", code, out, stderr)
+	}
 	a.assertCurrentSound()
 }
 
@@ -378,6 +396,35 @@ func TestPlanApply(t *testing.T) {
 	if cur := d.current(h); cur != head {
 		t.Errorf("%s runs %q after the repair, want %s", h.Name, cur, head)
 	}
+	// Both applies are in the audit trail (the refused one too, as failed), and it verifies.
+	recs := auditRecords(t, ctx, d.cl, "--action", "plan")
+	if len(recs) != 3 || recs[0].SHA != head || recs[0].Result != "ok" || recs[1].Result != "failed" ||
+		recs[2].Result != "ok" || recs[0].Actor.Via != "cli" || recs[0].Actor.Key == "" {
+		t.Errorf("audit records of cl apply: %+v", recs)
+	}
+	if out, stderr, code := d.cl(ctx, "audit", "verify"); code != 0 || !strings.Contains(out, "intact") {
+		t.Errorf("audit verify: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// auditRecord is the part of an audit record the e2e tests look at.
+type auditRecord struct {
+	Seq    int64
+	Action string
+	SHA    string
+	Result string
+	Actor  struct{ Via, User, Key, Author, Committer, Delivery string }
+}
+
+// auditRecords runs cl audit logs -o json with args.
+func auditRecords(t *testing.T, ctx context.Context, cl func(context.Context, ...string) (string, string, int), args ...string) []auditRecord {
+	t.Helper()
+	out, stderr, code := cl(ctx, append([]string{"-o", "json", "audit", "logs"}, args...)...)
+	var recs []auditRecord
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil {
+		t.Fatalf("audit logs: exit %d\n%s%s", code, out, stderr)
+	}
+	return recs
 }
 
 // TestAgentFailures: a host cut off is unknown, its deploy fails, the commit

@@ -24,7 +24,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The cl processes keep their state (audit mirrors, agent clones) in a
+	// temporary XDG_STATE_HOME, not in the home directory of whoever runs the tests.
+	state, err := os.MkdirTemp("", "cl-e2e-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_STATE_HOME", state)
 	code := m.Run()
+	os.RemoveAll(state)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

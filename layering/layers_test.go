@@ -24,10 +24,11 @@ var layers = map[string][]string{
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},
 	"sshkeys":          {"config", "hostexec"},
+	"audit":            {"config"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
-	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver"},
+	"agent":            {"config", "hostexec", "queue", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

@@ -126,6 +126,8 @@
 //	{workers}:hb:<host>       hash: last heartbeat (TTL = heartbeat TTL)
 //	{workers}:queues          set of queue names
 //	{beat}:…                  the beat's state (see BeatStore)
+//	{audit}:log               list of audit records (JSON from package audit; no TTL)
+//	{audit}:head              "<seq>|<hash>" of the last record: AuditAppend's compare-and-set
 //	{<lease>}:lock            "<holder id>|<epoch>", PX ttl: a fenced lease ({beat}:leader for the beat)
 //	{<lease>}:lock:info       hash: the holder (id, epoch, holder, host, pid, since, version, command)
 //	{<lease>}:epoch           counter: the lease's fencing token

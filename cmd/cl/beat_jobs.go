@@ -28,7 +28,12 @@ func beatJobs(a *App, cfg *config.Config) ([]schedule.Job, error) {
 		if err != nil {
 			return err
 		}
+		rec := &auditRun{app: a, entry: auditEntry{action: "host.rotate-keys", targets: []string{"all"}}, via: "beat"}
+		if err := rec.begin(); err != nil {
+			return err
+		}
 		rep, err := sshkeys.Rotate(ctx, sshkeys.Options{Config: cfg, Log: a.Log})
+		rec.end(err)
 		for _, k := range rep.Keys {
 			a.Log.Info("key rotation", "file", k.File, "rotated", k.Rotated, "old", k.OldFingerprint, "new", k.NewFingerprint,
 				"backup", k.Backup, "failed", strings.Join(k.Failed(), ","))

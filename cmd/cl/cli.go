@@ -46,6 +46,7 @@ type CLI struct {
 	Dev        DevCmd        `cmd:"" help:"Run an in-memory Redis and a worker per local host on this machine (development only)."`
 	Worker     WorkerCmd     `cmd:"" help:"Run this host's worker: consume its host and role queues and run tasks."`
 	Beat       BeatCmd       `cmd:"" help:"The scheduler: one leader fires cron schedules to hosts; status, stop, restart, backups."`
+	Audit      AuditCmd      `cmd:"" help:"The tamper-evident audit trail of administrative actions: logs, verify, export."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }
@@ -151,6 +152,15 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	cli.Env = config.EnvName(config.Options{Path: cli.ConfigPath, Env: cli.Env})
 	app := &App{Globals: &cli.Globals, Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Log: newLogger(stderr, cli.LogLevel, cli.LogFormat), model: parser.Model}
+	if entry, ok := selectedAudit(kctx); ok {
+		rec := &auditRun{app: app, entry: entry}
+		if err := rec.begin(); err != nil {
+			return exitCode(err, stderr)
+		}
+		err := kctx.Run(app)
+		rec.end(err)
+		return exitCode(err, stderr)
+	}
 	return exitCode(kctx.Run(app), stderr)
 }
 
