@@ -170,6 +170,29 @@ func (r *hostRun) transfer(ctx context.Context) error {
 	return err
 }
 
+// reloadable reports whether the worker can take the new release without
+// a restart: it says it reloads (its heartbeat), runs the release the delta
+// is based on, no restart_command is configured, and only task files
+// change (not bin/cl, the configuration or anything else it reads at
+// start). The host library then signals it; the health check is the same.
+func (r *hostRun) reloadable(d Delta) bool {
+	if !r.ref.ok || !r.ref.hb.Reload || r.ref.hb.PID <= 0 || r.p.Manifest == nil || r.ref.hb.SHA != r.p.Current ||
+		r.e.Config.Deployment.RestartCommand != "" {
+		return false
+	}
+	for _, e := range d.Send {
+		if !strings.HasPrefix(e.Path, "tasks/") {
+			return false
+		}
+	}
+	for _, p := range d.Removed {
+		if !strings.HasPrefix(p, "tasks/") {
+			return false
+		}
+	}
+	return len(d.Send)+len(d.Removed) > 0
+}
+
 // activateEarly reports whether the switch can ride on the stage command:
 // nothing (setup_command, a unit to install) has to run in between.
 func (r *hostRun) activateEarly() bool {
@@ -195,6 +218,9 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 	early := r.activateEarly()
 	if early {
 		r.ref = r.lastBeat(ctx)
+		if r.reloadable(d) {
+			args = append(args, "reload", strconv.Itoa(r.ref.hb.PID), "--")
+		}
 		args = append(args, r.svc.restartArgv()...)
 	}
 	res, stderr, err := r.r.call(ctx, &out, maxOutput, data.Reader(), "stage", args...)
@@ -206,6 +232,7 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 		// Current points to the new release now; a failed restart is
 		// rolled back like any failure after the switch.
 		r.switched, r.activated = true, true
+		r.rep.Reloaded = strings.Contains(out.String(), "reloaded\n")
 	}
 	return r.r.failed("stage release "+r.rel.Short(), res, stderr, err)
 }

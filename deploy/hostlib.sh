@@ -223,7 +223,9 @@ count() {
 
 # activate T V [CMD...]: point current at releases/V (a temporary link
 # renamed over it: atomic), say "switched", then exec CMD (the restart), if
-# any.
+# any. CMD "reload PID -- RESTART..." asks the worker PID (when it is a cl
+# worker running from T) to reload with SIGUSR1 and says "reloaded";
+# otherwise, or when the signal cannot be sent, it runs RESTART.
 activate() {
 	T=$1 V=$2
 	shift 2
@@ -237,6 +239,14 @@ activate() {
 	fi
 	echo switched
 	touch "$T/releases/$V"
+	if [ "${1-}" = reload ]; then
+		pid=$2
+		shift 3
+		if grep -qaF -e "$T/current/bin/cl" "/proc/$pid/cmdline" 2>/dev/null && kill -USR1 "$pid" 2>/dev/null; then
+			echo reloaded
+			return 0
+		fi
+	fi
 	case ${1-} in
 	sv-restart) shift; svrestart "$@" ;;
 	?*) exec "$@" ;;

@@ -132,7 +132,10 @@ type HostReport struct {
 	Reason     string `json:"reason,omitempty"`
 	// Transfer is "delta" (hard links plus the changed files), "full"
 	// (nothing to link from), or "none" (the release was on the host).
-	Transfer     string    `json:"transfer,omitempty"`
+	Transfer string `json:"transfer,omitempty"`
+	// Reloaded: the worker took the release with a reload (SIGUSR1), not
+	// a restart (only task files changed).
+	Reloaded     bool      `json:"reloaded,omitempty"`
 	BytesSent    int64     `json:"bytes_sent"`
 	FilesSent    int       `json:"files_sent"`
 	FilesLinked  int       `json:"files_linked"`

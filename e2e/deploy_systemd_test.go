@@ -88,8 +88,27 @@ func TestDeploySystemd(t *testing.T) {
 		mainPID[h.Name] = systemctl(ctx, h, "show", "-p", "MainPID", "--value", "celeroot-worker")
 	}
 
-	// A second commit: systemd restarts the worker, which reports it.
+	// A commit that changes only a task file: the worker reloads (same
+	// MainPID, SIGUSR1) and reports the new release.
+	d.write("tasks/checks/payload.txt", "tasks only\n")
+	vt := d.commit("tasks only")
+	rep, _, code, stderr = d.deployJSON(ctx, "--all")
+	phase("task-file deploy", rep)
+	if code != 0 {
+		t.Fatalf("task-file deploy: exit %d\n%s%s", code, stderr, describe(rep))
+	}
+	for _, h := range d.f.Hosts {
+		hr := hostReport(rep, h.Name)
+		pid := systemctl(ctx, h, "show", "-p", "MainPID", "--value", "celeroot-worker")
+		if hr.Outcome != deploy.OutcomeDeployed || !hr.Reloaded || d.worker(h) != vt || pid != mainPID[h.Name] {
+			t.Fatalf("%s after the task-file deploy: reloaded %v, worker %s (want %s), MainPID %s (was %s)", h.Name, hr.Reloaded, d.worker(h), vt, pid, mainPID[h.Name])
+		}
+	}
+
+	// A commit that changes cl.yaml: systemd restarts the worker, which
+	// reports it.
 	d.write("tasks/checks/payload.txt", "v2\n")
+	d.write("cl.yaml", strings.Replace(readFile(t, d.cfg), "  keep_releases: 2\n", "  keep_releases: 3\n", 1))
 	v2 := d.commit("v2")
 	rep, _, code, stderr = d.deployJSON(ctx, "--all")
 	phase("second deploy", rep)

@@ -40,6 +40,11 @@ func TestDeployDeltaRollbackPrune(t *testing.T) {
 	if _, _, code := d.cl(ctx, "host", "deploy", "--check"); code != 2 {
 		t.Fatalf("--check with a new commit: exit %d, want 2", code)
 	}
+	pids := map[string]int{}
+	for _, h := range d.f.Hosts {
+		hb, _, _ := d.q.Worker(ctx, h.Name)
+		pids[h.Name] = hb.PID
+	}
 	rep, _, code, stderr = d.deployJSON(ctx, "--all")
 	if code != 0 {
 		t.Fatalf("second deploy: exit %d\n%s%s", code, stderr, describe(rep))
@@ -50,8 +55,11 @@ func TestDeployDeltaRollbackPrune(t *testing.T) {
 		if hr.FilesSent != 1 || hr.FilesLinked < 4 || hr.BytesSent > int64(len(content))+4096 || d.current(h) != v2 || d.worker(h) != v2 {
 			t.Fatalf("%s: one-file deploy %+v", h.Name, hr)
 		}
+		// Only a task file changed: the worker reloads, no new process.
+		if hb, _, _ := d.q.Worker(ctx, h.Name); !hr.Reloaded || hb.PID != pids[h.Name] || !hb.Reload {
+			t.Fatalf("%s: a task-file deploy restarted the worker (reloaded %v, pid %d → %d)", h.Name, hr.Reloaded, pids[h.Name], hb.PID)
+		}
 	}
-
 	// A release whose worker crashes: rolled back, v2 current and reported.
 	d.write("tasks/checks/payload.txt", "broken release\n")
 	v3 := d.commit("broken worker")

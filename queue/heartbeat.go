@@ -13,12 +13,15 @@ import (
 // Heartbeat is what a live worker reports about itself. A deploy is healthy
 // when the host's heartbeat carries the new SHA.
 type Heartbeat struct {
-	Host      string    `json:"host"`
-	Role      string    `json:"role"`
-	SHA       string    `json:"sha"`
-	PID       int       `json:"pid"`
-	Version   string    `json:"version"`
-	Started   time.Time `json:"started"`
+	Host    string    `json:"host"`
+	Role    string    `json:"role"`
+	SHA     string    `json:"sha"`
+	PID     int       `json:"pid"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"` // process start, or its last reload
+	// Reload: the worker reloads on SIGUSR1 (a deploy that changes only
+	// task files signals it instead of restarting it).
+	Reload    bool      `json:"reload,omitempty"`
 	SlotsBusy int       `json:"slots_busy"`
 	Slots     int       `json:"slots"`
 	Processed int64     `json:"processed"`
@@ -42,7 +45,7 @@ func (q *Queue) Heartbeat(ctx context.Context, hb Heartbeat) error {
 	_, err := q.rdb.TxPipelined(octx, func(p redis.Pipeliner) error {
 		p.HSet(octx, key, "host", hb.Host, "role", hb.Role, "sha", hb.SHA, "pid", hb.PID,
 			"version", hb.Version, "started", ms(hb.Started), "busy", hb.SlotsBusy, "slots", hb.Slots,
-			"processed", hb.Processed, "failed", hb.Failed, "time", ms(hb.Time))
+			"processed", hb.Processed, "failed", hb.Failed, "time", ms(hb.Time), "reload", boolField(hb.Reload))
 		p.PExpire(octx, key, q.opt.heartbeatTTL)
 		p.ZAdd(octx, q.keys.Seen(), redis.Z{Score: float64(ms(hb.Time)), Member: hb.Host})
 		p.ZRemRangeByScore(octx, q.keys.Seen(), "-inf", strconv.FormatInt(ms(hb.Time)-q.opt.heartbeatTTL.Milliseconds(), 10))
@@ -109,6 +112,13 @@ func decodeHeartbeat(h map[string]string) (Heartbeat, bool) {
 	return Heartbeat{
 		Host: h["host"], Role: h["role"], SHA: h["sha"], PID: int(n("pid")), Version: h["version"],
 		Started: fromMS(h["started"]), SlotsBusy: int(n("busy")), Slots: int(n("slots")),
-		Processed: n("processed"), Failed: n("failed"), Time: fromMS(h["time"]),
+		Processed: n("processed"), Failed: n("failed"), Time: fromMS(h["time"]), Reload: h["reload"] == "1",
 	}, true
+}
+
+func boolField(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -15,7 +15,7 @@ import (
 // runBuiltin runs a built-in task. Its params were resolved against the
 // built-in's schema; the package and service names are checked again here,
 // right before they become an argv element.
-func (w *worker) runBuiltin(ctx context.Context, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
+func (w *worker) runBuiltin(ctx context.Context, c *release, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
 	if t.Name == "ping" { // no process; its line goes with its result
 		return queue.Result{Lines: []queue.LogLine{{Stream: "stdout", Text: "pong"}}}, false
 	}
@@ -23,7 +23,7 @@ func (w *worker) runBuiltin(ctx context.Context, r *queue.Run, t *config.Task, p
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("%s: %w", t.Name, err)), false
 	}
-	env = append(append(baseEnv(), env...), w.contextEnv(r, t)...)
+	env = append(append(baseEnv(), env...), w.contextEnv(c, r, t)...)
 	w.appendNote(ctx, r.ID, "running "+fmt.Sprint(argv))
 	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
 }

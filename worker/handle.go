@@ -24,7 +24,8 @@ const refusedExit = -1
 // caller decides from ctx's cause what becomes of it.
 func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool) {
 	r := d.Run
-	sp, err := w.resolve(r)
+	c := w.now() // one release for the whole run, whatever a reload does meanwhile
+	sp, err := w.resolve(c, r)
 	if err != nil {
 		return w.refuse(ctx, r, err), false
 	}
@@ -32,7 +33,7 @@ func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool
 	if w.killedBeforeStart(ctx) {
 		return queue.Result{ExitCode: refusedExit, Killed: true}, false
 	}
-	if sched := w.forbids(r); sched != "" {
+	if sched := w.forbids(c, r); sched != "" {
 		other, ok := w.guard.enter(sched, r.ID)
 		if !ok {
 			return w.refuse(ctx, r, fmt.Errorf("skipped: schedule %s has concurrency forbid and its run %s is still running on %s",
@@ -46,9 +47,9 @@ func (w *worker) run(ctx context.Context, d *queue.Delivery) (queue.Result, bool
 		timeout = t.Timeout.D()
 	}
 	if t.Builtin {
-		return w.runBuiltin(ctx, r, t, params, timeout)
+		return w.runBuiltin(ctx, c, r, t, params, timeout)
 	}
-	return w.runProcess(ctx, r, t, params, timeout)
+	return w.runProcess(ctx, c, r, t, params, timeout)
 }
 
 // killedBeforeStart reports whether a kill reached this worker before the
@@ -63,12 +64,12 @@ func (w *worker) killedBeforeStart(ctx context.Context) bool {
 // and checks its params (dispatch.Resolve, the rule the CLI and the beat
 // applied before enqueueing); a task of a module the role does not load,
 // or bad params, are refused.
-func (w *worker) resolve(r *queue.Run) (*dispatch.Spec, error) {
+func (w *worker) resolve(c *release, r *queue.Run) (*dispatch.Spec, error) {
 	name := r.Task
 	if r.Module != "" && !strings.Contains(name, ".") {
 		name = r.Module + "." + name
 	}
-	sp, err := dispatch.Resolve(w.cfg, w.host.Role, name, r.Params)
+	sp, err := dispatch.Resolve(c.cfg, w.host.Role, name, r.Params)
 	var pe *dispatch.ParamsError
 	if errors.As(err, &pe) {
 		errs := make([]error, len(pe.Errs))
@@ -85,11 +86,11 @@ func (w *worker) resolve(r *queue.Run) (*dispatch.Spec, error) {
 
 // forbids returns the schedule of r when that schedule forbids concurrent
 // runs, "" otherwise.
-func (w *worker) forbids(r *queue.Run) string {
+func (w *worker) forbids(c *release, r *queue.Run) string {
 	if r.ScheduleID == "" {
 		return ""
 	}
-	s, ok := w.cfg.Schedules.Get(r.ScheduleID)
+	s, ok := c.cfg.Schedules.Get(r.ScheduleID)
 	if !ok || s.Concurrency != "forbid" {
 		return ""
 	}
@@ -117,8 +118,8 @@ func (w *worker) appendNote(ctx context.Context, runID, line string) {
 }
 
 // runProcess runs a command or script task as a subprocess.
-func (w *worker) runProcess(ctx context.Context, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
-	argv, err := w.argv(t)
+func (w *worker) runProcess(ctx context.Context, c *release, r *queue.Run, t *config.Task, params map[string]any, timeout time.Duration) (queue.Result, bool) {
+	argv, err := c.argv(t)
 	if err != nil {
 		return w.refuse(ctx, r, err), false
 	}
@@ -128,8 +129,8 @@ func (w *worker) runProcess(ctx context.Context, r *queue.Run, t *config.Task, p
 	}
 	env := append(baseEnv(), envList(t.Env)...)
 	env = append(env, config.ParamEnv(params)...)
-	env = append(env, w.contextEnv(r, t)...)
-	return w.runSpec(ctx, r, spec{Argv: argv, Dir: w.o.ReleaseDir, Env: env, Stdin: stdin, Timeout: timeout})
+	env = append(env, w.contextEnv(c, r, t)...)
+	return w.runSpec(ctx, r, spec{Argv: argv, Dir: c.dir, Env: env, Stdin: stdin, Timeout: timeout})
 }
 
 // runSpec runs a spec with the run's log as output and turns the outcome
@@ -151,7 +152,7 @@ func (w *worker) runSpec(ctx context.Context, r *queue.Run, s spec) (queue.Resul
 }
 
 // argv is the command line of a command or script task.
-func (w *worker) argv(t *config.Task) ([]string, error) {
+func (c *release) argv(t *config.Task) ([]string, error) {
 	switch {
 	case len(t.Command) > 0:
 		return t.Command, nil
@@ -159,15 +160,15 @@ func (w *worker) argv(t *config.Task) ([]string, error) {
 		if !filepath.IsLocal(t.Script) {
 			return nil, fmt.Errorf("task %s: script %q must stay inside tasks/", t.Ref(), t.Script)
 		}
-		return []string{filepath.Join(w.o.ReleaseDir, "tasks", t.Script)}, nil
+		return []string{filepath.Join(c.dir, "tasks", t.Script)}, nil
 	}
 	return nil, fmt.Errorf("task %s has neither command nor script", t.Ref())
 }
 
 // contextEnv are the CL_* variables describing the run.
-func (w *worker) contextEnv(r *queue.Run, t *config.Task) []string {
+func (w *worker) contextEnv(c *release, r *queue.Run, t *config.Task) []string {
 	return []string{"CL_TASK=" + t.Name, "CL_MODULE=" + t.Module, "CL_RUN_ID=" + r.ID,
-		"CL_HOST=" + w.o.Host, "CL_RELEASE_DIR=" + w.o.ReleaseDir}
+		"CL_HOST=" + w.o.Host, "CL_RELEASE_DIR=" + c.dir}
 }
 
 // baseEnv is the worker's environment without CL_* variables, which belong

@@ -123,9 +123,10 @@ func (w *worker) serveHealth(rw http.ResponseWriter, req *http.Request) {
 
 // health checks Redis and reports the worker's state.
 func (w *worker) health(ctx context.Context) Health {
-	h := Health{Status: "ok", Host: w.o.Host, Role: w.host.Role, SHA: w.o.SHA, Version: w.o.Version,
+	c := w.now()
+	h := Health{Status: "ok", Host: w.o.Host, Role: w.host.Role, SHA: c.sha, Version: w.o.Version,
 		Serving: w.serving.Load(), Redis: "ok", Slots: cap(w.slots), SlotsBusy: w.busy(),
-		Processed: w.processed.Load(), Failed: w.failed.Load(), Started: w.started}
+		Processed: w.processed.Load(), Failed: w.failed.Load(), Started: c.started}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := w.q.Ping(pctx); err != nil {

@@ -27,6 +27,10 @@ type Options struct {
 	HealthAddr string        // listen address for the health endpoint, "" = from deployment.health_check_url, "-" = off
 	Logger     *slog.Logger  // nil: discard
 	Grace      time.Duration // SIGTERM grace for running tasks (default 30s)
+	// Reload, when set, is called on SIGUSR1 for the release `current`
+	// points to now; the worker then serves it without restarting (see
+	// reload.go). Nil: SIGUSR1 is not handled.
+	Reload func(ctx context.Context) (Release, error)
 }
 
 // Defaults of Options and of task execution.
@@ -85,6 +89,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer hs.stop()
+	stopReloads := w.handleReloads(ctx)
+	defer stopReloads()
 	w.log.Info("worker started", "role", w.host.Role, "queues", strings.Join(w.queues, ","),
 		"slots", w.role.Concurrency, "max_tasks_per_child", w.role.MaxTasksPerChild, "sha", w.o.SHA,
 		"release", w.o.ReleaseDir, "health", hs.addr())
@@ -109,6 +115,7 @@ type worker struct {
 	tick      time.Duration // renew and reclaim period
 	beat      time.Duration // heartbeat period
 	guard     scheduleGuard
+	cur       atomic.Pointer[release] // the release served (cfg, dir, sha): swapped by a reload
 
 	slots  chan struct{} // one token per busy slot
 	budget *budget
@@ -189,14 +196,16 @@ func newWorker(o Options) (*worker, error) {
 
 		earlyKills: map[string]time.Time{},
 	}
+	w.cur.Store(&release{cfg: o.Config, dir: o.ReleaseDir, sha: o.SHA, started: w.started})
 	return w, nil
 }
 
 // heartbeat reports the worker's state.
 func (w *worker) heartbeat(ctx context.Context) {
+	c := w.now()
 	hb := queue.Heartbeat{
-		Host: w.o.Host, Role: w.host.Role, SHA: w.o.SHA, PID: os.Getpid(), Version: w.o.Version,
-		Started: w.started, SlotsBusy: w.busy(), Slots: cap(w.slots),
+		Host: w.o.Host, Role: w.host.Role, SHA: c.sha, PID: os.Getpid(), Version: w.o.Version,
+		Started: c.started, Reload: w.o.Reload != nil, SlotsBusy: w.busy(), Slots: cap(w.slots),
 		Processed: w.processed.Load(), Failed: w.failed.Load(),
 	}
 	if err := w.q.Heartbeat(ctx, hb); err != nil && ctx.Err() == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,8 +54,30 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 			return fmt.Errorf("worker --lease %s: %w", c.Lease, err)
 		}
 	}
-	return worker.Run(a.Ctx, worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
-		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log})
+	o := worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
+		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log}
+	if src.ReleaseDir != "" {
+		o.Reload = func(context.Context) (worker.Release, error) { return reloadRelease(src.ReleaseDir, a.Env) }
+	}
+	return worker.Run(a.Ctx, o)
+}
+
+// reloadRelease loads the release `current` points to now, the way the
+// worker loaded its own at start (its cl.yaml and credentials).
+func reloadRelease(dir, env string) (worker.Release, error) {
+	cur, err := worker.CurrentRelease(dir)
+	if err != nil {
+		return worker.Release{}, err
+	}
+	src := workerSource{ConfigPath: filepath.Join(cur, "cl.yaml"), ReleaseDir: cur, SHA: filepath.Base(cur)}
+	cfg, _, err := config.LoadValid(config.Options{Path: src.ConfigPath, Env: env})
+	if err == nil {
+		err = applyWorkerCredentials(cfg, src)
+	}
+	if err != nil {
+		return worker.Release{}, fmt.Errorf("reload %s: %w", src.SHA, err)
+	}
+	return worker.Release{Config: cfg, Dir: cur, SHA: src.SHA}, nil
 }
 
 // applyWorkerCredentials sets the Redis URL from the release's
