@@ -183,3 +183,30 @@ func StepDown(ctx context.Context, q *queue.Queue, wait time.Duration) (old, now
 		}
 	}
 }
+
+// WaitReady waits up to wait until beat id reports leader or standby in
+// q's namespace. exited, when set, is asked between polls whether the
+// beat's process has ended (and how): a beat that died fails at once.
+func WaitReady(ctx context.Context, q *queue.Queue, id string, wait time.Duration, exited func() (string, bool)) (Role, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		if exited != nil {
+			if how, done := exited(); done {
+				return "", fmt.Errorf("the new beat exited (%s)", how)
+			}
+		}
+		if ms, err := Members(ctx, q); err == nil {
+			for _, m := range ms {
+				if m.ID == id && (m.Role == RoleLeader || m.Role == RoleStandby) {
+					return m.Role, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the new beat %s did not report leader or standby within %v", id, wait)
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return "", ctx.Err()
+		}
+	}
+}
