@@ -498,3 +498,15 @@ func TestLocalCheck(t *testing.T) {
 		t.Fatalf("without heartbeats: %+v", got)
 	}
 }
+
+func TestCheckCounts(t *testing.T) {
+	res := []CheckResult{{Reachable: true, UpToDate: true}, {Reachable: true}, {}, {Reachable: true}}
+	if differ, down := CheckCounts(res); differ != 2 || down != 1 {
+		t.Errorf("differ %d down %d", differ, down)
+	}
+	for i, want := range []string{"up to date", "differs", "unreachable", "differs"} {
+		if got := res[i].Status(); got != want {
+			t.Errorf("%d: %q, want %q", i, got, want)
+		}
+	}
+}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -126,31 +124,4 @@ func localSet(a *App, cfg *config.Config) *schedule.Set {
 		path = a.ConfigPath
 	}
 	return schedule.FromConfig(cfg, headSHA(a.Ctx, filepath.Dir(path)), "file:"+path)
-}
-
-// printDryRun prints, per schedule, its next n fire times in its timezone
-// and the hosts each would reach.
-func printDryRun(a *App, set *schedule.Set, n int) error {
-	rows, err := set.DryRun(time.Now(), n)
-	if err != nil {
-		return err
-	}
-	if a.JSON() {
-		return a.PrintJSON(rows)
-	}
-	for _, r := range rows {
-		state := ""
-		if !r.Enabled {
-			state = " (disabled: never fires)"
-		}
-		fmt.Fprintf(a.Stdout, "%s  %q  %s%s\n", r.Schedule, r.Cron, r.Timezone, state)
-		fmt.Fprintf(a.Stdout, "  hosts: %s\n", orNone(strings.Join(r.Hosts, ", ")))
-		for _, p := range r.Problems {
-			fmt.Fprintf(a.Stdout, "  problem: %s\n", p)
-		}
-		for _, t := range r.Next {
-			fmt.Fprintf(a.Stdout, "  %s\n", t.Format("Mon 2006-01-02 15:04:05 MST"))
-		}
-	}
-	return nil
 }

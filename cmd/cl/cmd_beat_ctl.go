@@ -132,4 +132,3 @@ func (c *BeatRestartCmd) spawn(a *App, pidfile string) (*exec.Cmd, string, strin
 	}
 	return cmd, id, logFile, nil
 }
-

@@ -107,3 +107,29 @@ func formatResults(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// printDryRun prints, per schedule, its next n fire times in its timezone
+// and the hosts each would reach.
+func printDryRun(a *App, set *schedule.Set, n int) error {
+	rows, err := set.DryRun(time.Now(), n)
+	if err != nil {
+		return err
+	}
+	if a.JSON() {
+		return a.PrintJSON(rows)
+	}
+	for _, r := range rows {
+		state := ""
+		if !r.Enabled {
+			state = " (disabled: never fires)"
+		}
+		fmt.Fprintf(a.Stdout, "%s  %q  %s%s\n", r.Schedule, r.Cron, r.Timezone, state)
+		fmt.Fprintf(a.Stdout, "  hosts: %s\n", orNone(strings.Join(r.Hosts, ", ")))
+		for _, p := range r.Problems {
+			fmt.Fprintf(a.Stdout, "  problem: %s\n", p)
+		}
+		for _, t := range r.Next {
+			fmt.Fprintf(a.Stdout, "  %s\n", t.Format("Mon 2006-01-02 15:04:05 MST"))
+		}
+	}
+	return nil
+}
