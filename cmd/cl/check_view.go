@@ -25,4 +25,3 @@ func printCheck(a *App, rel *deploy.Release, res []deploy.CheckResult, differ, d
 	}
 	fmt.Fprintln(a.Stdout)
 }
-

@@ -182,4 +182,3 @@ func (v *deployView) close() {
 	}
 	v.closed = true
 }
-

@@ -110,7 +110,6 @@ func TestPidfileNotHijacked(t *testing.T) {
 	}
 }
 
-
 // noRootRunDir makes root's /run/celeroot unusable for the test, so that
 // the other directories are tried as for any user.
 func noRootRunDir(t *testing.T) {
