@@ -36,10 +36,10 @@ func addHost(a *App, spec config.HostSpec, msg string, commit bool) error {
 	}
 	var rep *deploy.AddReport
 	steps := newStepView(a)
+	e := &deploy.Engine{Config: cfg, Env: a.Env, Hosts: conn, Heartbeats: q, Log: a.Log, Events: steps.event}
 	err = deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
 		var err error
-		rep, err = deploy.Add(ctx, &deploy.Engine{Hosts: conn, Heartbeats: q, Log: a.Log, Env: a.Env, Events: steps.event},
-			deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
+		rep, err = e.Add(ctx, deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
 		return err
 	})
 	if rep == nil {

@@ -41,20 +41,6 @@ func (c *HostRemoveCmd) Run(a *App) error {
 		return fmt.Errorf("remove host %s: cannot take the deploy lock: %w (cl.yaml and the host unchanged; fix: start Redis or correct redis.url, or --no-stop to only unregister the host without touching it)", c.Name, err)
 	}
 	defer q.Close()
-	return deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
-		parent := a.Ctx
-		a.Ctx = ctx
-		defer func() { a.Ctx = parent }()
-		return removeHost(a, c, msg)
-	})
-}
-
-// removeHost stops the worker and unregisters the host.
-func removeHost(a *App, c *HostRemoveCmd, msg string) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
 	conn, err := newConnector(a, cfg)
 	if err != nil {
 		return err
@@ -64,11 +50,21 @@ func removeHost(a *App, c *HostRemoveCmd, msg string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := deploy.Remove(a.Ctx, &deploy.Engine{Hosts: conn, Log: a.Log},
-		deploy.RemoveOptions{Load: a.LoadOptions(), Name: c.Name, Repo: repo, Purge: c.Purge, Force: c.Force, Commit: !c.NoCommit, Message: msg})
+	e := &deploy.Engine{Config: cfg, Env: a.Env, Hosts: conn, Log: a.Log}
+	var rep *deploy.RemoveReport
+	err = deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
+		var err error
+		rep, err = e.Remove(ctx, deploy.RemoveOptions{Load: a.LoadOptions(), Name: c.Name, Repo: repo, Purge: c.Purge, Force: c.Force, Commit: !c.NoCommit, Message: msg})
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	return printRemoveReport(a, c, rep, msg)
+}
+
+// printRemoveReport prints what `cl host remove` did.
+func printRemoveReport(a *App, c *HostRemoveCmd, rep *deploy.RemoveReport, msg string) error {
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(a.Stderr, "cl: warning: "+w)
 	}
