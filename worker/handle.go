@@ -90,7 +90,7 @@ func (w *worker) forbids(r *queue.Run) string {
 		return ""
 	}
 	s, ok := w.cfg.Schedules.Get(r.ScheduleID)
-	if !ok || s.Concurrency != "forbid" {
+	if !ok || !s.Concurrency.Forbids() {
 		return ""
 	}
 	return s.Name
