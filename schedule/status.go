@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -209,4 +212,39 @@ func WaitReady(ctx context.Context, q *queue.Queue, id string, wait time.Duratio
 			return "", ctx.Err()
 		}
 	}
+}
+
+// StatusOf reads the beat's part of the cluster status (dispatch.Collect
+// with dispatch.WithBeat) from q's namespace.
+func StatusOf(q *queue.Queue) dispatch.BeatReader { return beatStatusReader{q} }
+
+type beatStatusReader struct{ q *queue.Queue }
+
+// BeatStatus reads the leader lease, the live beats and the last fires.
+func (r beatStatusReader) BeatStatus(ctx context.Context) (*dispatch.BeatStatus, error) {
+	bs := r.q.Beat()
+	out := &dispatch.BeatStatus{LastFires: []dispatch.BeatFire{}}
+	li, ttl, err := r.q.ReadLease(ctx, queue.LeaseBeat)
+	if err != nil {
+		return nil, err
+	}
+	if li != nil {
+		out.Leader = &dispatch.BeatLeader{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since, Epoch: li.Epoch,
+			LeaseExpires: time.Now().Add(ttl)}
+	}
+	ms, err := readMembers(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	out.Beats = len(ms)
+	last, err := readLast(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(last)) {
+		f := last[name]
+		out.LastFires = append(out.LastFires, dispatch.BeatFire{Schedule: name, Tick: f.Tick, Beat: f.Beat, Hosts: f.Hosts,
+			Enqueued: f.Enqueued, Duplicates: f.Duplicates, Errors: f.Errors, Error: f.Error})
+	}
+	return out, nil
 }
