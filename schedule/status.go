@@ -181,7 +181,7 @@ func StepDown(ctx context.Context, q *queue.Queue, wait time.Duration) (old, now
 		if time.Now().After(deadline) {
 			return v, cur, fmt.Errorf("leader %s did not step down within %v", v, wait)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !queue.Sleep(ctx, 100*time.Millisecond) {
 			return v, "", ctx.Err()
 		}
 	}
@@ -208,7 +208,7 @@ func WaitReady(ctx context.Context, q *queue.Queue, id string, wait time.Duratio
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("the new beat %s did not report leader or standby within %v", id, wait)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !queue.Sleep(ctx, 100*time.Millisecond) {
 			return "", ctx.Err()
 		}
 	}
