@@ -1,7 +1,8 @@
 package main
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/celeroot/celeroot/config"
@@ -42,16 +43,16 @@ func orNone(s string) string {
 }
 
 func formatTags(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
+	return joinSorted(tags, ",", func(k, v string) string { return k + "=" + v })
+}
+
+// joinSorted joins f(key, value) of m's entries in key order.
+func joinSorted[V any](m map[string]V, sep string, f func(string, V) string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, f(k, m[k]))
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + tags[k]
-	}
-	return strings.Join(parts, ",")
+	return strings.Join(parts, sep)
 }
 
 func orDashStr(s string) string {
