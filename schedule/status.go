@@ -24,15 +24,11 @@ type Status struct {
 	Schedules []ScheduleStatus `json:"schedules"`
 }
 
-// LeaderInfo describes the lease holder.
+// LeaderInfo describes the lease holder: the status read model's
+// dispatch.BeatLeader, with the time left on its lease.
 type LeaderInfo struct {
-	ID          string    `json:"id"`
-	Host        string    `json:"host"`
-	PID         int       `json:"pid"`
-	Version     string    `json:"version,omitempty"`
-	Since       time.Time `json:"since"`
-	Epoch       int64     `json:"epoch"`
-	ExpiresInMS int64     `json:"expires_in_ms"`
+	dispatch.BeatLeader
+	ExpiresInMS int64 `json:"expires_in_ms"`
 }
 
 // ScheduleStatus is one schedule of the published set.
@@ -95,8 +91,8 @@ func readLeader(ctx context.Context, r leaseReader) (*LeaderInfo, error) {
 	if err != nil || li == nil {
 		return nil, err
 	}
-	return &LeaderInfo{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since, Epoch: li.Epoch,
-		ExpiresInMS: ttl.Milliseconds()}, nil
+	return &LeaderInfo{BeatLeader: dispatch.BeatLeader{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since,
+		Epoch: li.Epoch, LeaseExpires: time.Now().Add(ttl)}, ExpiresInMS: ttl.Milliseconds()}, nil
 }
 
 // Members returns the beats of q's namespace that reported within three
@@ -224,13 +220,12 @@ type beatStatusReader struct{ q *queue.Queue }
 func (r beatStatusReader) BeatStatus(ctx context.Context) (*dispatch.BeatStatus, error) {
 	bs := r.q.Beat()
 	out := &dispatch.BeatStatus{LastFires: []dispatch.BeatFire{}}
-	li, ttl, err := r.q.ReadLease(ctx, queue.LeaseBeat)
+	l, err := readLeader(ctx, r.q)
 	if err != nil {
 		return nil, err
 	}
-	if li != nil {
-		out.Leader = &dispatch.BeatLeader{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since, Epoch: li.Epoch,
-			LeaseExpires: time.Now().Add(ttl)}
+	if l != nil {
+		out.Leader = &l.BeatLeader
 	}
 	ms, err := readMembers(ctx, bs)
 	if err != nil {
