@@ -61,7 +61,7 @@ func TestBeatPidfile(t *testing.T) {
 		t.Errorf("second lock: %v", err)
 	}
 	p.Release()
-	if _, err := stopLocal(path, time.Second); !errors.Is(err, supervise.ErrNotRunning) || !strings.Contains(err.Error(), "no local beat is running") {
+	if _, err := stopLocal(path, time.Second); !errors.Is(err, supervise.ErrNotRunning) || err.Error() != "no local beat is running (pidfile "+path+")" {
 		t.Errorf("stop without a beat: %v", err)
 	}
 	rt := t.TempDir()

@@ -116,9 +116,19 @@ func ReadPid(path string) (int, error) {
 	return pid, nil
 }
 
-// ErrNotRunning is returned by StopPidfile when no process holds the
-// pidfile.
+// ErrNotRunning is matched by StopPidfile's error when no process holds
+// the pidfile.
 var ErrNotRunning = errors.New("not running")
+
+// notRunningError says which process is not running, and matches
+// ErrNotRunning.
+type notRunningError struct{ arg, path string }
+
+func (e notRunningError) Error() string {
+	return fmt.Sprintf("no local %s is running (pidfile %s)", e.arg, e.path)
+}
+
+func (e notRunningError) Is(target error) bool { return target == ErrNotRunning }
 
 // StopPidfile sends SIGTERM to the `cl ARG` process holding the pidfile
 // and waits until it has let go of it; after timeout it sends SIGKILL.
@@ -127,7 +137,7 @@ var ErrNotRunning = errors.New("not running")
 func StopPidfile(path, arg string, timeout time.Duration) (int, error) {
 	if held, _ := Held(path); !held {
 		_ = os.Remove(path) // stale, if any
-		return 0, fmt.Errorf("no local %s is running: %w (pidfile %s)", arg, ErrNotRunning, path)
+		return 0, notRunningError{arg, path}
 	}
 	pid, err := ReadPid(path)
 	if err != nil {
