@@ -175,19 +175,15 @@ func (f *Fleet) Deploy(ctx context.Context, rev *reconcile.Revision, hosts []str
 	return out, err
 }
 
-// PublishSchedules publishes rev's schedule set to the beats.
+// PublishSchedules publishes rev's schedule set to the beats (ScheduleStore,
+// source "agent").
 func (f *Fleet) PublishSchedules(ctx context.Context, rev *reconcile.Revision) error {
-	_, err := schedule.Publish(ctx, f.Queue, schedule.FromConfig(rev.Config, rev.SHA, "agent"))
-	return err
+	return ScheduleStore{Queue: f.Queue, Source: "agent"}.PublishSchedules(ctx, rev)
 }
 
 // Published returns the schedule set the beats run (nil: none).
 func (f *Fleet) Published(ctx context.Context) (*schedule.Set, error) {
-	p, err := schedule.ReadPublished(ctx, f.Queue)
-	if err != nil || p == nil {
-		return nil, err
-	}
-	return p.Set, nil
+	return ScheduleStore{Queue: f.Queue}.Published(ctx)
 }
 
 // Remove stops and disables the worker of a host that left cl.yaml, found

@@ -159,11 +159,11 @@ func lead(ctx context.Context, q *queue.Queue, ttl time.Duration, log *slog.Logg
 				log.Info("standing by: another agent leads", "leader", held.Holder.Holder)
 				standby = true
 			}
-			sleepCtx(ctx, ttl/3)
+			queue.Sleep(ctx, ttl/3)
 			continue
 		case err != nil:
 			log.Error("agent lease", "err", err)
-			sleepCtx(ctx, ttl/3)
+			queue.Sleep(ctx, ttl/3)
 			continue
 		}
 		standby = false
@@ -184,15 +184,6 @@ func lead(ctx context.Context, q *queue.Queue, ttl time.Duration, log *slog.Logg
 		rcancel()
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // connectWith opens hosts with the SSH settings of the configuration.

@@ -39,7 +39,7 @@ const (
 	DefaultTimezone            = "UTC"
 	DefaultCatchup             = "once"
 	DefaultStartingDeadline    = time.Hour
-	DefaultScheduleConcurrency = "allow"
+	DefaultScheduleConcurrency = ConcurrencyAllow
 	DefaultHealthCheckInterval = 300 * time.Second
 )
 
@@ -115,7 +115,9 @@ func (c *Config) applyDefaults() {
 		setStr(&s.Timezone, DefaultTimezone)
 		setStr(&s.Catchup, DefaultCatchup)
 		setDur(&s.StartingDeadline, DefaultStartingDeadline, has("schedules."+s.Name+".starting_deadline"))
-		setStr(&s.Concurrency, DefaultScheduleConcurrency)
+		if s.Concurrency == "" {
+			s.Concurrency = DefaultScheduleConcurrency
+		}
 	}
 	setDur(&c.Monitoring.HealthCheckInterval, DefaultHealthCheckInterval, has("monitoring.health_check_interval"))
 }

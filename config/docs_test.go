@@ -69,7 +69,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []string{DefaultRedisURL, DefaultBackupSchedule, DefaultBackupDirectory, DefaultKnownHosts, DefaultHostKeyPolicy,
-		DefaultKeyRotationSchedule, DefaultTargetDirectory, DefaultServiceName, DefaultHealthCheckURL, DefaultStrategy, DefaultTimezone, DefaultCatchup, DefaultScheduleConcurrency} {
+		DefaultKeyRotationSchedule, DefaultTargetDirectory, DefaultServiceName, DefaultHealthCheckURL, DefaultStrategy, DefaultTimezone, DefaultCatchup, string(DefaultScheduleConcurrency)} {
 		if !strings.Contains(string(doc), "`"+v+"`") {
 			t.Errorf("docs/config.md does not state the default `%s`", v)
 		}

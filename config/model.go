@@ -132,17 +132,17 @@ type Deployment struct {
 
 // Schedule is one cron schedule.
 type Schedule struct {
-	Name             string         `yaml:"-" json:"name"`
-	Cron             string         `yaml:"cron" json:"cron"`
-	Task             string         `yaml:"task" json:"task"`
-	Targets          []Target       `yaml:"targets" json:"targets"`
-	Params           map[string]any `yaml:"params,omitempty" json:"params,omitempty"`
-	Description      string         `yaml:"description,omitempty" json:"description,omitempty"`
-	Timezone         string         `yaml:"timezone" json:"timezone"`
-	Enabled          *bool          `yaml:"enabled" json:"enabled"`
-	Catchup          string         `yaml:"catchup" json:"catchup"`
-	StartingDeadline Duration       `yaml:"starting_deadline" json:"starting_deadline"`
-	Concurrency      string         `yaml:"concurrency" json:"concurrency"`
+	Name             string            `yaml:"-" json:"name"`
+	Cron             string            `yaml:"cron" json:"cron"`
+	Task             string            `yaml:"task" json:"task"`
+	Targets          []Target          `yaml:"targets" json:"targets"`
+	Params           map[string]any    `yaml:"params,omitempty" json:"params,omitempty"`
+	Description      string            `yaml:"description,omitempty" json:"description,omitempty"`
+	Timezone         string            `yaml:"timezone" json:"timezone"`
+	Enabled          *bool             `yaml:"enabled" json:"enabled"`
+	Catchup          string            `yaml:"catchup" json:"catchup"`
+	StartingDeadline Duration          `yaml:"starting_deadline" json:"starting_deadline"`
+	Concurrency      ConcurrencyPolicy `yaml:"concurrency" json:"concurrency"`
 }
 
 // IsEnabled reports whether the schedule fires (enabled defaults to true).

@@ -25,6 +25,32 @@ type HostSpec struct {
 	RemoveTags []string
 }
 
+// Changes lists what an update with s sets, in a fixed order ("role web",
+// "port 2222", "tag k=v", "untag k"): the summary of `cl host update`.
+func (s HostSpec) Changes() []string {
+	var what []string
+	for _, kv := range [][2]string{{"role", s.Role}, {"address", s.Address}, {"user", s.User}, {"ssh-key", s.Key}, {"jump", s.Jump}} {
+		if kv[1] != "" {
+			what = append(what, kv[0]+" "+kv[1])
+		}
+	}
+	if s.Port != 0 {
+		what = append(what, fmt.Sprintf("port %d", s.Port))
+	}
+	keys := make([]string, 0, len(s.Tags))
+	for k := range s.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		what = append(what, "tag "+k+"="+s.Tags[k])
+	}
+	for _, k := range s.RemoveTags {
+		what = append(what, "untag "+k)
+	}
+	return what
+}
+
 // HostExistsError is AddHost's error for a name already in hosts:.
 type HostExistsError struct {
 	Name string

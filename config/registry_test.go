@@ -247,3 +247,14 @@ func TestEditsQuoteKeysYAMLWouldMisread(t *testing.T) {
 		t.Fatal("a tag key that is not UTF-8 was written")
 	}
 }
+
+func TestHostSpecChanges(t *testing.T) {
+	s := HostSpec{Name: "web1", Role: "web", Port: 2222, Key: "~/.ssh/k", Tags: map[string]string{"zone": "b", "env": "prod"}, RemoveTags: []string{"old"}}
+	got := strings.Join(s.Changes(), ", ")
+	if want := "role web, ssh-key ~/.ssh/k, port 2222, tag env=prod, tag zone=b, untag old"; got != want {
+		t.Errorf("changes %q, want %q", got, want)
+	}
+	if c := (HostSpec{Name: "web1"}).Changes(); len(c) != 0 {
+		t.Errorf("no change gives %v", c)
+	}
+}

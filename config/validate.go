@@ -29,7 +29,7 @@ var (
 	BecomeMethods       = []string{"", "sudo"}
 	Strategies          = []string{"all", "rolling", "canary"}
 	CatchupModes        = []string{"none", "once"}
-	ConcurrencyPolicies = []string{"allow", "forbid"}
+	ConcurrencyPolicies = []string{string(ConcurrencyAllow), string(ConcurrencyForbid)}
 	SecretsProviders    = []string{"vault", "aws-secrets", "azure-kv", "env", "file"}
 	MetricNames         = []string{"task_execution_time", "queue_size", "task_failure_rate", "worker_count", "host_unreachable", "deploy_duration"}
 	ParamTypes          = []string{ParamString, ParamInt, ParamBool}

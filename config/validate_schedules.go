@@ -15,7 +15,7 @@ func (c *Config) validateSchedules(k checker) {
 			k.err(p+".timezone", "use an IANA zone name such as UTC, Europe/Berlin or America/New_York", "unknown timezone %q", s.Timezone)
 		}
 		k.oneOf(p+".catchup", s.Catchup, CatchupModes)
-		k.oneOf(p+".concurrency", s.Concurrency, ConcurrencyPolicies)
+		k.oneOf(p+".concurrency", string(s.Concurrency), ConcurrencyPolicies)
 		if k.c.setPaths[p+".starting_deadline"] && s.StartingDeadline.D() <= 0 {
 			k.err(p+".starting_deadline", "use a positive duration such as 1h", "starting_deadline must be positive")
 		}

@@ -82,10 +82,13 @@ type adder struct {
 // front, the branch moved at the end), or with Commit false the work tree
 // with the new cl.yaml. Any failure leaves cl.yaml alone and removes what
 // was put on the host; what could not be removed is listed in Leftovers.
-// tmpl supplies Hosts, Heartbeats, Binaries, Events, Log and Env.
-func Add(ctx context.Context, tmpl *Engine, o AddOptions) (*AddReport, error) {
+// The host is deployed with cl.yaml as the add edits it (read from
+// o.Load.Path, validated with the host), not with e.Config; e gives the
+// connections, heartbeats, binaries, events and log. The caller holds the
+// deploy lock (Locked).
+func (e *Engine) Add(ctx context.Context, o AddOptions) (*AddReport, error) {
 	a := &adder{o: o, rep: &AddReport{Host: o.Spec.Name, Path: o.Load.Path}}
-	if err := a.prepare(ctx, tmpl); err != nil {
+	if err := a.prepare(ctx, e); err != nil {
 		a.rep.Error = err.Error()
 		return a.rep, err
 	}
@@ -109,15 +112,12 @@ func Add(ctx context.Context, tmpl *Engine, o AddOptions) (*AddReport, error) {
 }
 
 // prepare edits cl.yaml in memory, validates it, and builds the release.
-func (a *adder) prepare(ctx context.Context, tmpl *Engine) error {
+// The file is loaded once, as edited: the edited file must be valid as a
+// whole.
+func (a *adder) prepare(ctx context.Context, e *Engine) error {
 	data, err := os.ReadFile(a.o.Load.Path)
 	if err != nil {
 		return fmt.Errorf("add host %s: %w", a.o.Spec.Name, err)
-	}
-	if _, diags, err := config.Load(config.Options{Path: a.o.Load.Path, Env: a.o.Load.Env, Content: data}); err != nil {
-		return err
-	} else if diags.HasErrors() {
-		return fmt.Errorf("%s is invalid before the edit; fix it first:\n%w", a.o.Load.Path, diags.Errors())
 	}
 	a.orig = data
 	if a.content, err = config.AddHost(data, a.o.Spec); err != nil {
@@ -135,8 +135,7 @@ func (a *adder) prepare(ctx context.Context, tmpl *Engine) error {
 		return err
 	}
 	a.rep.Version = a.rel.Version
-	a.e = &Engine{Config: cfg, Env: a.o.Load.Env, Hosts: tmpl.Hosts, Heartbeats: tmpl.Heartbeats, Binaries: tmpl.binaries(),
-		Log: tmpl.Log, Events: tmpl.Events, HealthTimeout: tmpl.HealthTimeout}
+	a.e = e.withConfig(cfg)
 	a.run = a.e.newRun(a.rel, a.host)
 	a.run.rep.From = ""
 	return nil

@@ -19,17 +19,17 @@ func TestLocalAddRefusesToOverwriteAnEditMadeMeanwhile(t *testing.T) {
 	yaml := strings.Replace(localYAML(s.target, "'touch "+s.fw.marker+"'", ""), "hosts:\n  local1:\n    role: web\n    address: 127.0.0.1\n", "", 1)
 	s.repo.write("cl.yaml", yaml)
 	before := s.repo.commit("no hosts")
-	tmpl := localEngine(t, nil, s.fw)
+	e := localEngine(t, nil, s.fw)
 	load := config.Options{Path: s.repo.path}
 	other := yaml + "# edited meanwhile by another cl\n"
-	tmpl.Events = func(ev Event) {
+	e.Events = func(ev Event) {
 		if ev.Step == StepHealth && ev.Status == StatusStart {
 			if err := os.WriteFile(load.Path, []byte(other), 0o644); err != nil {
 				t.Error(err)
 			}
 		}
 	}
-	rep, err := Add(context.Background(), tmpl, AddOptions{Load: load, Spec: config.HostSpec{Name: "local1", Role: "web", Address: "127.0.0.1"},
+	rep, err := e.Add(context.Background(), AddOptions{Load: load, Spec: config.HostSpec{Name: "local1", Role: "web", Address: "127.0.0.1"},
 		Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
 	if err == nil || rep.Registered || !strings.Contains(err.Error(), "was changed by another cl while host local1 was being deployed") {
 		t.Fatalf("add: %v %+v", err, rep)

@@ -43,3 +43,29 @@ func checkResult(want string, o drift.Observation) CheckResult {
 		Reachable: o.Reachable, Error: o.Error,
 		UpToDate: o.Reachable && o.Current == want && (o.Worker == want || o.Worker == drift.WorkerNoSource)}
 }
+
+// CheckCounts counts the hosts of a Check that differ from the wanted
+// release and those that could not be reached.
+func CheckCounts(res []CheckResult) (differ, down int) {
+	for _, r := range res {
+		switch {
+		case !r.Reachable:
+			down++
+		case !r.UpToDate:
+			differ++
+		}
+	}
+	return differ, down
+}
+
+// Status is the host's verdict in one word: "unreachable", "differs" or
+// "up to date".
+func (r CheckResult) Status() string {
+	switch {
+	case !r.Reachable:
+		return "unreachable"
+	case !r.UpToDate:
+		return "differs"
+	}
+	return "up to date"
+}

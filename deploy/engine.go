@@ -42,6 +42,14 @@ type Engine struct {
 	evMu  sync.Mutex
 }
 
+// withConfig is an engine like e (same connections, heartbeats,
+// binaries, events and log) for another configuration: the one an add
+// deploys with.
+func (e *Engine) withConfig(cfg *config.Config) *Engine {
+	return &Engine{Config: cfg, Env: e.Env, Hosts: e.Hosts, Heartbeats: e.Heartbeats, Binaries: e.binaries(),
+		Log: e.Log, Events: e.Events, HealthTimeout: e.HealthTimeout}
+}
+
 func (e *Engine) emit(ev Event) {
 	if e.Events == nil {
 		return

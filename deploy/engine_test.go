@@ -237,7 +237,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 	yaml := strings.Replace(localYAML(s.target, "'touch "+s.fw.marker+"'", ""), "hosts:\n  local1:\n    role: web\n    address: 127.0.0.1\n", "", 1)
 	s.repo.write("cl.yaml", yaml)
 	before := s.repo.commit("no hosts")
-	tmpl := localEngine(t, nil, s.fw)
+	e := localEngine(t, nil, s.fw)
 	spec := config.HostSpec{Name: "local1", Role: "web", Address: "127.0.0.1"}
 	load := config.Options{Path: s.repo.path}
 
@@ -246,7 +246,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 	s.fw.mu.Lock()
 	s.fw.brokenAll = true
 	s.fw.mu.Unlock()
-	rep, err := Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
+	rep, err := e.Add(context.Background(), AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
 	if err == nil || rep.Registered || len(rep.Leftovers) > 0 {
 		t.Fatalf("failing add: %v %+v", err, rep)
 	}
@@ -261,7 +261,7 @@ func TestLocalAddAndRemove(t *testing.T) {
 	s.fw.mu.Lock()
 	s.fw.brokenAll = false
 	s.fw.mu.Unlock()
-	rep, err = Add(context.Background(), tmpl, AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
+	rep, err = e.Add(context.Background(), AddOptions{Load: load, Spec: spec, Repo: openRepo(t, load.Path), Commit: true, Message: "cl: add host local1 (role web)"})
 	if err != nil || !rep.Registered || rep.Commit == "" || len(rep.Steps) != 7 {
 		t.Fatalf("add: %v %+v", err, rep)
 	}
@@ -272,15 +272,20 @@ func TestLocalAddAndRemove(t *testing.T) {
 		t.Fatalf("dirty after add: %q", st)
 	}
 
-	rrep, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1", Repo: openRepo(t, load.Path), Purge: true, Commit: true, Message: "cl: remove host local1"})
+	cfg, _, err := config.LoadValid(load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = localEngine(t, cfg, s.fw) // the configuration as the command loads it, with local1
+	rrep, err := e.Remove(context.Background(), RemoveOptions{Load: load, Name: "local1", Repo: openRepo(t, load.Path), Purge: true, Commit: true, Message: "cl: remove host local1"})
 	if err != nil || !rrep.Unregistered || !rrep.Purged || rrep.Commit == "" {
 		t.Fatalf("remove: %v %+v", err, rrep)
 	}
 	if _, err := os.Stat(s.target); !os.IsNotExist(err) {
 		t.Fatalf("remove --purge left %s: %v", s.target, err)
 	}
-	if _, err := Remove(context.Background(), tmpl, RemoveOptions{Load: load, Name: "local1"}); err == nil {
-		t.Fatal("removing an unknown host succeeded")
+	if _, err := e.Remove(context.Background(), RemoveOptions{Load: load, Name: "local2"}); err == nil || !strings.Contains(err.Error(), `no host "local2"`) {
+		t.Fatalf("removing an unknown host: %v", err)
 	}
 }
 
@@ -540,5 +545,17 @@ func TestLocalHealthByCommandWithoutForwarding(t *testing.T) {
 	rep, err = e.Deploy(context.Background(), s.repo.release(false), cfg.Hosts.Values(), Options{})
 	if err == nil || rep.Hosts[0].FailedStep != StepHealth || !strings.Contains(rep.Hosts[0].Error, "connection refused") {
 		t.Fatalf("deploy through a dialing host with a dead health URL: %v\n%+v", err, rep.Hosts)
+	}
+}
+
+func TestCheckCounts(t *testing.T) {
+	res := []CheckResult{{Reachable: true, UpToDate: true}, {Reachable: true}, {}, {Reachable: true}}
+	if differ, down := CheckCounts(res); differ != 2 || down != 1 {
+		t.Errorf("differ %d down %d", differ, down)
+	}
+	for i, want := range []string{"up to date", "differs", "unreachable", "differs"} {
+		if got := res[i].Status(); got != want {
+			t.Errorf("%d: %q, want %q", i, got, want)
+		}
 	}
 }

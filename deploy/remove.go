@@ -42,18 +42,16 @@ rmdir -- "$T" 2>/dev/null || :
 `
 
 // Remove stops and disables the host's worker (keeping its releases and
-// data unless Purge), then removes the host from cl.yaml and commits. A
-// host that cannot be reached is an error unless Force, which unregisters
-// it anyway and says the worker may still run. tmpl supplies Hosts and
-// Log. The caller holds the deploy lock (AcquireLock), as for Deploy and
-// Add, so that a remove never races a deploy touching the same host.
-func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, error) {
+// data unless Purge), then removes the host from cl.yaml and commits. The
+// host is looked up in e.Config, the configuration the caller loaded (it
+// is not loaded again); the edit is validated before the worker is
+// stopped. A host that cannot be reached is an error unless Force, which
+// unregisters it anyway and says the worker may still run. The caller
+// holds the deploy lock (Locked), as for Deploy and Add, so that a remove
+// never races a deploy touching the same host.
+func (e *Engine) Remove(ctx context.Context, o RemoveOptions) (*RemoveReport, error) {
 	rep := &RemoveReport{Host: o.Name, Path: o.Load.Path}
-	cfg, _, err := config.LoadValid(o.Load)
-	if err != nil {
-		return rep, err
-	}
-	h, ok := cfg.Hosts.Get(o.Name)
+	h, ok := e.Config.Hosts.Get(o.Name)
 	if !ok {
 		return rep, fmt.Errorf("remove host: no host %q in %s (see `cl host list`)", o.Name, o.Load.Path)
 	}
@@ -61,7 +59,6 @@ func Remove(ctx context.Context, tmpl *Engine, o RemoveOptions) (*RemoveReport, 
 	if err := checkEdit(o.Load, edit); err != nil {
 		return rep, err
 	}
-	e := &Engine{Config: cfg, Hosts: tmpl.Hosts, Log: tmpl.Log, Events: tmpl.Events}
 	if err := e.stopWorker(ctx, h, o.Purge, rep); err != nil {
 		if !o.Force {
 			return rep, fmt.Errorf("remove host %s: %w (cl.yaml unchanged; --force removes it anyway)", o.Name, err)

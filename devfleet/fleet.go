@@ -15,7 +15,6 @@ import (
 	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/reconcile"
-	"github.com/celeroot/celeroot/schedule"
 	"github.com/celeroot/celeroot/worker"
 )
 
@@ -297,19 +296,4 @@ func (f *Fleet) Remove(ctx context.Context, host string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("remove %s: its worker did not stop: %w", host, ctx.Err())
 	}
-}
-
-// PublishSchedules publishes rev's schedule set to the beat.
-func (f *Fleet) PublishSchedules(ctx context.Context, rev *reconcile.Revision) error {
-	_, err := schedule.Publish(ctx, f.Queue, schedule.FromConfig(rev.Config, rev.SHA, "cl dev"))
-	return err
-}
-
-// Published returns the schedule set the beat runs (nil: none).
-func (f *Fleet) Published(ctx context.Context) (*schedule.Set, error) {
-	p, err := schedule.ReadPublished(ctx, f.Queue)
-	if err != nil || p == nil {
-		return nil, err
-	}
-	return p.Set, nil
 }

@@ -81,7 +81,7 @@ func batch(ctx context.Context, q Enqueuer, runs []*queue.Run, out []Outcome, at
 		if res, err = q.EnqueueMany(ctx, runs...); err == nil {
 			break
 		}
-		if attempt+1 < attempts && !pause(ctx, time.Duration(attempt+1)*100*time.Millisecond) {
+		if attempt+1 < attempts && !queue.Sleep(ctx, time.Duration(attempt+1)*100*time.Millisecond) {
 			break
 		}
 	}
@@ -103,17 +103,6 @@ func batch(ctx context.Context, q Enqueuer, runs []*queue.Run, out []Outcome, at
 func fill(out []Outcome, err error) {
 	for k := range out {
 		out[k] = Outcome{Enqueued: queue.Enqueued{Err: err}, Batch: true}
-	}
-}
-
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -128,12 +128,7 @@ func Unserved(ctx context.Context, q WorkerLister, subs []*Submission) ([]int, e
 // reports itself done (seen with cl task --wait --timeout).
 func ctxErr(ctx context.Context, err error) error {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < 50*time.Millisecond {
-		t := time.NewTimer(100 * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
+		queue.Sleep(ctx, 100*time.Millisecond)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -9,13 +9,16 @@ import (
 	"github.com/celeroot/celeroot/queue"
 )
 
-// Status is the overview `cl task status` prints: live workers, hosts
-// without one, the depth of every queue, the running runs.
+// Status is the cluster's read model, the overview `cl task status`
+// prints: live workers, hosts without one, the depth of every queue, the
+// running runs and (WithBeat) the beat: its leader, lease and last fires.
 type Status struct {
 	Workers []queue.Heartbeat  `json:"workers"`      // live workers, from their heartbeats
 	Silent  []string           `json:"silent_hosts"` // hosts of cl.yaml without a live heartbeat
 	Queues  []queue.QueueStats `json:"queues"`       // every configured queue (role queues, then host queues), then any other known one
 	Running []RunView          `json:"running"`
+	// Beat is the scheduler's status, when asked for (WithBeat).
+	Beat *BeatStatus `json:"beat,omitempty"`
 	// ReadAt is when the queue depths and running runs were read; worker
 	// counters (processed, failed, busy slots) are as of each heartbeat's
 	// time, at most HeartbeatEvery old.
@@ -70,8 +73,13 @@ func ConfiguredQueues(cfg *config.Config) []string {
 }
 
 // Collect reads heartbeats, the depth of every configured queue (empty ones
-// too) and of any other queue that had runs, and the running runs.
-func Collect(ctx context.Context, cfg *config.Config, q StatusReader) (*Status, error) {
+// too) and of any other queue that had runs, the running runs and, with
+// WithBeat, the beat's status.
+func Collect(ctx context.Context, cfg *config.Config, q StatusReader, opts ...CollectOption) (*Status, error) {
+	var o collectOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	st := &Status{Workers: []queue.Heartbeat{}, Silent: []string{}, Running: []RunView{}, HeartbeatEvery: q.HeartbeatTTL() / 3}
 	ws, err := q.Workers(ctx)
 	if err != nil {
@@ -110,6 +118,11 @@ func Collect(ctx context.Context, cfg *config.Config, q StatusReader) (*Status, 
 	}
 	for _, r := range running {
 		st.Running = append(st.Running, View(r))
+	}
+	if o.beat != nil {
+		if st.Beat, err = o.beat.BeatStatus(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }

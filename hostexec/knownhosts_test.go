@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,13 +164,5 @@ func TestHashedKnownHosts(t *testing.T) {
 	os.WriteFile(f.knownHosts, []byte(line), 0o600)
 	if err := connectWith(t, f.target, f.options()); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestAlgorithmsFor(t *testing.T) {
-	got := algorithmsFor([]string{"ssh-rsa", "ecdsa-sha2-nistp256", "ssh-ed25519"})
-	want := []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -14,10 +14,11 @@ import (
 var layers = map[string][]string{
 	"config":           {},
 	"httpserver":       {},
-	"sync":             {},
+	"hostkeys":         {},
+	"sync":             {"hostkeys"},
 	"sync/webhook":     {},
 	"deploy/supervise": {},
-	"hostexec":         {"config"},
+	"hostexec":         {"config", "hostkeys"},
 	"queue":            {"config"},
 	"dispatch":         {"config", "queue"},
 	"drift":            {"config", "hostexec", "queue"},

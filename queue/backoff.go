@@ -26,3 +26,17 @@ func (b *Backoff) SleepOr(ctx context.Context, stop <-chan struct{}) bool {
 		return true
 	}
 }
+
+// Sleep waits d, or less when ctx ends; it reports whether ctx is still
+// live. It is the one context-aware sleep of the packages above queue
+// (the beat, dispatch, the agent).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -176,3 +176,50 @@ func (a *Applier) log() *slog.Logger {
 	}
 	return a.Log
 }
+
+// UseSaved checks that a saved plan is fresh against the store's state and
+// marks it used: a saved plan applies once.
+func UseSaved(ctx context.Context, store Store, p *Plan) error {
+	st, err := store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if err := CheckFresh(p, st); err != nil {
+		return err
+	}
+	first, err := store.UsePlan(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if !first {
+		return fmt.Errorf("plan %s was applied already (a saved plan is single-use): run cl plan again", p.ID)
+	}
+	return nil
+}
+
+// Summary is the apply's outcome in one line: applied or failed, hosts
+// deployed, hosts removed, scheduler reloaded.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	ok := 0
+	for _, h := range r.Hosts {
+		if h.OK {
+			ok++
+		}
+	}
+	if r.OK {
+		fmt.Fprintf(&b, "applied %s (generation %d)", r.SHA[:min(12, len(r.SHA))], r.State.Generation)
+	} else {
+		fmt.Fprintf(&b, "FAILED %s: %s", r.SHA[:min(12, len(r.SHA))], r.Error)
+	}
+	if len(r.Hosts) > 0 {
+		fmt.Fprintf(&b, "; %d of %d host(s) deployed", ok, len(r.Hosts))
+	}
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(&b, "; removed %s", strings.Join(r.Removed, ", "))
+	}
+	if r.Reloaded {
+		b.WriteString("; scheduler reloaded")
+	}
+	return b.String()
+}

@@ -91,6 +91,12 @@ func TestApplyRecordsAndRefusesStalePlans(t *testing.T) {
 	if !res.OK || res.State.Generation != 1 || res.State.SHA != a.SHA || !res.Reloaded || len(d.calls) != 1 || len(d.calls[0]) != 3 {
 		t.Fatalf("first apply: %+v, deploy calls %v", res, d.calls)
 	}
+	if got, want := res.Summary(), "applied aaaaaaaaaaaa (generation 1); 3 of 3 host(s) deployed; scheduler reloaded"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if err := reconcile.UseSaved(ctx, store, p); !errors.Is(err, reconcile.ErrStale) {
+		t.Errorf("saved plan of the applied generation: %v, want ErrStale", err)
+	}
 	if _, err := ap.Apply(ctx, p, a); !errors.Is(err, reconcile.ErrStale) {
 		t.Fatalf("second apply of the same plan: %v, want ErrStale", err)
 	}
@@ -104,6 +110,9 @@ func TestApplyRecordsAndRefusesStalePlans(t *testing.T) {
 	if !errors.Is(err, reconcile.ErrApplyFailed) || res.OK {
 		t.Fatalf("apply with a failing host: %v %+v", err, res)
 	}
+	if got := res.Summary(); !strings.HasPrefix(got, "FAILED bbbbbbbbbbbb: ") || !strings.Contains(got, "2 of 3 host(s) deployed") {
+		t.Errorf("summary of a failed apply: %q", got)
+	}
 	st, err := store.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +125,12 @@ func TestApplyRecordsAndRefusesStalePlans(t *testing.T) {
 	}
 	d.fail = nil
 	retry := plan(t, store, b, a)
+	if err := reconcile.UseSaved(ctx, store, retry); err != nil {
+		t.Fatalf("fresh saved plan: %v", err)
+	}
+	if err := reconcile.UseSaved(ctx, store, retry); err == nil || !strings.Contains(err.Error(), "single-use") {
+		t.Errorf("saved plan used twice: %v", err)
+	}
 	if got := retry.Deploys(); len(got) != 1 || got[0] != "webserver02" {
 		t.Errorf("retry plan deploys %v, want only webserver02 (the others got %s)", got, b.SHA[:7])
 	}

@@ -149,7 +149,7 @@ func (f *fanout) waitFor(t time.Time) bool {
 		if d <= 0 {
 			return f.ctx.Err() == nil
 		}
-		if !sleep(f.ctx, d) {
+		if !queue.Sleep(f.ctx, d) {
 			return false
 		}
 	}

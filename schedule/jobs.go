@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/celeroot/celeroot/queue"
 )
 
 // Job is work of the scheduler's own, not a task: it runs in the beat
@@ -27,7 +29,7 @@ func (b *Beat) runJob(ctx context.Context, j Job) {
 			return
 		}
 		for d := time.Until(next); d > 0; d = time.Until(next) {
-			if !sleep(ctx, min(d, maxSleep)) { // a step of the wall clock is noticed
+			if !queue.Sleep(ctx, min(d, maxSleep)) { // a step of the wall clock is noticed
 				return
 			}
 		}

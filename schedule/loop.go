@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/celeroot/celeroot/queue"
 )
 
 // maxSleep caps one wait of the fire loop, so that a step of the wall clock
@@ -23,7 +25,7 @@ func (b *Beat) fireLoop(ctx context.Context) {
 	st, err := b.newLeaderState(ctx, b.cur.Load())
 	for err != nil {
 		b.log.Warn("load cursors", "err", err)
-		if !sleep(ctx, 250*time.Millisecond) {
+		if !queue.Sleep(ctx, 250*time.Millisecond) {
 			return
 		}
 		st, err = b.newLeaderState(ctx, b.cur.Load())

@@ -74,7 +74,7 @@ func (b *Beat) watchConfig(ctx context.Context) {
 	defer sub.Close()
 	for err := b.startConfig(ctx); err != nil; err = b.startConfig(ctx) {
 		b.log.Warn("publish schedules at start", "err", err)
-		if !sleep(ctx, time.Second) {
+		if !queue.Sleep(ctx, time.Second) {
 			return
 		}
 	}

@@ -40,9 +40,9 @@ type Spec struct {
 	Catchup string `json:"catchup,omitempty"`
 	// StartingDeadlineMS bounds how late a tick may still fire (default 1h).
 	StartingDeadlineMS int64 `json:"starting_deadline_ms,omitempty"`
-	// Concurrency is "allow" or "forbid"; the worker applies it.
-	Concurrency string          `json:"concurrency,omitempty"`
-	Targets     []config.Target `json:"targets"`
+	// Concurrency is the schedule's policy; the worker applies it.
+	Concurrency config.ConcurrencyPolicy `json:"concurrency,omitempty"`
+	Targets     []config.Target          `json:"targets"`
 	// Tasks is the schedule's task resolved for each role it reaches.
 	Tasks map[string]TaskRun `json:"tasks"`
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -21,15 +24,11 @@ type Status struct {
 	Schedules []ScheduleStatus `json:"schedules"`
 }
 
-// LeaderInfo describes the lease holder.
+// LeaderInfo describes the lease holder: the status read model's
+// dispatch.BeatLeader, with the time left on its lease.
 type LeaderInfo struct {
-	ID          string    `json:"id"`
-	Host        string    `json:"host"`
-	PID         int       `json:"pid"`
-	Version     string    `json:"version,omitempty"`
-	Since       time.Time `json:"since"`
-	Epoch       int64     `json:"epoch"`
-	ExpiresInMS int64     `json:"expires_in_ms"`
+	dispatch.BeatLeader
+	ExpiresInMS int64 `json:"expires_in_ms"`
 }
 
 // ScheduleStatus is one schedule of the published set.
@@ -92,8 +91,8 @@ func readLeader(ctx context.Context, r leaseReader) (*LeaderInfo, error) {
 	if err != nil || li == nil {
 		return nil, err
 	}
-	return &LeaderInfo{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since, Epoch: li.Epoch,
-		ExpiresInMS: ttl.Milliseconds()}, nil
+	return &LeaderInfo{BeatLeader: dispatch.BeatLeader{ID: li.ID, Host: li.Host, PID: li.PID, Version: li.Version, Since: li.Since,
+		Epoch: li.Epoch, LeaseExpires: time.Now().Add(ttl)}, ExpiresInMS: ttl.Milliseconds()}, nil
 }
 
 // Members returns the beats of q's namespace that reported within three
@@ -178,8 +177,69 @@ func StepDown(ctx context.Context, q *queue.Queue, wait time.Duration) (old, now
 		if time.Now().After(deadline) {
 			return v, cur, fmt.Errorf("leader %s did not step down within %v", v, wait)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !queue.Sleep(ctx, 100*time.Millisecond) {
 			return v, "", ctx.Err()
 		}
 	}
+}
+
+// WaitReady waits up to wait until beat id reports leader or standby in
+// q's namespace. exited, when set, is asked between polls whether the
+// beat's process has ended (and how): a beat that died fails at once.
+func WaitReady(ctx context.Context, q *queue.Queue, id string, wait time.Duration, exited func() (string, bool)) (Role, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		if exited != nil {
+			if how, done := exited(); done {
+				return "", fmt.Errorf("the new beat exited (%s)", how)
+			}
+		}
+		if ms, err := Members(ctx, q); err == nil {
+			for _, m := range ms {
+				if m.ID == id && (m.Role == RoleLeader || m.Role == RoleStandby) {
+					return m.Role, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the new beat %s did not report leader or standby within %v", id, wait)
+		}
+		if !queue.Sleep(ctx, 100*time.Millisecond) {
+			return "", ctx.Err()
+		}
+	}
+}
+
+// StatusOf reads the beat's part of the cluster status (dispatch.Collect
+// with dispatch.WithBeat) from q's namespace.
+func StatusOf(q *queue.Queue) dispatch.BeatReader { return beatStatusReader{q} }
+
+type beatStatusReader struct{ q *queue.Queue }
+
+// BeatStatus reads the leader lease, the live beats and the last fires.
+func (r beatStatusReader) BeatStatus(ctx context.Context) (*dispatch.BeatStatus, error) {
+	bs := r.q.Beat()
+	out := &dispatch.BeatStatus{LastFires: []dispatch.BeatFire{}}
+	l, err := readLeader(ctx, r.q)
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
+		out.Leader = &l.BeatLeader
+	}
+	ms, err := readMembers(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	out.Beats = len(ms)
+	last, err := readLast(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(last)) {
+		f := last[name]
+		out.LastFires = append(out.LastFires, dispatch.BeatFire{Schedule: name, Tick: f.Tick, Beat: f.Beat, Hosts: f.Hosts,
+			Enqueued: f.Enqueued, Duplicates: f.Duplicates, Errors: f.Errors, Error: f.Error})
+	}
+	return out, nil
 }

@@ -41,6 +41,18 @@ func TestBeatStatusAndStepDown(t *testing.T) {
 		t.Errorf("last fire %+v, results %v", last.Last, last.Results)
 	}
 
+	// The status read model's beat part says the same.
+	bst, err := schedule.StatusOf(q).BeatStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := bst.Leader; l == nil || l.ID != "a" || l.Epoch != st.Leader.Epoch || !l.LeaseExpires.After(time.Now()) || l.LeaseExpires.After(time.Now().Add(time.Minute)) {
+		t.Errorf("beat status leader = %+v", bst.Leader)
+	}
+	if bst.Beats != 2 || len(bst.LastFires) != 1 || bst.LastFires[0].Schedule != last.Name || bst.LastFires[0].Hosts != 2 || !bst.LastFires[0].Tick.Equal(last.Last.Tick) {
+		t.Errorf("beat status = %+v", bst)
+	}
+
 	old, now, err := schedule.StepDown(ctx, q, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func (w *worker) forbids(c *release, r *queue.Run) string {
 		return ""
 	}
 	s, ok := c.cfg.Schedules.Get(r.ScheduleID)
-	if !ok || s.Concurrency != "forbid" {
+	if !ok || !s.Concurrency.Forbids() {
 		return ""
 	}
 	return s.Name

@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/celeroot/celeroot/deploy/supervise"
 	"github.com/celeroot/celeroot/queue/queuetest"
+	"github.com/celeroot/celeroot/schedule"
 )
 
 func TestBeatDryRun(t *testing.T) {
@@ -28,7 +27,7 @@ func TestBeatDryRun(t *testing.T) {
 	}
 	// -c works the same as the positional CONFIG; so does `beat run`.
 	out2, _, code := cl(t, "-c", fleet, "-o", "json", "beat", "run", "--dry-run", "--count", "3")
-	var rows []dryRunRow
+	var rows []schedule.DryRunRow
 	if err := json.Unmarshal([]byte(out2), &rows); err != nil || code != 0 {
 		t.Fatalf("json: %v, code %d: %s", err, code, out2)
 	}
@@ -50,26 +49,19 @@ func TestBeatDryRun(t *testing.T) {
 	}
 }
 
+// The beat's pidfile: named after the cluster and env, one beat per
+// pidfile (the locking itself is tested in deploy/supervise).
 func TestBeatPidfile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "beat.pid")
 	p, err := lockPidfile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lockPidfile(path); err == nil || !strings.Contains(err.Error(), "already runs") {
+	if _, err := lockPidfile(path); err == nil || !strings.Contains(err.Error(), "a beat already runs with pidfile "+path) {
 		t.Errorf("second lock: %v", err)
 	}
-	if !pidfileHeld(path) {
-		t.Error("pidfile not reported held")
-	}
-	if pid, err := readPid(path); err != nil || pid != os.Getpid() {
-		t.Errorf("pid %d, %v", pid, err)
-	}
-	p.release()
-	if pidfileHeld(path) {
-		t.Error("released pidfile still held")
-	}
-	if _, err := stopLocal(path, time.Second); !errors.Is(err, errNotRunning) {
+	p.Release()
+	if _, err := stopLocal(path, time.Second); !errors.Is(err, supervise.ErrNotRunning) || err.Error() != "no local beat is running (pidfile "+path+")" {
 		t.Errorf("stop without a beat: %v", err)
 	}
 	rt := t.TempDir()
@@ -77,51 +69,6 @@ func TestBeatPidfile(t *testing.T) {
 	noRootPidDir(t)
 	if d, err := defaultPidfile("prod", "staging"); err != nil || d != filepath.Join(rt, "celeroot", "beat-prod-staging.pid") {
 		t.Errorf("default pidfile %s, %v", d, err)
-	}
-}
-
-// A pidfile directory another user could write is skipped, and a pid that
-// is not a cl beat of this user is never signalled.
-func TestBeatPidfileNotHijacked(t *testing.T) {
-	rt := t.TempDir()
-	shared := filepath.Join(rt, "celeroot")
-	if err := os.Mkdir(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777); err != nil { // as another user would leave it
-		t.Fatal(err)
-	}
-	t.Setenv("XDG_RUNTIME_DIR", rt)
-	noRootPidDir(t)
-	state := t.TempDir()
-	t.Setenv("XDG_STATE_HOME", state)
-	d, err := defaultPidfile("prod", "")
-	if err != nil || filepath.Dir(d) != filepath.Join(state, "celeroot") {
-		t.Errorf("default pidfile %s, %v: want it under %s, not in the world-writable %s", d, err, state, shared)
-	}
-	if fi, err := os.Stat(filepath.Dir(d)); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("pidfile directory %v, %v: want mode 0700", fi.Mode(), err)
-	}
-
-	victim := exec.Command("/bin/sleep", "60")
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
-	path := filepath.Join(t.TempDir(), "beat.pid")
-	p, err := lockPidfile(path) // held, as a running beat holds it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	if err := os.WriteFile(path, []byte(strconv.Itoa(victim.Process.Pid)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stopLocal(path, time.Second); err == nil || !strings.Contains(err.Error(), "not a cl beat") {
-		t.Errorf("stop with a foreign pid in the pidfile: err = %v", err)
-	}
-	if err := victim.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("the process named in the pidfile was signalled: %v", err)
 	}
 }
 
@@ -167,10 +114,10 @@ func TestBeatStatusBackupRestore(t *testing.T) {
 // noRootPidDir makes root's /run/celeroot unusable for the test, so that
 // the other directories are tried as for any user.
 func noRootPidDir(t *testing.T) {
-	old := rootPidDir
-	rootPidDir = filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(rootPidDir, nil, 0o600); err != nil {
+	old := supervise.RootRunDir
+	supervise.RootRunDir = filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(supervise.RootRunDir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rootPidDir = old })
+	t.Cleanup(func() { supervise.RootRunDir = old })
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -49,49 +47,6 @@ type CLI struct {
 	Audit      AuditCmd      `cmd:"" help:"The tamper-evident audit trail of administrative actions: logs, verify, export."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
-}
-
-// App is what every command's Run receives: the parsed globals and the
-// process's streams.
-type App struct {
-	*Globals
-	Ctx    context.Context
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-	Log    *slog.Logger
-	model  *kong.Application
-}
-
-// JSON reports whether output should be JSON.
-func (a *App) JSON() bool { return a.Output == "json" }
-
-// IsTTY reports whether stdout is a terminal.
-func (a *App) IsTTY() bool { return isTerminal(a.Stdout) }
-
-// PrintJSON writes v as indented JSON.
-func (a *App) PrintJSON(v any) error {
-	enc := json.NewEncoder(a.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// LoadOptions says where the configuration is.
-func (a *App) LoadOptions() config.Options {
-	return config.Options{Path: a.ConfigPath, Env: a.Env}
-}
-
-// LoadConfig loads a valid configuration, printing warnings to stderr.
-func (a *App) LoadConfig() (*config.Config, error) {
-	cfg, warns, err := config.LoadValid(a.LoadOptions())
-	if err != nil {
-		return nil, err
-	}
-	a.Env = cfg.Source.Env
-	for _, w := range warns {
-		fmt.Fprintln(a.Stderr, w.String())
-	}
-	return cfg, nil
 }
 
 func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
@@ -162,31 +117,4 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitCode(err, stderr)
 	}
 	return exitCode(kctx.Run(app), stderr)
-}
-
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// VersionCmd prints build information.
-type VersionCmd struct{}
-
-// Run prints the version.
-func (VersionCmd) Run(a *App) error {
-	if a.JSON() {
-		return a.PrintJSON(map[string]string{"version": version, "commit": commit, "date": date})
-	}
-	fmt.Fprintln(a.Stdout, versionLine())
-	return nil
-}
-
-// versionLine is what `cl version` and `cl --version` print.
-func versionLine() string {
-	return fmt.Sprintf("cl %s (commit %s, built %s)", version, commit, date)
 }

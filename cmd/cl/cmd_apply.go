@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/reconcile"
@@ -47,7 +46,7 @@ func (c *ApplyCmd) Run(a *App) error {
 		return err
 	})
 	if res != nil && !a.JSON() {
-		fmt.Fprintf(a.Stdout, "apply %s: %s\n", p.ID, applyLine(res))
+		fmt.Fprintf(a.Stdout, "apply %s: %s\n", p.ID, res.Summary())
 	}
 	if res != nil && a.JSON() {
 		if perr := a.PrintJSON(res); perr != nil {
@@ -68,21 +67,7 @@ func (c *ApplyCmd) plan(a *App, co *checkout) (*reconcile.Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, err := co.store.Load(a.Ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := reconcile.CheckFresh(p, st); err != nil {
-			return nil, err
-		}
-		first, err := co.store.UsePlan(a.Ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !first {
-			return nil, fmt.Errorf("plan %s was applied already (a saved plan is single-use): run cl plan again", p.ID)
-		}
-		return p, nil
+		return p, reconcile.UseSaved(a.Ctx, co.store, p)
 	}
 	rev, err := co.loader.Revision(a.Ctx, co.head)
 	if err != nil {
@@ -109,54 +94,4 @@ func (c *ApplyCmd) plan(a *App, co *checkout) (*reconcile.Plan, error) {
 		}
 	}
 	return p, nil
-}
-
-// abort clears the lock of the apply or deploy in progress: its holder
-// sees the lock lost and stops (hosts in flight keep or get back their old
-// release).
-func (c *ApplyCmd) abort(a *App) error {
-	_, q, err := loadQueue(a)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	info, _, err := deploy.ReadLock(a.Ctx, q)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		fmt.Fprintln(a.Stderr, "no apply or deploy in progress")
-		return nil
-	}
-	if _, err := deploy.ForceUnlock(a.Ctx, q, info.ID); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.Stdout, "aborted %s (%s, %s since %s): it stops now; hosts in flight keep or get back their old release\n",
-		info.ID, info.Command, info.Holder, info.Started.Format("15:04:05"))
-	return nil
-}
-
-func applyLine(res *reconcile.Result) string {
-	var b strings.Builder
-	ok := 0
-	for _, h := range res.Hosts {
-		if h.OK {
-			ok++
-		}
-	}
-	if res.OK {
-		fmt.Fprintf(&b, "applied %s (generation %d)", deploy.ShortVersion(res.SHA), res.State.Generation)
-	} else {
-		fmt.Fprintf(&b, "FAILED %s: %s", deploy.ShortVersion(res.SHA), res.Error)
-	}
-	if len(res.Hosts) > 0 {
-		fmt.Fprintf(&b, "; %d of %d host(s) deployed", ok, len(res.Hosts))
-	}
-	if len(res.Removed) > 0 {
-		fmt.Fprintf(&b, "; removed %s", strings.Join(res.Removed, ", "))
-	}
-	if res.Reloaded {
-		b.WriteString("; scheduler reloaded")
-	}
-	return b.String()
 }

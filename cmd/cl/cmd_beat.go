@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +64,7 @@ func (c *BeatRunCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	defer pid.release()
+	defer pid.Release()
 	q, err := openQueue(a, cfg)
 	if err != nil {
 		return err
@@ -81,7 +79,7 @@ func (c *BeatRunCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	a.Log.Info("beat starting", "id", b.ID(), "namespace", q.Namespace().String(), "pidfile", pid.path, "schedules", len(set.Schedules))
+	a.Log.Info("beat starting", "id", b.ID(), "namespace", q.Namespace().String(), "pidfile", pid.Path, "schedules", len(set.Schedules))
 	ctx, cancel := context.WithCancel(a.Ctx)
 	defer cancel()
 	go reloadOnHUP(ctx, a, b)
@@ -126,74 +124,4 @@ func localSet(a *App, cfg *config.Config) *schedule.Set {
 		path = a.ConfigPath
 	}
 	return schedule.FromConfig(cfg, headSHA(a.Ctx, filepath.Dir(path)), "file:"+path)
-}
-
-// dryRunRow is one schedule in `cl beat --dry-run`.
-type dryRunRow struct {
-	Schedule string      `json:"schedule"`
-	Cron     string      `json:"cron"`
-	Timezone string      `json:"timezone"`
-	Enabled  bool        `json:"enabled"`
-	Hosts    []string    `json:"hosts"`
-	Next     []time.Time `json:"next"`
-	Problems []string    `json:"problems,omitempty"`
-}
-
-// printDryRun prints, per schedule, its next n fire times in its timezone
-// and the hosts each would reach.
-func printDryRun(a *App, set *schedule.Set, n int) error {
-	rows, err := dryRunRows(set, time.Now(), n)
-	if err != nil {
-		return err
-	}
-	if a.JSON() {
-		return a.PrintJSON(rows)
-	}
-	for _, r := range rows {
-		state := ""
-		if !r.Enabled {
-			state = " (disabled: never fires)"
-		}
-		fmt.Fprintf(a.Stdout, "%s  %q  %s%s\n", r.Schedule, r.Cron, r.Timezone, state)
-		fmt.Fprintf(a.Stdout, "  hosts: %s\n", orNone(strings.Join(r.Hosts, ", ")))
-		for _, p := range r.Problems {
-			fmt.Fprintf(a.Stdout, "  problem: %s\n", p)
-		}
-		for _, t := range r.Next {
-			fmt.Fprintf(a.Stdout, "  %s\n", t.Format("Mon 2006-01-02 15:04:05 MST"))
-		}
-	}
-	return nil
-}
-
-func dryRunRows(set *schedule.Set, now time.Time, n int) ([]dryRunRow, error) {
-	specs := append([]schedule.Spec{}, set.Schedules...)
-	if b := set.Backup; b != nil {
-		specs = append(specs, schedule.Spec{Name: schedule.BackupName, Cron: b.Schedule, Timezone: "UTC", Enabled: true})
-	}
-	rows := make([]dryRunRow, 0, len(specs))
-	for i := range specs {
-		sp := &specs[i]
-		c, err := schedule.ParseCron(sp.Cron, sp.Timezone)
-		if err != nil {
-			return nil, fmt.Errorf("schedule %s: %w", sp.Name, err)
-		}
-		r := dryRunRow{Schedule: sp.Name, Cron: sp.Cron, Timezone: c.Location().String(), Enabled: sp.Enabled, Hosts: []string{}}
-		if sp.Name == schedule.BackupName {
-			r.Hosts = append(r.Hosts, "(the leading beat's machine: "+set.Backup.Directory+")")
-		}
-		for _, h := range set.HostsFor(sp) {
-			r.Hosts = append(r.Hosts, h.Name)
-			if tr := sp.Tasks[h.Role]; tr.Error != "" {
-				r.Problems = append(r.Problems, h.Name+": "+tr.Error)
-			}
-		}
-		if sp.Enabled {
-			if r.Next, err = c.NextN(now, n); err != nil {
-				r.Problems = append(r.Problems, err.Error())
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows, nil
 }

@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/celeroot/celeroot/config"
-	"github.com/celeroot/celeroot/schedule"
 )
 
 // ConfigCmd groups the commands that read or edit cl.yaml only.
@@ -104,93 +101,6 @@ func (ConfigShowCmd) Run(a *App) error {
 	return err
 }
 
-// ConfigWorkersCmd is `cl config workers`.
-type ConfigWorkersCmd struct{}
-
-// Run lists worker roles.
-func (ConfigWorkersCmd) Run(a *App) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	type row struct {
-		*config.Worker
-		Hosts []string `json:"hosts"`
-	}
-	var rows []row
-	for _, w := range cfg.Workers.Values() {
-		hosts, _ := cfg.Select(config.Selector{Role: w.Name})
-		rows = append(rows, row{w, hostNames(hosts)})
-	}
-	if a.JSON() {
-		return a.PrintJSON(rows)
-	}
-	t := newTable(a.Stdout, "ROLE", "QUEUE", "CONCURRENCY", "MAX_TASKS_PER_CHILD", "MODULES", "HOSTS")
-	for _, r := range rows {
-		t.row(r.Name, r.Queue, r.Concurrency, orDash(r.MaxTasksPerChild), strings.Join(r.Tasks, ","), strings.Join(r.Hosts, ","))
-	}
-	return t.flush()
-}
-
-// ConfigSchedulesCmd is `cl config schedules`.
-type ConfigSchedulesCmd struct {
-	Count int `short:"n" default:"3" help:"How many next fire times to show."`
-}
-
-// Run lists schedules with their next fire times.
-func (c *ConfigSchedulesCmd) Run(a *App) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	type row struct {
-		*config.Schedule
-		Next  []time.Time `json:"next"`
-		Hosts []string    `json:"hosts"`
-	}
-	now := time.Now()
-	var rows []row
-	for _, s := range cfg.Schedules.Values() {
-		loc, err := time.LoadLocation(s.Timezone)
-		if err != nil {
-			return fmt.Errorf("schedule %s: %w", s.Name, err)
-		}
-		var next []time.Time
-		if s.IsEnabled() {
-			if next, err = schedule.Next(s.Cron, loc, now, c.Count); err != nil {
-				return fmt.Errorf("schedule %s: %w", s.Name, err)
-			}
-		}
-		rows = append(rows, row{s, next, hostNames(cfg.TargetHosts(s.Targets))})
-	}
-	if a.JSON() {
-		return a.PrintJSON(rows)
-	}
-	t := newTable(a.Stdout, "SCHEDULE", "CRON", "TZ", "TASK", "TARGETS", "HOSTS", "NEXT")
-	for _, r := range rows {
-		next := "disabled"
-		if r.IsEnabled() {
-			parts := make([]string, len(r.Next))
-			for i, n := range r.Next {
-				parts[i] = n.Format("2006-01-02 15:04:05 MST")
-			}
-			next = strings.Join(parts, ", ")
-		}
-		targets := make([]string, len(r.Targets))
-		for i, tg := range r.Targets {
-			targets[i] = tg.String()
-		}
-		t.row(r.Name, r.Cron, r.Timezone, r.Task, strings.Join(targets, " "), orNone(strings.Join(r.Hosts, ",")), next)
-	}
-	return t.flush()
-}
-
-// ConfigHostsCmd is `cl config hosts`.
-type ConfigHostsCmd struct{}
-
-// Run lists hosts.
-func (ConfigHostsCmd) Run(a *App) error { return listHosts(a, "", nil) }
-
 // ConfigEditCmd is `cl config edit`.
 type ConfigEditCmd struct {
 	Editor string `help:"Editor command (default: $VISUAL, then $EDITOR, then vi)."`
@@ -217,35 +127,4 @@ func (c *ConfigEditCmd) Run(a *App) error {
 	}
 	fmt.Fprintf(a.Stdout, "%s updated (%d bytes)\n", a.ConfigPath, res)
 	return nil
-}
-
-func hostNames(hosts []*config.Host) []string {
-	out := make([]string, len(hosts))
-	for i, h := range hosts {
-		out[i] = h.Name
-	}
-	return out
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func orDash(n int) any {
-	if n == 0 {
-		return "-"
-	}
-	return n
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }

@@ -36,10 +36,10 @@ func addHost(a *App, spec config.HostSpec, msg string, commit bool) error {
 	}
 	var rep *deploy.AddReport
 	steps := newStepView(a)
+	e := &deploy.Engine{Config: cfg, Env: a.Env, Hosts: conn, Heartbeats: q, Log: a.Log, Events: steps.event}
 	err = deploy.Locked(a.Ctx, q, deploy.LockInfo{Command: "cl " + strings.Join(os.Args[1:], " ")}, func(ctx context.Context, _ deploy.LockInfo) error {
 		var err error
-		rep, err = deploy.Add(ctx, &deploy.Engine{Hosts: conn, Heartbeats: q, Log: a.Log, Env: a.Env, Events: steps.event},
-			deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
+		rep, err = e.Add(ctx, deploy.AddOptions{Load: a.LoadOptions(), Spec: spec, Repo: repo, Commit: commit, Message: msg})
 		return err
 	})
 	if rep == nil {
@@ -121,47 +121,4 @@ func (v *stepView) event(ev deploy.Event) {
 	case v.tty:
 		fmt.Fprint(v.a.Stderr, "\r\033[K")
 	}
-}
-
-// removeHost stops the worker and unregisters the host.
-func removeHost(a *App, c *HostRemoveCmd, msg string) error {
-	cfg, err := a.LoadConfig()
-	if err != nil {
-		return err
-	}
-	conn, err := newConnector(a, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	repo, err := openRepo(a)
-	if err != nil {
-		return err
-	}
-	rep, err := deploy.Remove(a.Ctx, &deploy.Engine{Hosts: conn, Log: a.Log},
-		deploy.RemoveOptions{Load: a.LoadOptions(), Name: c.Name, Repo: repo, Purge: c.Purge, Force: c.Force, Commit: !c.NoCommit, Message: msg})
-	if err != nil {
-		return err
-	}
-	for _, w := range rep.Warnings {
-		fmt.Fprintln(a.Stderr, "cl: warning: "+w)
-	}
-	if a.JSON() {
-		return a.PrintJSON(rep)
-	}
-	if rep.Stopped {
-		what := "stopped and disabled the worker on %s (releases and data kept; --purge deletes them)\n"
-		if rep.Purged {
-			what = "stopped and disabled the worker on %s and deleted its releases and state\n"
-		}
-		fmt.Fprintf(a.Stdout, what, c.Name)
-	}
-	fmt.Fprintf(a.Stdout, "removed host %s in %s\n", c.Name, rep.Path)
-	switch {
-	case rep.Commit != "":
-		fmt.Fprintf(a.Stdout, "committed %s: %s\n", rep.Commit[:12], msg)
-	case rep.NotCommitted != "" && !c.NoCommit:
-		fmt.Fprintf(a.Stdout, "not committed: %s\n", rep.NotCommitted)
-	}
-	return nil
 }

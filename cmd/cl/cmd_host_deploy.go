@@ -98,29 +98,6 @@ func (c *HostDeployCmd) deploy(a *App, q *queue.Queue, e *deploy.Engine, rel *de
 	})
 }
 
-func (c *HostDeployCmd) unlockOnly(a *App) error {
-	_, q, err := loadQueue(a)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	return forceUnlock(a, q, c.ForceUnlock)
-}
-
-func forceUnlock(a *App, q *queue.Queue, id string) error {
-	info, err := deploy.ForceUnlock(a.Ctx, q, id)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		fmt.Fprintln(a.Stderr, "the deploy lock was not held")
-		return nil
-	}
-	fmt.Fprintf(a.Stderr, "cleared the deploy lock %s (%s, deploying %s since %s)\n", info.ID, info.Holder,
-		deploy.ShortVersion(info.Version), info.Started.Format("2006-01-02 15:04:05"))
-	return nil
-}
-
 // check compares the hosts with the release: exit 2 when any differs, 1
 // when any cannot be reached.
 func (c *HostDeployCmd) check(a *App, cfg *config.Config, e *deploy.Engine, rel *deploy.Release, hosts []*config.Host) error {
@@ -134,15 +111,7 @@ func (c *HostDeployCmd) check(a *App, cfg *config.Config, e *deploy.Engine, rel 
 	progress.update(0, len(hosts), "")
 	res := e.Check(a.Ctx, rel.Version, hosts, c.Parallel)
 	progress.done()
-	differ, down := 0, 0
-	for _, r := range res {
-		switch {
-		case !r.Reachable:
-			down++
-		case !r.UpToDate:
-			differ++
-		}
-	}
+	differ, down := deploy.CheckCounts(res)
 	if a.JSON() {
 		if err := a.PrintJSON(map[string]any{"version": rel.Version, "dirty": rel.Dirty, "hosts": res}); err != nil {
 			return err
@@ -157,40 +126,4 @@ func (c *HostDeployCmd) check(a *App, cfg *config.Config, e *deploy.Engine, rel 
 		return silentExit(ExitChanges)
 	}
 	return nil
-}
-
-func printCheck(a *App, rel *deploy.Release, res []deploy.CheckResult, differ, down int) {
-	t := newTable(a.Stdout, "HOST", "CURRENT", "WORKER", "WANTED", "STATUS")
-	for _, r := range res {
-		status := "up to date"
-		switch {
-		case !r.Reachable:
-			status = "unreachable"
-		case !r.UpToDate:
-			status = "differs"
-		}
-		t.row(r.Host, short(r.Current), short(r.Worker), rel.Short(), status)
-	}
-	t.flush()
-	for _, r := range res {
-		if r.Error != "" {
-			fmt.Fprintf(a.Stdout, "%s: %s\n", r.Host, r.Error)
-		}
-	}
-	fmt.Fprintf(a.Stdout, "%d of %s up to date with %s", len(res)-differ-down, plural(len(res), "host"), rel.Short())
-	if down > 0 {
-		fmt.Fprintf(a.Stdout, ", %d unreachable", down)
-	}
-	fmt.Fprintln(a.Stdout)
-}
-
-// short shortens a version for tables: "-" for none, "?" kept.
-func short(v string) string {
-	switch v {
-	case "":
-		return "-"
-	case "?":
-		return "?"
-	}
-	return deploy.ShortVersion(v)
 }

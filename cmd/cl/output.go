@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -48,27 +47,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// promptYes asks a yes/no question on a terminal; without one it returns
-// false (never blocks a script).
-func promptYes(a *App, question string, def bool) bool {
-	f, ok := a.Stdin.(*os.File)
-	if !ok || !isatty.IsTerminal(f.Fd()) {
-		return false
-	}
-	fmt.Fprint(a.Stderr, question)
-	line, err := bufio.NewReader(a.Stdin).ReadString('\n')
-	if err != nil {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "":
-		return def
-	case "y", "yes":
-		return true
-	}
-	return false
 }
 
 // progress is a one-line live status on a terminal (stderr); silent

@@ -8,6 +8,7 @@ import (
 
 	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/schedule"
 )
 
 // TaskStatusCmd is `cl task status`.
@@ -29,7 +30,7 @@ func (c *TaskStatusCmd) Run(a *App) error {
 		}
 		return printRun(a, r)
 	}
-	st, err := dispatch.Collect(a.Ctx, cfg, q)
+	st, err := dispatch.Collect(a.Ctx, cfg, q, dispatch.WithBeat(schedule.StatusOf(q)))
 	if err != nil {
 		return err
 	}

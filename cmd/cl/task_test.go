@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -103,9 +104,13 @@ func TestTaskIDsStatusLogs(t *testing.T) {
 		Silent  []string `json:"silent_hosts"`
 		Queues  []queue.QueueStats
 		Running []map[string]any
+		Beat    *dispatch.BeatStatus
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st.Silent) != 3 || len(st.Workers) != 0 || st.Running == nil {
 		t.Fatalf("status -o json without workers: %d %v\n%s", code, err, out)
+	}
+	if b := st.Beat; b == nil || b.Leader != nil || b.Beats != 0 || b.LastFires == nil || len(b.LastFires) != 0 {
+		t.Errorf("status -o json without a beat: beat = %+v", b)
 	}
 	// Every configured queue, the unused role queues too, in config order.
 	var queues []string

@@ -41,16 +41,14 @@ func Start(o Options, self string) error {
 		return fmt.Errorf("start %s: %w", o.Name, err)
 	}
 	// Poll without a goroutine: the supervisor is meant to outlive us.
-	pid := cmd.Process.Pid
 	deadline := time.Now().Add(startWait)
 	for time.Now().Before(deadline) {
 		if running, _ := o.locked(); running {
 			_ = cmd.Process.Release()
 			return nil
 		}
-		var ws syscall.WaitStatus
-		if n, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); n == pid {
-			return fmt.Errorf("start %s: the supervisor exited at once (exit status %d); see %s", o.Name, ws.ExitStatus(), o.Log())
+		if how, done := Exited(cmd); done {
+			return fmt.Errorf("start %s: the supervisor exited at once (%s); see %s", o.Name, how, o.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -110,12 +108,8 @@ func Stop(f Files, timeout time.Duration) error {
 	if err := f.signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if running, _ := f.locked(); !running {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	if waitUnlocked(f.Lock(), timeout) {
+		return nil
 	}
 	if st.ChildPID > 0 {
 		_ = syscall.Kill(-st.ChildPID, syscall.SIGKILL)
