@@ -75,7 +75,11 @@ func TestCompareHost(t *testing.T) {
 			StateDrifted, "drift files, pending change", true},
 		{"never applied, nothing on it", Desired{Host: "h", Role: "web", Pending: "new host"},
 			Observation{Reachable: true, Worker: WorkerNone}, StatePending, "pending change", false},
-		{"not verifiable", applied, func() Observation { o := healthy(shaA); o.Verified, o.VerifyError = false, "no sha256sum on the host"; return o }(),
+		{"not verifiable", applied, func() Observation {
+			o := healthy(shaA)
+			o.Verified, o.VerifyError = false, "no sha256sum on the host"
+			return o
+		}(),
 			StateUnknown, "unknown verify", false},
 	}
 	for _, tc := range cases {
