@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type ObserveOptions struct {
 	// Service is deployment.service_name: when set, its systemd state is
 	// read too (hosts without systemd leave it unknown).
 	Service string
+	// SupervisorDir is the state directory of `cl supervise` (deploy's
+	// StateDir): on hosts without systemd, whether the supervisor of
+	// Service runs is read from its pid file there.
+	SupervisorDir string
 	// Verify checks the files of the release `current` points to against
 	// its manifest (Observation.Files); it reads every file of the release.
 	Verify bool
@@ -77,7 +82,9 @@ type Observation struct {
 	// WorkerNone or WorkerNoSource.
 	Worker string `json:"worker"`
 	// ServiceActive and ServiceEnabled are the systemd unit's state, nil
-	// when not known (no Service asked, no systemd, host down).
+	// when not known (no Service asked, host down); on hosts without
+	// systemd ServiceActive says whether the supervisor runs (with
+	// SupervisorDir) and ServiceEnabled stays nil.
 	ServiceActive  *bool           `json:"service_active,omitempty"`
 	ServiceEnabled *bool           `json:"service_enabled,omitempty"`
 	Facts          *hostexec.Facts `json:"facts,omitempty"`
@@ -132,8 +139,11 @@ const MaxObserveOutput = hostexec.MaxFactsOutput + 64<<10
 // path, is the same target directory).
 const observeScript = `echo '@@current'; readlink "$1/current" 2>/dev/null || :
 if [ -n "$2" ] && [ -d /run/systemd/system ]; then
-echo '@@service'; systemctl is-active --quiet -- "$2" && echo active=1
+echo '@@service'; echo kind=systemd; systemctl is-active --quiet -- "$2" && echo active=1
 systemctl is-enabled --quiet -- "$2" 2>/dev/null && echo enabled=1
+elif [ -n "$2" ] && [ -n "$4" ]; then
+echo '@@service'; echo kind=supervise
+if [ -f "$4/$2.pid" ] && kill -0 "$(cat "$4/$2.pid")" 2>/dev/null; then echo active=1; fi
 fi
 if [ -n "$3" ]; then
 echo '@@verify'
@@ -228,7 +238,7 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	if o.Verify {
 		verify = "1"
 	}
-	res, err := host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", o.TargetDir, o.Service, verify},
+	res, err := host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", o.TargetDir, o.Service, verify, o.SupervisorDir},
 		Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxObserveOutput})
 	end := time.Now()
 	if err != nil {
@@ -246,7 +256,10 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 			active = active || l == "active=1"
 			enabled = enabled || l == "enabled=1"
 		}
-		ob.ServiceActive, ob.ServiceEnabled = &active, &enabled
+		ob.ServiceActive = &active
+		if slices.Contains(svc, "kind=systemd") {
+			ob.ServiceEnabled = &enabled // a supervisor has no boot-time state
+		}
 	}
 	if v, ok := sec["verify"]; ok && ob.Current != "" {
 		ob.Files, ob.VerifyError = parseVerify(v)

@@ -46,6 +46,7 @@ type CLI struct {
 	Dev        DevCmd        `cmd:"" help:"Run an in-memory Redis and a worker per local host on this machine (development only)."`
 	Worker     WorkerCmd     `cmd:"" help:"Run this host's worker: consume its host and role queues and run tasks."`
 	Beat       BeatCmd       `cmd:"" help:"The scheduler: one leader fires cron schedules to hosts; status, stop, restart, backups."`
+	Cluster    ClusterCmd    `cmd:"" help:"The whole cluster: drift, reconcile (repair drift), status."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }

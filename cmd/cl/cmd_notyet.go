@@ -6,7 +6,7 @@ import "fmt"
 // have yet. Each becomes a hidden command that says so and points to the
 // docs, instead of kong's "unexpected argument". Delete a name here in the
 // commit that adds the real command.
-var notYet = []string{"cluster", "audit"}
+var notYet = []string{"audit"}
 
 // notYetCmd stands in for a command in notYet; it takes any arguments and
 // flags so that `cl plan --out x` gets the same answer.

@@ -1,0 +1,4 @@
+package main
+
+// ClusterStatusCmd is `cl cluster status`.
+type ClusterStatusCmd struct{}
