@@ -221,7 +221,9 @@ func compareHost(d Desired, ob Observation, beats bool) HostReport {
 		}
 		if base != "" {
 			compareWorker(d, ob, base, beats, add)
-			compareFiles(ob, add)
+		}
+		if base != "" && ob.Current == base {
+			compareFiles(ob, add) // the files of another release say nothing more
 		}
 	}
 	if d.Pending != "" {
@@ -237,7 +239,7 @@ func compareHost(d Desired, ob Observation, beats bool) HostReport {
 func compareWorker(d Desired, ob Observation, base string, beats bool, add func(Kind, Class, string, string, string)) {
 	switch {
 	case ob.ServiceActive != nil && !*ob.ServiceActive:
-		add(KindWorkerRunning, ClassDrift, "running", "stopped", "the worker's unit is not active")
+		add(KindWorkerRunning, ClassDrift, "running", "stopped", "the worker is not running (its systemd unit or supervisor is not active)")
 	case beats && ob.Worker == WorkerNone:
 		add(KindWorkerRunning, ClassDrift, "running", "no heartbeat", "no live worker heartbeat")
 	}
@@ -280,7 +282,7 @@ func compareFiles(ob Observation, add func(Kind, Class, string, string, string))
 		add(KindWorkerConfig, ClassDrift, "", "", "the worker's configuration differs from the release: "+strings.Join(cfg, ", "))
 	}
 	if len(other) > 0 {
-		add(KindFiles, ClassDrift, "", "", describe(other)+" of the live release differ from its manifest: "+strings.Join(capList(other, 5), ", "))
+		add(KindFiles, ClassDrift, "", "", describe(other)+" from its manifest: "+strings.Join(capList(other, 5), ", "))
 	}
 }
 
@@ -296,9 +298,9 @@ func worse(s State, c Class) State {
 
 func describe(paths []string) string {
 	if len(paths) == 1 {
-		return "1 file"
+		return "1 file of the live release differs"
 	}
-	return fmt.Sprintf("%d files", len(paths))
+	return fmt.Sprintf("%d files of the live release differ", len(paths))
 }
 
 func capList(s []string, n int) []string {
