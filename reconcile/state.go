@@ -54,7 +54,7 @@ type Outcome struct {
 	// hosts back on what was applied to them: only Hosts are recorded; the
 	// SHA, generation and bad SHAs stay.
 	Repair bool
-	Error  string                 // why not
+	Error  string // why not
 	At     time.Time
 }
 
