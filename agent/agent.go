@@ -27,7 +27,10 @@ type Locked func(ctx context.Context, sha string, fn func(context.Context) error
 // Options are the agent's settings.
 type Options struct {
 	Interval      time.Duration // poll period (jittered ±10%)
-	DriftInterval time.Duration // re-observe the hosts this often even without a new commit (0: never)
+	// DriftInterval: check the hosts for drift this often even without a
+	// new commit (0: never; ServeOptions takes a negative value for
+	// monitoring.health_check_interval).
+	DriftInterval time.Duration
 	AutoApply     bool          // apply plans; false: they wait for `cl apply`
 	ApplyTimeout  time.Duration // deadline of one apply
 	FetchTimeout  time.Duration
@@ -44,8 +47,13 @@ type Agent struct {
 	Opts    Options
 	Status  *Status
 	Metrics *Metrics
+	// Drift, when set, is the periodic drift check and self-heal (else
+	// the hosts are re-planned).
+	Drift *DriftCheck
 
-	trigger chan struct{}
+	healFails int       // repairs in a row that failed
+	healWake  time.Time // no repair before then (backoff)
+	trigger   chan struct{}
 	last    string    // the SHA last planned
 	lastObs time.Time // when the hosts were last observed
 	wake    time.Time // sync again then at the latest (a retry); zero: at the next poll
@@ -117,6 +125,10 @@ func (a *Agent) Sync(ctx context.Context) {
 	}
 	due := a.Opts.DriftInterval > 0 && time.Since(a.lastObs) >= a.Opts.DriftInterval
 	if sha == a.last && !due {
+		return
+	}
+	if sha == a.last && a.Drift != nil {
+		a.heal(ctx, sha)
 		return
 	}
 	a.reconcile(ctx, sha)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
@@ -221,3 +222,12 @@ func (f *Fleet) ObserveHosts(ctx context.Context, cfg *config.Config) ([]drift.O
 		Heartbeats: f.Queue, Parallel: f.Parallel, Service: cfg.Deployment.ServiceName, SupervisorDir: deploy.StateDir, Verify: true,
 		Timeout: cfg.SSH.Timeout.D() + time.Minute}), nil
 }
+
+// repairError says which hosts a repair failed on.
+type repairError struct{ hosts []string }
+
+func (e *repairError) Error() string {
+	return "repair failed on " + strings.Join(e.hosts, ", ")
+}
+
+func errRepairFailed(r *Repair) error { return &repairError{hosts: r.Failed()} }
