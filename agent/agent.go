@@ -26,7 +26,7 @@ type Locked func(ctx context.Context, sha string, fn func(context.Context) error
 
 // Options are the agent's settings.
 type Options struct {
-	Interval      time.Duration // poll period (jittered ±10%)
+	Interval time.Duration // poll period (jittered ±10%)
 	// DriftInterval: check the hosts for drift this often even without a
 	// new commit (0: never; ServeOptions takes a negative value for
 	// monitoring.health_check_interval).
@@ -54,9 +54,9 @@ type Agent struct {
 	healFails int       // repairs in a row that failed
 	healWake  time.Time // no repair before then (backoff)
 	trigger   chan struct{}
-	last    string    // the SHA last planned
-	lastObs time.Time // when the hosts were last observed
-	wake    time.Time // sync again then at the latest (a retry); zero: at the next poll
+	last      string    // the SHA last planned
+	lastObs   time.Time // when the hosts were last observed
+	wake      time.Time // sync again then at the latest (a retry); zero: at the next poll
 }
 
 // retryBase is the first retry delay of a failed commit (reconcile's
