@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celeroot/celeroot/agent"
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/e2e/testhost"
+	"github.com/celeroot/celeroot/queue"
 )
 
 // clusterDrift runs `cl -o json cluster drift` and returns its report and
@@ -24,6 +26,17 @@ func (d *deployFleet) clusterDrift(ctx context.Context) (*drift.Report, int) {
 		d.t.Fatalf("cluster drift: exit %d, output is not a report: %v\n%s%s", code, err, out, stderr)
 	}
 	return &rep, code
+}
+
+// clusterStatus runs `cl -o json cluster status`.
+func (d *deployFleet) clusterStatus(ctx context.Context) (*agent.ClusterStatus, int) {
+	d.t.Helper()
+	out, stderr, code := d.cl(ctx, "-o", "json", "cluster", "status")
+	var st agent.ClusterStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Tasks == nil {
+		d.t.Fatalf("cluster status: exit %d, output is not a status: %v\n%s%s", code, err, out, stderr)
+	}
+	return &st, code
 }
 
 // driftOf returns host's report and its findings as "class kind" words.
@@ -145,6 +158,11 @@ func TestClusterDriftReconcile(t *testing.T) {
 		t.Errorf("the cut-off host after reconcile: %s, want unknown", hr.State)
 	}
 
+	st, code := d.clusterStatus(ctx)
+	if code != 1 || st.Up != 3 || st.Down != 1 || st.Drifted != 1 || st.Apply == nil || st.Apply.SHA != head || st.Apply.Result != "ok" {
+		t.Errorf("status with a host cut off: exit %d, want 1; %d up, %d down, %d drifted, last apply %+v", code, st.Up, st.Down, st.Drifted, st.Apply)
+	}
+
 	// web2 put right by hand, web3 back: in sync.
 	if err := os.WriteFile(h2.Path(script), []byte("#!/bin/sh\necho hello\n"), 0o700); err != nil {
 		t.Fatal(err)
@@ -158,5 +176,13 @@ func TestClusterDriftReconcile(t *testing.T) {
 	}
 	if rep, code = d.clusterDrift(ctx); code != 0 {
 		t.Errorf("drift at the end: exit %d, want 0: %+v", code, rep.Hosts)
+	}
+	st, code = d.clusterStatus(ctx)
+	queues := map[string]bool{}
+	for _, q := range st.Tasks.Queues {
+		queues[q.Queue] = true
+	}
+	if code != 0 || st.Up != 4 || len(st.Tasks.Workers) != 4 || !queues[queue.RoleQueue("web")] || !queues[queue.HostQueue(h0.Name)] {
+		t.Errorf("status at the end: exit %d, want 0; %d up, %d workers, queues %v", code, st.Up, len(st.Tasks.Workers), queues)
 	}
 }
