@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -184,5 +186,76 @@ func TestClusterDriftReconcile(t *testing.T) {
 	}
 	if code != 0 || st.Up != 4 || len(st.Tasks.Workers) != 4 || !queues[queue.RoleQueue("web")] || !queues[queue.HostQueue(h0.Name)] {
 		t.Errorf("status at the end: exit %d, want 0; %d up, %d workers, queues %v", code, st.Up, len(st.Tasks.Workers), queues)
+	}
+}
+
+// TestAgentSelfHeal: the agent checks for drift every --drift-interval; a
+// worker stopped by hand is restarted (a corrective repair, reported as
+// last_repair and in the metrics), while the same change on an
+// assess-only host is reported and left alone.
+func TestAgentSelfHeal(t *testing.T) {
+	a := newAgentFleet(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	h0, h2 := a.f.Hosts[0], a.f.Hosts[2]
+	cfg, err := os.ReadFile(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.write("cl.yaml", strings.Replace(string(cfg), "address: "+h2.Addr+"\n", "address: "+h2.Addr+"\n    assess_only: true\n", 1))
+	head := a.push("db host is assess-only")
+	a.startAgent(ctx, "--interval", "1h", "--drift-interval", "2s")
+	a.waitStatus(90*time.Second, "first apply", func(s agentStatus) bool { return s.Applied == head })
+
+	for _, h := range []*testhost.Host{h0, h2} {
+		stop := exec.CommandContext(ctx, "ssh", append(h.SSHArgs(), "/opt/celeroot/current/bin/cl supervise stop celeroot-worker --state-dir /var/lib/celeroot")...)
+		if out, err := stop.CombinedOutput(); err != nil {
+			t.Fatalf("stop the worker on %s: %v\n%s", h.Name, err, out)
+		}
+	}
+	var st struct {
+		Drift      *drift.Report `json:"drift"`
+		LastRepair *struct {
+			Result string                     `json:"result"`
+			Hosts  map[string]json.RawMessage `json:"hosts"`
+			SHA    map[string]string          `json:"sha"`
+		} `json:"last_repair"`
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + a.api + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LastRepair != nil && st.LastRepair.Result == "ok" && st.LastRepair.SHA[h0.Name] == head && st.Drift != nil {
+			if hr, _ := driftOf(t, st.Drift, h0.Name); hr.State == drift.StateInSync {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no repair of %s within 60s: last repair %+v", h0.Name, st.LastRepair)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, ok := st.LastRepair.SHA[h2.Name]; ok {
+		t.Errorf("the assess-only host was repaired: %+v", st.LastRepair)
+	}
+	if hr, got := driftOf(t, st.Drift, h2.Name); hr.State != drift.StateDrifted || !strings.Contains(got, "drift worker-running") {
+		t.Errorf("the assess-only host: %s [%s], want drifted with its worker stopped", hr.State, got)
+	}
+	resp, err := http.Get("http://" + a.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`cl_agent_repairs_total{result="ok"}`, `cl_agent_repaired_hosts_total{result="ok"} 1`, `cl_agent_drift_hosts{state="drifted"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
