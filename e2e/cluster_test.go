@@ -187,6 +187,14 @@ func TestClusterDriftReconcile(t *testing.T) {
 	if code != 0 || st.Up != 4 || len(st.Tasks.Workers) != 4 || !queues[queue.RoleQueue("web")] || !queues[queue.HostQueue(h0.Name)] {
 		t.Errorf("status at the end: exit %d, want 0; %d up, %d workers, queues %v", code, st.Up, len(st.Tasks.Workers), queues)
 	}
+
+	// A worker heartbeating for a host that is not in cl.yaml is drift.
+	if err := d.q.Heartbeat(ctx, queue.Heartbeat{Host: "stray", Role: "web", SHA: head, PID: 4242}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, code = d.clusterDrift(ctx); code != 2 || len(rep.UnknownWorkers) != 1 || rep.UnknownWorkers[0].Got != "stray" {
+		t.Errorf("drift with a stray worker: exit %d, unknown workers %+v", code, rep.UnknownWorkers)
+	}
 }
 
 // TestAgentSelfHeal: the agent checks for drift every --drift-interval; a
