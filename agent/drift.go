@@ -220,7 +220,8 @@ func (f *Fleet) ObserveHosts(ctx context.Context, cfg *config.Config) ([]drift.O
 	}
 	return drift.Observe(ctx, hosts, cfg.Hosts.Values(), drift.ObserveOptions{TargetDir: cfg.Deployment.TargetDirectory,
 		Heartbeats: f.Queue, Parallel: f.Parallel, Service: cfg.Deployment.ServiceName, SupervisorDir: deploy.StateDir, Verify: true,
-		Timeout: cfg.SSH.Timeout.D() + time.Minute}), nil
+		IgnoreAdded: len(cfg.Deployment.SetupCommand) > 0,
+		Timeout:     cfg.SSH.Timeout.D() + time.Minute}), nil
 }
 
 // repairError says which hosts a repair failed on.

@@ -58,6 +58,9 @@ type ObserveOptions struct {
 	// Verify checks the files of the release `current` points to against
 	// its manifest (Observation.Files); it reads every file of the release.
 	Verify bool
+	// IgnoreAdded leaves files that are not in the manifest out of the
+	// check (a deployment.setup_command may create files in the release).
+	IgnoreAdded bool
 	// Timeout bounds each host: connect plus the command (none when zero).
 	Timeout time.Duration
 	// Progress, when set, is called after each host (from any goroutine,
@@ -157,7 +160,7 @@ awk '/: FAILED open or read$/ {sub(/: FAILED open or read$/, ""); print "missing
 awk -F '\t' 'NR>1 && $2=="120000" {print $1 "\t" $5}' .celeroot/manifest | while IFS='	' read -r p t; do
 if [ ! -L "$p" ]; then echo "missing=$p"; elif [ "$(readlink "$p")" != "$t" ]; then echo "changed=$p"; fi
 done | head -n 200
-find . ! -type d ! -path ./.celeroot/manifest -print | sed 's|^\./||' |
+[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest -print | sed 's|^\./||' |
 awk -F '\t' 'NR==FNR {if (FNR>1) m[$1]=1; next} !($0 in m) {print "added=" $0}' .celeroot/manifest - | head -n 200
 ) fi
 fi
@@ -235,8 +238,11 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	var stderr tail
 	start = time.Now()
 	verify := ""
-	if o.Verify {
-		verify = "1"
+	switch {
+	case o.Verify && o.IgnoreAdded:
+		verify = "listed"
+	case o.Verify:
+		verify = "all"
 	}
 	res, err := host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", o.TargetDir, o.Service, verify, o.SupervisorDir},
 		Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxObserveOutput})

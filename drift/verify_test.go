@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,6 +100,11 @@ func TestObserveVerify(t *testing.T) {
 				t.Errorf("verified %v files %v problem %q; want %v %v %q", ob.Verified, ob.Files, ob.VerifyError, tc.verified, tc.files, tc.problem)
 			}
 		})
+	}
+	// IgnoreAdded: the added file is not reported.
+	ob := Observe(t.Context(), op, h, ObserveOptions{TargetDir: tampered, Verify: true, IgnoreAdded: true})[0]
+	if len(ob.Files) != 3 || slices.ContainsFunc(ob.Files, func(f FileChange) bool { return f.Change == FileAdded }) {
+		t.Errorf("IgnoreAdded: %v", ob.Files)
 	}
 	// Without Verify nothing is read.
 	if ob := Observe(t.Context(), op, h, ObserveOptions{TargetDir: tampered})[0]; ob.Verified || ob.Files != nil {
