@@ -188,6 +188,13 @@ func TestClusterDriftReconcile(t *testing.T) {
 		t.Errorf("status at the end: exit %d, want 0; %d up, %d workers, queues %v", code, st.Up, len(st.Tasks.Workers), queues)
 	}
 
+	out, stderr, code = d.cl(ctx, "cluster", "status")
+	if code != 0 || !strings.Contains(out, "4 host(s) up, 0 down, 0 drifted; 4 live worker(s)") ||
+		!strings.Contains(out, "last apply: ok "+deploy.ShortVersion(head)) || !strings.Contains(out, queue.RoleQueue("web")) {
+		t.Errorf("cluster status: exit %d\n%s%s", code, out, stderr)
+	}
+	t.Logf("cl cluster status:\n%s", out)
+
 	// A worker heartbeating for a host that is not in cl.yaml is drift.
 	if err := d.q.Heartbeat(ctx, queue.Heartbeat{Host: "stray", Role: "web", SHA: head, PID: 4242}); err != nil {
 		t.Fatal(err)
