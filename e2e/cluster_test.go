@@ -274,3 +274,29 @@ func TestAgentSelfHeal(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterDriftSystemd: on a host whose PID 1 is systemd, the worker's
+// unit stopped and disabled by hand is drift (not running, not enabled);
+// cl cluster reconcile starts and enables it again.
+func TestClusterDriftSystemd(t *testing.T) {
+	d := newSystemdDeployFleet(t, 1)
+	ctx := ctxFor(t, 2*time.Minute)
+	h := d.f.Hosts[0]
+	if out, stderr, code := d.cl(ctx, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+	}
+	systemctl(ctx, h, "disable", "--now", "celeroot-worker")
+	rep, code := d.clusterDrift(ctx)
+	if hr, got := driftOf(t, rep, h.Name); code != 2 || got != "drift worker-running, drift worker-enabled" {
+		t.Fatalf("drift of a disabled unit: exit %d, %s [%s]", code, hr.State, got)
+	}
+	if out, stderr, code := d.cl(ctx, "cluster", "reconcile"); code != 0 || !strings.Contains(out, "repaired "+h.Name) {
+		t.Fatalf("reconcile: exit %d\n%s%s", code, out, stderr)
+	}
+	if active, enabled := systemctl(ctx, h, "is-active", "celeroot-worker"), systemctl(ctx, h, "is-enabled", "celeroot-worker"); active != "active" || enabled != "enabled" {
+		t.Errorf("after reconcile the unit is %s and %s", active, enabled)
+	}
+	if rep, code = d.clusterDrift(ctx); code != 0 {
+		t.Errorf("drift after reconcile: exit %d: %+v", code, rep.Hosts)
+	}
+}
