@@ -58,7 +58,7 @@ func driftOf(t *testing.T, rep *drift.Report, host string) (drift.HostReport, st
 }
 
 // TestClusterDriftReconcile: after an apply, hosts are changed by hand: a
-// file of the live release edited and the worker stopped (web0), `current`
+// file of the live release and its cl.yaml edited and the worker stopped (web0), `current`
 // pointed elsewhere (web1), a file edited on an assess-only host (web2), and
 // one host cut off (web3). cl cluster drift exits 2 naming each change;
 // cl cluster reconcile repairs web0 and web1, leaves web2 drifted and web3
@@ -88,6 +88,15 @@ func TestClusterDriftReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The worker's configuration in the live release, edited on web0.
+	f, err := os.OpenFile(h0.Path("/opt/celeroot/current/cl.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("# edited on the host\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	// As the login user, who runs the supervisor.
 	stop := exec.CommandContext(ctx, "ssh", append(h0.SSHArgs(), "/opt/celeroot/current/bin/cl supervise stop celeroot-worker --state-dir /var/lib/celeroot")...)
 	if out, err := stop.CombinedOutput(); err != nil {
@@ -115,7 +124,7 @@ func TestClusterDriftReconcile(t *testing.T) {
 		state    drift.State
 		findings string
 	}{
-		{h0, drift.StateDrifted, "drift worker-running, drift files"},
+		{h0, drift.StateDrifted, "drift worker-running, drift worker-config, drift files"},
 		{h1, drift.StateDrifted, "drift release"},
 		{h2, drift.StateDrifted, "drift files"},
 		{h3, drift.StateUnknown, "unknown unreachable"},
