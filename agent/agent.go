@@ -27,8 +27,11 @@ type Locked func(ctx context.Context, sha string, fn func(context.Context) error
 
 // Options are the agent's settings.
 type Options struct {
-	Interval      time.Duration // poll period (jittered ±10%)
-	DriftInterval time.Duration // re-observe the hosts this often even without a new commit (0: never)
+	Interval time.Duration // poll period (jittered ±10%)
+	// DriftInterval: check the hosts for drift this often even without a
+	// new commit (0: never; ServeOptions takes a negative value for
+	// monitoring.health_check_interval).
+	DriftInterval time.Duration
 	AutoApply     bool          // apply plans; false: they wait for `cl apply`
 	ApplyTimeout  time.Duration // deadline of one apply
 	FetchTimeout  time.Duration
@@ -46,11 +49,16 @@ type Agent struct {
 	Status  *Status
 	Metrics *Metrics
 	Audit   *AuditOptions // nil: applies are not audited
+	// Drift, when set, is the periodic drift check and self-heal (else
+	// the hosts are re-planned).
+	Drift *DriftCheck
 
-	trigger chan struct{}
-	last    string    // the SHA last planned
-	lastObs time.Time // when the hosts were last observed
-	wake    time.Time // sync again then at the latest (a retry); zero: at the next poll
+	healFails int       // repairs in a row that failed
+	healWake  time.Time // no repair before then (backoff)
+	trigger   chan struct{}
+	last      string    // the SHA last planned
+	lastObs   time.Time // when the hosts were last observed
+	wake      time.Time // sync again then at the latest (a retry); zero: at the next poll
 }
 
 // retryBase is the first retry delay of a failed commit (reconcile's
@@ -119,6 +127,10 @@ func (a *Agent) Sync(ctx context.Context) {
 	}
 	due := a.Opts.DriftInterval > 0 && time.Since(a.lastObs) >= a.Opts.DriftInterval
 	if sha == a.last && !due {
+		return
+	}
+	if sha == a.last && a.Drift != nil {
+		a.heal(ctx, sha)
 		return
 	}
 	a.reconcile(ctx, sha)

@@ -14,6 +14,16 @@
 // /api/v1/status) and Metrics (Prometheus) record every sync, plan and
 // apply.
 //
+// DriftCheck is the drift use-case of `cl cluster drift`, `cl cluster
+// reconcile`, `cl cluster status` and the agent's self-heal: it observes the
+// hosts (drift.Observe with the manifest check), compares them with the
+// applied state and HEAD (drift.Compare, with reconcile's plan for the
+// pending changes), and repairs drifted hosts that are not assess-only by
+// redeploying the release applied to them (deploy.Options.Repair), recorded
+// without moving the applied SHA. Between commits the Agent runs it every
+// DriftInterval (heal) and, with monitoring.self_heal on, repairs under the
+// apply lock with backoff; repairs are reported apart from applies.
+//
 // It owns no outside system itself: git is package sync's, Redis package
 // queue's, SSH package hostexec's.
 package agent

@@ -134,6 +134,12 @@ func (f *Fleet) Observe(ctx context.Context, cfg *config.Config) map[string]reco
 
 // Deploy rolls rev out to hosts with the configured strategy.
 func (f *Fleet) Deploy(ctx context.Context, rev *reconcile.Revision, hosts []string) (map[string]reconcile.HostResult, error) {
+	return f.deploy(ctx, rev, hosts, false)
+}
+
+// deploy rolls rev out to hosts; repair redeploys hosts that already run
+// it (deploy.Options.Repair).
+func (f *Fleet) deploy(ctx context.Context, rev *reconcile.Revision, hosts []string, repair bool) (map[string]reconcile.HostResult, error) {
 	rel, err := f.Releases(ctx, rev.SHA)
 	if err != nil {
 		return nil, err
@@ -151,7 +157,11 @@ func (f *Fleet) Deploy(ctx context.Context, rev *reconcile.Revision, hosts []str
 		}
 		targets = append(targets, h)
 	}
-	rep, err := e.Deploy(ctx, rel, targets, deploy.Options{Parallel: f.Parallel, Command: "cl agent"})
+	cmd := "cl agent"
+	if repair {
+		cmd = "drift repair"
+	}
+	rep, err := e.Deploy(ctx, rel, targets, deploy.Options{Parallel: f.Parallel, Command: cmd, Repair: repair})
 	if rep == nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/reconcile"
 	"github.com/celeroot/celeroot/sync/webhook"
 )
@@ -20,6 +21,9 @@ type Metrics struct {
 	applyDuration prometheus.Histogram
 	hostState     *prometheus.GaugeVec
 	actions       *prometheus.GaugeVec
+	driftHosts    *prometheus.GaugeVec
+	repairs       *prometheus.CounterVec
+	repairedHosts *prometheus.CounterVec
 }
 
 // NewMetrics registers the agent's metrics in a new registry.
@@ -40,7 +44,14 @@ func NewMetrics() *Metrics {
 			Help: "1 for each host's state at the last plan (in-sync, drifted, pending, unknown, extra)."}, []string{"host", "state"}),
 		actions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cl_agent_pending_actions",
 			Help: "Actions of the last plan, intended or corrective (repairing drift)."}, []string{"kind"}),
+		driftHosts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cl_agent_drift_hosts",
+			Help: "Hosts by state at the last drift check (in-sync, drifted, pending, unknown)."}, []string{"state"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_repairs_total",
+			Help: "Self-heal repairs of drift (corrective, apart from applies), by result (ok, error)."}, []string{"result"}),
+		repairedHosts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_repaired_hosts_total",
+			Help: "Hosts repaired by self-heal, by result (ok, failed)."}, []string{"result"}),
 	}
+	m.Registry.MustRegister(m.driftHosts, m.repairs, m.repairedHosts)
 	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.applies, m.applyDuration, m.hostState, m.actions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -122,4 +133,30 @@ func result(err error) string {
 		return "error"
 	}
 	return "ok"
+}
+
+func (m *Metrics) drifted(r *drift.Report) {
+	if m == nil {
+		return
+	}
+	for _, s := range []drift.State{drift.StateInSync, drift.StateDrifted, drift.StatePending, drift.StateUnknown} {
+		m.driftHosts.WithLabelValues(string(s)).Set(float64(r.Count(s)))
+	}
+}
+
+func (m *Metrics) repaired(_ time.Duration, r *Repair, err error) {
+	if m == nil {
+		return
+	}
+	m.repairs.WithLabelValues(result(err)).Inc()
+	if r == nil {
+		return
+	}
+	for _, h := range r.Hosts {
+		res := "ok"
+		if !h.OK {
+			res = "failed"
+		}
+		m.repairedHosts.WithLabelValues(res).Inc()
+	}
 }

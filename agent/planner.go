@@ -35,6 +35,10 @@ type Planner struct {
 	Schedules Schedules // nil: the scheduler is always reloaded
 	Env       string
 	Prune     bool
+	// SelfHeal: corrective actions are planned only when the revision's
+	// monitoring.self_heal is on (the agent); false plans them always
+	// (cl plan, cl apply).
+	SelfHeal bool
 }
 
 // Plan plans the way to rev. Earlier revisions that cannot be read (a
@@ -45,7 +49,8 @@ func (p *Planner) Plan(ctx context.Context, rev *reconcile.Revision, driftOnly b
 		return nil, err
 	}
 	in := reconcile.Input{To: rev, Env: p.Env, State: st, Revisions: map[string]*reconcile.Revision{rev.SHA: rev},
-		Prune: p.Prune, DriftOnly: driftOnly, Now: time.Now().UTC(), ID: newPlanID()}
+		Prune: p.Prune, DriftOnly: driftOnly, Now: time.Now().UTC(), ID: newPlanID(),
+		NoRepair: p.SelfHeal && !rev.Config.Monitoring.SelfHealOn()}
 	if p.Observer != nil {
 		in.Observed = p.Observer.Observe(ctx, rev.Config)
 	}

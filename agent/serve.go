@@ -57,6 +57,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("start the agent: %w (fix it in the repository; the agent needs a valid cl.yaml at the head of %s to find Redis)", err, o.Source.Branch)
 	}
 	cfg := rev.Config
+	if o.DriftInterval < 0 {
+		o.DriftInterval = cfg.Monitoring.HealthCheckInterval.D()
+	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	q, err := queue.Open(qctx, cfg.Redis.URL, queue.Namespace{Cluster: cfg.Cluster.Name, Env: o.Env},
 		append(queue.ConfigOptions(cfg.Redis), queue.WithLogger(log))...)
@@ -71,7 +74,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	defer fleet.Close()
 	a := &Agent{
 		Source:  src,
-		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune},
+		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune, SelfHeal: true},
+		Drift:   &DriftCheck{Revisions: loader, Store: store, Fleet: fleet},
 		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log},
 		Lock: func(ctx context.Context, sha string, fn func(context.Context) error) error {
 			return deploy.Locked(ctx, q, deploy.LockInfo{Version: sha, Command: "cl agent"}, func(ctx context.Context, _ deploy.LockInfo) error { return fn(ctx) })

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/reconcile"
 )
 
@@ -21,6 +22,9 @@ type Status struct {
 	plan      *reconcile.Plan
 	planErr   string
 	hosts     []reconcile.Finding
+	drift     *drift.Report
+	driftErr  string
+	repair    *RepairEvent
 	started   time.Time
 	// ReadLock reports who holds the apply (deploy) lock; nil: not shown.
 	ReadLock func(ctx context.Context) (*deploy.LockInfo, error)
@@ -41,6 +45,14 @@ type ApplyEvent struct {
 	Hosts map[string]reconcile.HostResult `json:"hosts,omitempty"`
 }
 
+// RepairEvent is the outcome of one self-heal repair: corrective work,
+// reported apart from applies (intended changes).
+type RepairEvent struct {
+	Event
+	Hosts map[string]reconcile.HostResult `json:"hosts,omitempty"`
+	SHA   map[string]string               `json:"sha,omitempty"` // the release each host was put back on
+}
+
 // StatusDoc is the JSON document of /api/v1/status.
 type StatusDoc struct {
 	Repo       string                      `json:"repo"`
@@ -58,6 +70,11 @@ type StatusDoc struct {
 	Bad        map[string]reconcile.BadSHA `json:"bad_shas,omitempty"`
 	Deliveries any                         `json:"deliveries"`
 	Lock       *deploy.LockInfo            `json:"apply_lock"` // who applies or deploys now (null: nobody)
+	// Drift is the last periodic drift check (null: none yet), LastRepair
+	// the last self-heal repair (corrective; null: none).
+	Drift      *drift.Report `json:"drift"`
+	DriftError string        `json:"drift_error,omitempty"`
+	LastRepair *RepairEvent  `json:"last_repair"`
 }
 
 // NewStatus starts a status for the repository and branch.
@@ -112,12 +129,37 @@ func (s *Status) applied(start time.Time, sha string, res *reconcile.Result, err
 	s.lastApply = ev
 }
 
+func (s *Status) drifted(r *drift.Report, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.driftErr = ""
+	if err != nil {
+		s.driftErr = err.Error()
+		return
+	}
+	s.drift = r
+}
+
+func (s *Status) repaired(start time.Time, r *Repair, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := &RepairEvent{Event: Event{At: start.UTC(), Duration: time.Since(start).Round(time.Millisecond).String(), Result: "ok"}}
+	if r != nil {
+		ev.Hosts, ev.SHA = r.Hosts, r.SHA
+	}
+	if err != nil {
+		ev.Result, ev.Error = "error", err.Error()
+	}
+	s.repair = ev
+}
+
 // Doc assembles the status document; the applied state is read from the
 // store, deliveries from the webhook ledger.
 func (s *Status) Doc(ctx context.Context, store reconcile.Store, deliveries any) StatusDoc {
 	s.mu.Lock()
 	d := StatusDoc{Repo: s.repo, Branch: s.branch, Started: s.started, Head: s.head, LastSync: s.lastSync,
-		LastApply: s.lastApply, Pending: s.plan, PlanError: s.planErr, Deliveries: deliveries, Hosts: s.hosts}
+		LastApply: s.lastApply, Pending: s.plan, PlanError: s.planErr, Deliveries: deliveries, Hosts: s.hosts,
+		Drift: s.drift, DriftError: s.driftErr, LastRepair: s.repair}
 	if d.Hosts == nil {
 		d.Hosts = []reconcile.Finding{}
 	}

@@ -94,6 +94,9 @@ type Host struct {
 	Connection string            `yaml:"connection,omitempty" json:"connection,omitempty"`
 	SSH        HostSSH           `yaml:"ssh,omitempty" json:"ssh"`
 	Tags       map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	// AssessOnly hosts have their drift reported, never repaired (neither
+	// by cl cluster reconcile nor by the agent's self-heal).
+	AssessOnly bool `yaml:"assess_only,omitempty" json:"assess_only,omitempty"`
 }
 
 // HostSSH overrides the ssh defaults for one host.
@@ -162,7 +165,14 @@ type Monitoring struct {
 	HealthCheckInterval Duration       `yaml:"health_check_interval" json:"health_check_interval"`
 	AlertChannels       []AlertChannel `yaml:"alert_channels,omitempty" json:"alert_channels,omitempty"`
 	Metrics             []Metric       `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	// SelfHeal: the agent repairs the drift its periodic check finds
+	// (nil: on; see SelfHealOn).
+	SelfHeal *bool `yaml:"self_heal,omitempty" json:"self_heal,omitempty"`
 }
+
+// SelfHealOn reports whether the agent repairs drift: monitoring.self_heal,
+// on when not set.
+func (m Monitoring) SelfHealOn() bool { return m.SelfHeal == nil || *m.SelfHeal }
 
 // AlertChannel is one destination for alerts; exactly one field is set.
 type AlertChannel struct {

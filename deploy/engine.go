@@ -200,6 +200,7 @@ func (ro *rollout) runBatch(ctx context.Context, hosts []*config.Host) {
 
 func (ro *rollout) deploy(ctx context.Context, h *config.Host) {
 	run := ro.e.newRun(ro.rel, h)
+	run.repair = ro.plan.repair
 	rep := run.deploy(ctx)
 	ro.mu.Lock()
 	ro.runs[h.Name], ro.reports[h.Name] = run, rep

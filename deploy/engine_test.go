@@ -559,3 +559,32 @@ func TestCheckCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalRepairResendsTheRelease: a host that runs the release is left
+// alone by a deploy even when a file of it was changed by hand; a repair
+// sends the whole release again (nothing linked from the changed copy) and
+// restarts the worker.
+func TestLocalRepairResendsTheRelease(t *testing.T) {
+	s := newLocal(t, "")
+	if _, err := s.deploy(t); err != nil {
+		t.Fatal(err)
+	}
+	v := s.current(t)
+	file := filepath.Join(s.target, "releases", v, "tasks/a/one.sh")
+	if err := os.WriteFile(file, []byte("echo changed by hand\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.deploy(t)
+	if err != nil || rep.Hosts[0].Outcome != OutcomeUnchanged {
+		t.Fatalf("deploy of the running release: %v %+v", err, rep.Hosts[0])
+	}
+	cfg := s.repo.config()
+	rep, err = localEngine(t, cfg, s.fw).Deploy(context.Background(), s.repo.release(false), cfg.Hosts.Values(), Options{Repair: true})
+	h := rep.Hosts[0]
+	if err != nil || h.Outcome != OutcomeDeployed || h.FilesLinked != 0 || h.Transfer != "full" || s.current(t) != v {
+		t.Fatalf("repair: %v %+v", err, h)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "echo one\n" {
+		t.Errorf("after the repair: %q", b)
+	}
+}

@@ -45,6 +45,8 @@ type hostRun struct {
 	ref beat
 	// activated: the stage command switched and restarted already.
 	activated bool
+	// repair: the host's copy of the release is not trusted (Options.Repair).
+	repair bool
 }
 
 func (e *Engine) newRun(rel *Release, h *config.Host) *hostRun {
@@ -138,7 +140,7 @@ func (r *hostRun) probe(ctx context.Context) error {
 	if r.hr, err = r.rel.ForHost(w, bin); err != nil {
 		return err
 	}
-	if p.Current == r.rel.Version && p.Present == r.hr.Manifest.Hash() {
+	if p.Current == r.rel.Version && p.Present == r.hr.Manifest.Hash() && !r.repair {
 		if b := r.lastBeat(ctx); b.ok && b.hb.SHA == r.rel.Version {
 			r.done = true
 		}
@@ -149,11 +151,14 @@ func (r *hostRun) probe(ctx context.Context) error {
 // transfer makes releases/<version> on the host: hard links to the
 // unchanged files of the current release plus a tar of the others.
 func (r *hostRun) transfer(ctx context.Context) error {
-	if r.p.Present == r.hr.Manifest.Hash() {
+	if r.p.Present == r.hr.Manifest.Hash() && !r.repair {
 		r.rep.Transfer = "none"
 		return nil
 	}
 	base, baseName := r.p.Manifest, ""
+	if r.repair {
+		base = nil // nothing linked from a copy that may have been changed
+	}
 	if base != nil {
 		baseName = base.Version
 	}

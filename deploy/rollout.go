@@ -36,6 +36,10 @@ type Options struct {
 	// RollbackOnFailure switches the hosts this rollout already updated
 	// back when it stops because of failures.
 	RollbackOnFailure bool
+	// Repair redeploys hosts that already run the release (drift repair):
+	// the whole release is sent again, not linked from the host's copy
+	// (whose files may have been changed there), and the worker restarted.
+	Repair bool
 	// ID and Command identify the deploy in its report (and lock).
 	ID      string
 	Command string
@@ -48,10 +52,11 @@ type plan struct {
 	maxFail  int
 	canary   int
 	parallel int
+	repair   bool
 }
 
 func resolve(d config.Deployment, o Options, hosts int) (plan, error) {
-	p := plan{strategy: o.Strategy, maxFail: d.MaxFail, canary: o.Canary, parallel: o.Parallel}
+	p := plan{strategy: o.Strategy, maxFail: d.MaxFail, canary: o.Canary, parallel: o.Parallel, repair: o.Repair}
 	if p.strategy == "" {
 		p.strategy = Strategy(d.Strategy)
 	}

@@ -3,8 +3,15 @@
 // ...), what their host key check said, the release their `current` link
 // points to, the state of the worker's systemd unit, the release their
 // worker's heartbeat reports, and their facts (OS, kernel, arch, CPUs,
-// memory, free disk, clock skew). Later it compares these observations
-// with the desired state of cl.yaml to report and repair drift.
+// memory, free disk, clock skew); with Verify, the files of the live
+// release checked against its manifest.
+//
+// Compare turns observations, what was applied to each host and what HEAD
+// wants into a Report: per host, findings (release, worker running,
+// enabled, release and role, worker configuration, files, unreachable)
+// classed drift (changed outside celeroot), pending (an intended change not
+// applied yet) or unknown (not observed), and workers heartbeating for
+// hosts not in cl.yaml. It is pure; repairing is package agent's.
 //
 // Observe is the one probe: deploy's Check (`cl host deploy --check`),
 // `cl host status` (Probe, Observe with facts), discover's verdict and the

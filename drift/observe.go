@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +51,16 @@ type ObserveOptions struct {
 	// Service is deployment.service_name: when set, its systemd state is
 	// read too (hosts without systemd leave it unknown).
 	Service string
+	// SupervisorDir is the state directory of `cl supervise` (deploy's
+	// StateDir): on hosts without systemd, whether the supervisor of
+	// Service runs is read from its pid file there.
+	SupervisorDir string
+	// Verify checks the files of the release `current` points to against
+	// its manifest (Observation.Files); it reads every file of the release.
+	Verify bool
+	// IgnoreAdded leaves files that are not in the manifest out of the
+	// check (a deployment.setup_command may create files in the release).
+	IgnoreAdded bool
 	// Timeout bounds each host: connect plus the command (none when zero).
 	Timeout time.Duration
 	// Progress, when set, is called after each host (from any goroutine,
@@ -73,11 +85,41 @@ type Observation struct {
 	// WorkerNone or WorkerNoSource.
 	Worker string `json:"worker"`
 	// ServiceActive and ServiceEnabled are the systemd unit's state, nil
-	// when not known (no Service asked, no systemd, host down).
+	// when not known (no Service asked, host down); on hosts without
+	// systemd ServiceActive says whether the supervisor runs (with
+	// SupervisorDir) and ServiceEnabled stays nil.
 	ServiceActive  *bool           `json:"service_active,omitempty"`
 	ServiceEnabled *bool           `json:"service_enabled,omitempty"`
 	Facts          *hostexec.Facts `json:"facts,omitempty"`
+	// WorkerRole is the role the worker's heartbeat reports ("" none).
+	WorkerRole string `json:"worker_role,omitempty"`
+	// Verified says the live release was checked against its manifest
+	// (ObserveOptions.Verify); Files are the differences found, and
+	// VerifyError why it could not be checked.
+	Verified    bool         `json:"verified,omitempty"`
+	Files       []FileChange `json:"files,omitempty"`
+	VerifyError string       `json:"verify_error,omitempty"`
 }
+
+// Change is how a file of a release differs from its manifest.
+type Change string
+
+// Changes of a file.
+const (
+	FileChanged Change = "changed" // content (or a link's target) differs
+	FileMissing Change = "missing" // listed in the manifest, gone
+	FileAdded   Change = "added"   // on the host, not in the manifest
+)
+
+// FileChange is one file of the live release that differs from its
+// manifest, by path relative to the release directory.
+type FileChange struct {
+	Path   string `json:"path"`
+	Change Change `json:"change"`
+}
+
+// maxFileChanges caps the differences one host reports.
+const maxFileChanges = 200
 
 // Connected reports whether the host was reached and logged into, even if
 // the command then failed.
@@ -100,8 +142,27 @@ const MaxObserveOutput = hostexec.MaxFactsOutput + 64<<10
 // path, is the same target directory).
 const observeScript = `echo '@@current'; readlink "$1/current" 2>/dev/null || :
 if [ -n "$2" ] && [ -d /run/systemd/system ]; then
-echo '@@service'; systemctl is-active --quiet -- "$2" && echo active=1
+echo '@@service'; echo kind=systemd; systemctl is-active --quiet -- "$2" && echo active=1
 systemctl is-enabled --quiet -- "$2" 2>/dev/null && echo enabled=1
+elif [ -n "$2" ] && [ -n "$4" ]; then
+echo '@@service'; echo kind=supervise
+if [ -f "$4/$2.pid" ] && kill -0 "$(cat "$4/$2.pid")" 2>/dev/null; then echo active=1; fi
+fi
+if [ -n "$3" ]; then
+echo '@@verify'
+if [ ! -f "$1/current/.celeroot/manifest" ]; then echo 'noverify=the release has no manifest'
+elif ! command -v sha256sum >/dev/null 2>&1; then echo 'noverify=no sha256sum on the host'
+else (
+cd "$1/current" || exit 0
+awk -F '\t' 'NR>1 && $2!="120000" {print $4 "  " $1}' .celeroot/manifest | LC_ALL=C sha256sum -c 2>/dev/null |
+awk '/: FAILED open or read$/ {sub(/: FAILED open or read$/, ""); print "missing=" $0; next}
+/: FAILED$/ {sub(/: FAILED$/, ""); print "changed=" $0}' | head -n 200
+awk -F '\t' 'NR>1 && $2=="120000" {print $1 "\t" $5}' .celeroot/manifest | while IFS='	' read -r p t; do
+if [ ! -L "$p" ]; then echo "missing=$p"; elif [ "$(readlink "$p")" != "$t" ]; then echo "changed=$p"; fi
+done | head -n 200
+[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest -print | sed 's|^\./||' |
+awk -F '\t' 'NR==FNR {if (FNR>1) m[$1]=1; next} !($0 in m) {print "added=" $0}' .celeroot/manifest - | head -n 200
+) fi
 fi
 echo '@@observed'
 `
@@ -140,7 +201,7 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	if o.Heartbeats != nil {
 		ob.Worker = WorkerNone
 		if hb, ok, err := o.Heartbeats.Worker(ctx, h.Name); err == nil && ok {
-			ob.Worker = hb.SHA
+			ob.Worker, ob.WorkerRole = hb.SHA, hb.Role
 		}
 	}
 	if o.Timeout > 0 {
@@ -176,7 +237,14 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	var stdout bytes.Buffer
 	var stderr tail
 	start = time.Now()
-	res, err := host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", o.TargetDir, o.Service},
+	verify := ""
+	switch {
+	case o.Verify && o.IgnoreAdded:
+		verify = "listed"
+	case o.Verify:
+		verify = "all"
+	}
+	res, err := host.Run(ctx, hostexec.Command{Argv: []string{"/bin/sh", "-c", script, "sh", o.TargetDir, o.Service, verify, o.SupervisorDir},
 		Stdout: &stdout, Stderr: &stderr, MaxStdout: MaxObserveOutput})
 	end := time.Now()
 	if err != nil {
@@ -194,7 +262,14 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 			active = active || l == "active=1"
 			enabled = enabled || l == "enabled=1"
 		}
-		ob.ServiceActive, ob.ServiceEnabled = &active, &enabled
+		ob.ServiceActive = &active
+		if slices.Contains(svc, "kind=systemd") {
+			ob.ServiceEnabled = &enabled // a supervisor has no boot-time state
+		}
+	}
+	if v, ok := sec["verify"]; ok && ob.Current != "" {
+		ob.Files, ob.VerifyError = parseVerify(v)
+		ob.Verified = ob.VerifyError == ""
 	}
 	if o.Facts {
 		f, err := hostexec.ParseFacts(out, start, end)
@@ -205,6 +280,26 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	}
 	ob.Reachable = true
 	return ob
+}
+
+// parseVerify reads the lines of the verify section.
+func parseVerify(lines []string) (files []FileChange, problem string) {
+	for _, l := range lines {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || v == "" {
+			continue
+		}
+		switch c := Change(k); c {
+		case FileChanged, FileMissing, FileAdded:
+			if len(files) < maxFileChanges {
+				files = append(files, FileChange{Path: v, Change: c})
+			}
+		case "noverify":
+			problem = v
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, problem
 }
 
 // reason is hostexec.Reason, with a cap hit named.

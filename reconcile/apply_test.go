@@ -186,3 +186,25 @@ func TestPlansAreSingleUse(t *testing.T) {
 		t.Errorf("cluster id %q then %q: want one stable id", st1.ClusterID, st2.ClusterID)
 	}
 }
+
+func TestRecordRepairKeepsTheAppliedSHA(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	a := &reconcile.Applier{Store: store, Deployer: &deployer{}, Publisher: &publisher{}}
+	revA := revision(t, strings.Repeat("a", 40))
+	if _, err := a.Apply(ctx, plan(t, store, revA), revA); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Load(ctx)
+	after, err := store.Record(ctx, reconcile.Outcome{Repair: true, Expect: 999,
+		Hosts: map[string]reconcile.HostApplied{"webserver01": {SHA: revA.SHA, OK: false, Error: "repair failed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.SHA != before.SHA || after.Generation != before.Generation || len(after.Bad) != 0 {
+		t.Errorf("a repair moved the cluster: before %s/%d, after %s/%d bad %v", before.SHA, before.Generation, after.SHA, after.Generation, after.Bad)
+	}
+	if h := after.Hosts["webserver01"]; h.OK || h.Error != "repair failed" {
+		t.Errorf("host record %+v", h)
+	}
+}

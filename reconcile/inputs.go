@@ -87,6 +87,9 @@ func (rev *Revision) otherModules(role string) func(string) bool {
 func (rev *Revision) configDigest(h *config.Host) string {
 	c := rev.Config
 	w, _ := c.Workers.Get(h.Role)
+	hc := *h
+	hc.AssessOnly = false // whether drift is repaired does not change the worker
+	h = &hc
 	b, _ := json.Marshal(struct {
 		Cluster    config.Cluster    `json:"cluster"`
 		Redis      config.Redis      `json:"redis"`

@@ -169,6 +169,7 @@ type Input struct {
 	Published *schedule.Set          // the schedule set the beats run (nil: none)
 	Prune     bool
 	DriftOnly bool // plan only corrective actions
+	NoRepair  bool // plan no corrective actions (self-heal off): drift is reported only
 	Now       time.Time
 	ID        string
 }
@@ -180,6 +181,10 @@ func Build(in Input) *Plan {
 		Created: in.Now, Actions: []Action{}, Hosts: []Finding{}}
 	for _, name := range in.To.Config.Hosts.Keys() {
 		a, f := in.host(name)
+		if a != nil && a.Corrective() && (in.NoRepair || in.assessOnly(name)) {
+			f.Detail += "; not repaired (" + in.whyNot(name) + ")"
+			a = nil
+		}
 		p.Hosts = append(p.Hosts, f)
 		if a != nil && (!in.DriftOnly || a.Corrective()) {
 			p.Actions = append(p.Actions, *a)
@@ -208,6 +213,18 @@ func Build(in Input) *Plan {
 		}
 	}
 	return p
+}
+
+func (in *Input) assessOnly(name string) bool {
+	h, ok := in.To.Config.Hosts.Get(name)
+	return ok && h.AssessOnly
+}
+
+func (in *Input) whyNot(name string) string {
+	if in.assessOnly(name) {
+		return "assess-only host"
+	}
+	return "self-heal off"
 }
 
 // host plans one host of the revision.

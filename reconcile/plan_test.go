@@ -102,6 +102,9 @@ func TestPlan(t *testing.T) {
 	cfg := loadFleet(t, nil)
 	cronChanged := loadFleet(t, func(s string) string { return strings.Replace(s, `cron: "0 1 * * *"`, `cron: "0 5 * * *"`, 1) })
 	a := rev(shaA, cfg, tree)
+	assessOnly := loadFleet(t, func(s string) string {
+		return strings.Replace(s, "    role: database\n", "    role: database\n    assess_only: true\n", 1)
+	})
 	cases := map[string]struct {
 		in   Input
 		want string
@@ -193,6 +196,27 @@ func TestPlan(t *testing.T) {
 					return o
 				}()},
 			want: "deploy dbserver01 → bbbbbbb (drift: runs nothing, applied aaaaaaa)",
+		},
+		"self-heal off: drift is not repaired": {
+			in: Input{To: rev(shaA, cfg, tree), State: appliedAt(cfg, shaA), NoRepair: true,
+				Revisions: map[string]*Revision{shaA: a}, Published: published(cfg, shaA),
+				Observed: func() map[string]Observation {
+					o := running(cfg, shaA)
+					o["dbserver01"] = Observation{Reachable: true, Current: "", Worker: ""}
+					return o
+				}()},
+			want: "",
+		},
+		"assess-only host: drift is not repaired, the others are": {
+			in: Input{To: rev(shaA, assessOnly, tree), State: appliedAt(assessOnly, shaA),
+				Revisions: map[string]*Revision{shaA: a}, Published: published(assessOnly, shaA),
+				Observed: func() map[string]Observation {
+					o := running(assessOnly, shaA)
+					o["dbserver01"] = Observation{Reachable: true, Current: "", Worker: ""}
+					o["webserver01"] = Observation{Reachable: true, Current: shaA, Worker: ""}
+					return o
+				}()},
+			want: "deploy webserver01 aaaaaaa → aaaaaaa (drift: no live worker)",
 		},
 		"the applied commit cannot be read: whole release": {
 			in: Input{To: rev(shaB, cfg, tree), State: appliedAt(cfg, shaA), Observed: running(cfg, shaA), Published: published(cfg, shaA)},

@@ -50,7 +50,11 @@ type Outcome struct {
 	Hosts  map[string]HostApplied // per-host results (deployed and failed hosts)
 	Remove []string               // hosts removed: forgotten
 	OK     bool                   // everything succeeded: advance to SHA
-	Error  string                 // why not
+	// Repair: a drift repair (cl cluster reconcile, self-heal) that put
+	// hosts back on what was applied to them: only Hosts are recorded; the
+	// SHA, generation and bad SHAs stay.
+	Repair bool
+	Error  string // why not
 	At     time.Time
 }
 

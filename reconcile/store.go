@@ -51,6 +51,17 @@ func (s DocStore) Record(ctx context.Context, o Outcome) (State, error) {
 		if err != nil {
 			return State{}, err
 		}
+		if o.Repair {
+			for h, r := range o.Hosts {
+				st.Hosts[h] = r
+			}
+			if ok, err := s.write(ctx, v, st); err != nil {
+				return State{}, err
+			} else if ok {
+				return st, nil
+			}
+			continue
+		}
 		if st.Generation != o.Expect {
 			return st, fmt.Errorf("%w: another apply moved the cluster to generation %d (%s) meanwhile", ErrStale, st.Generation, orNone(st.SHA))
 		}

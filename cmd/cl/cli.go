@@ -45,6 +45,7 @@ type CLI struct {
 	Worker     WorkerCmd     `cmd:"" help:"Run this host's worker: consume its host and role queues and run tasks."`
 	Beat       BeatCmd       `cmd:"" help:"The scheduler: one leader fires cron schedules to hosts; status, stop, restart, backups."`
 	Audit      AuditCmd      `cmd:"" help:"The tamper-evident audit trail of administrative actions: logs, verify, export."`
+	Cluster    ClusterCmd    `cmd:"" help:"The whole cluster: drift, reconcile (repair drift), status."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }
@@ -58,9 +59,6 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": versionLine()},
-	}
-	for _, name := range notYet {
-		opts = append(opts, kong.DynamicCommand(name, "cl "+name+" is not available yet; see docs/cli.md.", "", &notYetCmd{name: name}, "hidden"))
 	}
 	return kong.New(cli, opts...)
 }

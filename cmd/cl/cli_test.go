@@ -247,32 +247,6 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
-// TestCommandsNotAvailableYet: the seed's commands that do not exist yet
-// say so (with any arguments and flags), are not offered in the help, and
-// a real typo still gets kong's suggestion.
-func TestCommandsNotAvailableYet(t *testing.T) {
-	for _, args := range [][]string{{"cluster", "scale", "web", "3"}, {"-c", "x.yaml", "cluster", "status"}} {
-		name := args[0]
-		if name == "-c" {
-			name = args[2]
-		}
-		out, stderr, code := cl(t, args...)
-		want := "cl " + name + " is not available yet; see docs/cli.md\n"
-		if code != ExitError || stderr != want || out != "" {
-			t.Errorf("cl %v: %d stdout %q stderr %q; want exit 1 and %q", args, code, out, stderr, want)
-		}
-	}
-	if out, _, _ := cl(t, "cluster", "--help"); !strings.Contains(out, "cl cluster is not available yet; see docs/cli.md") {
-		t.Errorf("cl cluster --help:\n%s", out)
-	}
-	help, _, _ := cl(t, "--help")
-	for _, name := range notYet {
-		if strings.Contains(help, "  "+name+" ") {
-			t.Errorf("cl --help offers %s:\n%s", name, help)
-		}
-	}
-}
-
 // TestCountsAgreeInNumber: "1 host", not "1 hosts" (the skeleton has one of
 // each), and plural otherwise.
 func TestCountsAgreeInNumber(t *testing.T) {

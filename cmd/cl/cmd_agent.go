@@ -19,7 +19,7 @@ type AgentCmd struct {
 	Branch            string        `default:"main" help:"The branch to track."`
 	Path              string        `placeholder:"DIR" help:"The directory of cl.yaml inside the repository (default: its root)."`
 	Interval          time.Duration `default:"60s" help:"Poll period (jittered ±10%)."`
-	DriftInterval     time.Duration `name:"drift-interval" default:"5m" help:"Observe the hosts this often even without a new commit, and repair drift (0: only on new commits)."`
+	DriftInterval     string        `name:"drift-interval" placeholder:"D" help:"Check the hosts for drift this often, and repair it when monitoring.self_heal is on (default: monitoring.health_check_interval; 0: only on new commits)."`
 	Listen            string        `default:"127.0.0.1:8080" help:"Address of /healthz, /metrics, /api/v1/status and /hooks/* (put a TLS proxy in front for remote use)."`
 	WebhookSecretFile string        `name:"webhook-secret-file" placeholder:"FILE" help:"Secret of the webhooks (GitHub, GitLab, Gitea, generic); without it (or CL_WEBHOOK_SECRET) no webhook is accepted."`
 	AutoApply         bool          `name:"auto-apply" default:"true" negatable:"" help:"Apply plans at once; with --no-auto-apply they wait for cl apply."`
@@ -35,7 +35,14 @@ type AgentCmd struct {
 // Run runs the agent until interrupted.
 func (c *AgentCmd) Run(a *App) error {
 	o := agent.ServeOptions{Env: a.Env, Listen: c.Listen, Prune: c.Prune, Log: a.Log,
-		Options: agent.Options{Interval: c.Interval, DriftInterval: c.DriftInterval, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
+		Options: agent.Options{Interval: c.Interval, DriftInterval: -1, AutoApply: c.AutoApply, ApplyTimeout: c.ApplyTimeout}}
+	if c.DriftInterval != "" {
+		d, err := time.ParseDuration(c.DriftInterval)
+		if err != nil || d < 0 {
+			return fmt.Errorf("--drift-interval %q: use a duration such as 5m, or 0 for only on new commits", c.DriftInterval)
+		}
+		o.DriftInterval = d
+	}
 	o.Source = gitsync.SourceOptions{URL: c.Repo, Branch: c.Branch, Path: c.Path, Dir: c.stateDir(),
 		TokenFile: c.TokenFile, SSHKeyFile: c.SSHKey, KnownHostsFile: c.KnownHosts}
 	if os.Getenv("CL_GIT_TOKEN") != "" {

@@ -56,6 +56,11 @@ func openCheckout(a *App, prune bool) (*checkout, error) {
 	return c, nil
 }
 
+// driftCheck is the drift use-case on the checkout's fleet.
+func (c *checkout) driftCheck() *agent.DriftCheck {
+	return &agent.DriftCheck{Revisions: c.loader, Store: c.store, Fleet: c.fleet}
+}
+
 func (c *checkout) Close() {
 	c.fleet.Close()
 	c.q.Close()

@@ -1,0 +1,39 @@
+package main
+
+import "github.com/celeroot/celeroot/drift"
+
+// ClusterCmd is `cl cluster`: drift, reconcile and status of the whole
+// cluster.
+type ClusterCmd struct {
+	Drift     ClusterDriftCmd     `cmd:"" help:"Observe every host and compare it with what was applied and what HEAD wants: exit 0 in sync, 2 drifted."`
+	Reconcile ClusterReconcileCmd `cmd:"" help:"Repair drift: put drifted hosts back on the release applied to them, under the deploy lock."`
+	Status    ClusterStatusCmd    `cmd:"" help:"Hosts up/down/drifted, workers and slots, queues, running tasks, beat leader, agent and last apply: exit 1 when something is down."`
+}
+
+// ClusterDriftCmd is `cl cluster drift`.
+type ClusterDriftCmd struct{}
+
+// Run prints the drift report; exit 0 in sync, 2 drifted, 1 error.
+func (c *ClusterDriftCmd) Run(a *App) error {
+	co, err := openCheckout(a, false)
+	if err != nil {
+		return err
+	}
+	defer co.Close()
+	rep, err := co.driftCheck().Check(a.Ctx, co.head)
+	if err != nil {
+		return err
+	}
+	if a.JSON() {
+		err = a.PrintJSON(rep)
+	} else {
+		err = rep.WriteText(a.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if code := rep.ExitCode(); code != drift.ExitInSync {
+		return silentExit(code)
+	}
+	return nil
+}
