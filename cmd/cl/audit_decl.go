@@ -86,3 +86,6 @@ func (f selectFlags) auditTargets() []string {
 	}
 	return out
 }
+func (c *ClusterReconcileCmd) auditEntry() auditEntry {
+	return auditEntry{action: "cluster.reconcile", targets: []string{"drifted"}, skip: c.DryRun}
+}
