@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/user"
@@ -37,7 +39,8 @@ func ForConfig(cfg *config.Config, env string, store Store, sign bool) (*Trail, 
 }
 
 // MirrorPath is the JSONL mirror of cfg's trail: audit.file, or
-// $XDG_STATE_HOME/celeroot/audit/<cluster>-<env>.jsonl (~/.local/state/…).
+// $XDG_STATE_HOME/celeroot/audit/<cluster>-<env>-<redis>.jsonl (~/.local/state/…),
+// <redis> being 8 hex digits of the SHA-256 of redis.url without its credentials.
 func MirrorPath(cfg *config.Config, env string) (string, error) {
 	if cfg.Audit.File != "" {
 		return resolve(cfg, cfg.Audit.File), nil
@@ -53,7 +56,10 @@ func MirrorPath(cfg *config.Config, env string) (string, error) {
 	if env == "" {
 		env = "default"
 	}
-	return filepath.Join(base, "celeroot", "audit", cfg.Cluster.Name+"-"+env+".jsonl"), nil
+	// The Redis it goes to is part of the name: two clusters of one name on
+	// two Redis servers (a laptop's and production's) keep two chains.
+	sum := sha256.Sum256([]byte(config.StripURLCredentials(cfg.Redis.URL)))
+	return filepath.Join(base, "celeroot", "audit", cfg.Cluster.Name+"-"+env+"-"+hex.EncodeToString(sum[:4])+".jsonl"), nil
 }
 
 // resolve expands ~ and makes p relative to cl.yaml's directory.

@@ -54,6 +54,9 @@ func newDeployFleetWith(t *testing.T, n int, s fleetSetup) *deployFleet {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
+	// cl's state (the audit mirror) per test: every test's Redis starts a
+	// chain of its own.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := testhost.New(t, n, s.hosts...)
 	d := &deployFleet{t: t, f: f, dir: t.TempDir()}
 	d.redis = StartRedis(t, f.BridgeIP())
