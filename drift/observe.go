@@ -146,7 +146,7 @@ echo '@@service'; echo kind=systemd; systemctl is-active --quiet -- "$2" && echo
 systemctl is-enabled --quiet -- "$2" 2>/dev/null && echo enabled=1
 elif [ -n "$2" ] && [ -n "$4" ]; then
 echo '@@service'; echo kind=supervise
-if [ -f "$4/$2.pid" ] && kill -0 "$(cat "$4/$2.pid")" 2>/dev/null; then echo active=1; fi
+if read -r pid 2>/dev/null <"$4/$2.pid" && kill -0 "$pid" 2>/dev/null; then echo active=1; fi
 fi
 if [ -n "$3" ]; then
 echo '@@verify'
