@@ -90,9 +90,9 @@ func TestImportKeysRefusesForeignKeys(t *testing.T) {
 	c := queuetest.Client(q)
 	p := q.Keys().Prefix()
 	for name, recs := range map[string][]queue.KeyRecord{
-		"outside": {{Key: p + "a", Type: "string", Value: []byte("1")}, {Key: "cl:other:default:a", Type: "string", Value: []byte("1")}},
+		"outside":  {{Key: p + "a", Type: "string", Value: []byte("1")}, {Key: "cl:other:default:a", Type: "string", Value: []byte("1")}},
 		"odd hash": {{Key: p + "a", Type: "string", Value: []byte("1")}, {Key: p + "h", Type: "hash", Items: [][]byte{[]byte("f")}}},
-		"bad type":  {{Key: p + "a", Type: "string", Value: []byte("1")}, {Key: p + "m", Type: "module"}},
+		"bad type": {{Key: p + "a", Type: "string", Value: []byte("1")}, {Key: p + "m", Type: "module"}},
 	} {
 		if _, err := q.ImportKeys(ctx, recs); err == nil {
 			t.Errorf("%s: imported", name)
