@@ -19,6 +19,7 @@ type Usage struct {
 	Applied    bool     `json:"applied,omitempty"` // the agent's applied state
 	Queues     int      `json:"queues,omitempty"`
 	Runs       int      `json:"runs,omitempty"`
+	Audit      bool     `json:"audit,omitempty"` // an audit trail
 }
 
 // Empty reports whether the namespace holds no key.
@@ -35,6 +36,9 @@ func (u Usage) String() string {
 	}
 	if u.Applied {
 		what = append(what, "an applied state")
+	}
+	if u.Audit {
+		what = append(what, "an audit trail")
 	}
 	if u.Queues > 0 {
 		what = append(what, fmt.Sprintf("%d queue streams", u.Queues))
@@ -64,6 +68,8 @@ func (q *Queue) Usage(ctx context.Context) (Usage, error) {
 				u.BeatLeader = true
 			case k == q.keys.docKey("applied"):
 				u.Applied = true
+			case k == q.keys.AuditLog() || k == q.keys.AuditHead():
+				u.Audit = true
 			case strings.HasSuffix(k, "}:stream"):
 				u.Queues++
 			case strings.Contains(k, "}:run:"):
