@@ -77,11 +77,12 @@ type Backup struct {
 }
 
 // Source is what a backup reads: the namespace's keys (a *queue.Queue),
-// the configuration directory and its HEAD.
+// the configuration (the directory of cl.yaml: os.DirFS of a checkout, or
+// a commit's tree) and the commit it is at.
 type Source struct {
-	Queue     *queue.Queue
-	ConfigDir string // the directory of cl.yaml
-	Head      string // "" when not a git work tree
+	Queue  *queue.Queue
+	Config fs.FS
+	Head   string // "" when not a git work tree
 }
 
 // Result describes a backup written.
@@ -101,7 +102,7 @@ func Take(ctx context.Context, src Source, at time.Time) (*Backup, error) {
 	b := &Backup{Header: Header{Format: Format, Cluster: ns.Cluster, Env: envName(ns), Namespace: ns.String(),
 		Prefix: q.Keys().Prefix(), Created: at.UTC(), Head: src.Head}}
 	var err error
-	if b.Files, err = configFiles(src.ConfigDir); err != nil {
+	if b.Files, err = configFiles(src.Config); err != nil {
 		return nil, err
 	}
 	if b.Keys, err = q.ExportKeys(ctx); err != nil {
@@ -141,17 +142,16 @@ func readState(ctx context.Context, q *queue.Queue) (State, error) {
 	return s, nil
 }
 
-// configFiles reads cl.yaml, tasks/ and environments/ of dir.
-func configFiles(dir string) ([]File, error) {
+// configFiles reads cl.yaml, tasks/ and environments/ of fsys.
+func configFiles(fsys fs.FS) ([]File, error) {
 	var out []File
-	data, err := os.ReadFile(filepath.Join(dir, "cl.yaml"))
+	data, err := fs.ReadFile(fsys, "cl.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration: %w", err)
 	}
 	out = append(out, File{Path: "cl.yaml", Mode: 0o644, Data: data})
-	for _, sub := range []string{"tasks", "environments"} {
-		root := filepath.Join(dir, sub)
-		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	for _, root := range []string{"tasks", "environments"} {
+		err := fs.WalkDir(fsys, root, func(p string, e fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
 				return fs.SkipDir
 			}
@@ -162,12 +162,11 @@ func configFiles(dir string) ([]File, error) {
 			if err != nil {
 				return err
 			}
-			data, err := os.ReadFile(p)
+			data, err := fs.ReadFile(fsys, p)
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, File{Path: filepath.ToSlash(rel), Mode: fi.Mode().Perm(), Data: data})
+			out = append(out, File{Path: p, Mode: fi.Mode().Perm(), Data: data})
 			return nil
 		})
 		if err != nil {

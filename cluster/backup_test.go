@@ -84,7 +84,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			fill(t, q)
 			dir := configDir(t)
 			file := filepath.Join(t.TempDir(), "b"+cluster.Ext)
-			res, err := cluster.Save(ctx, cluster.Source{Queue: q, ConfigDir: dir, Head: "cafe"}, file, time.Now())
+			res, err := cluster.Save(ctx, cluster.Source{Queue: q, Config: os.DirFS(dir), Head: "cafe"}, file, time.Now())
 			must(t, err)
 			if res.Applied != "aaaa" || res.Files < 4 || res.Keys != 7 {
 				t.Fatalf("backup: %+v", res)
@@ -146,14 +146,14 @@ func TestRestoreRefusesBadFiles(t *testing.T) {
 	src := open(t, url, "shop")
 	fill(t, src)
 	good := filepath.Join(t.TempDir(), "good"+cluster.Ext)
-	_, err := cluster.Save(ctx, cluster.Source{Queue: src, ConfigDir: configDir(t)}, good, time.Now())
+	_, err := cluster.Save(ctx, cluster.Source{Queue: src, Config: os.DirFS(configDir(t))}, good, time.Now())
 	must(t, err)
 	data, _ := os.ReadFile(good)
 	plain := gunzip(t, data)
 
 	q := open(t, url, "target")
 	must(t, queuetest.Client(q).Set(ctx, q.Keys().Prefix()+"mine", "keep", 0).Err())
-	_, err = cluster.Save(ctx, cluster.Source{Queue: q, ConfigDir: configDir(t)}, filepath.Join(t.TempDir(), "t"+cluster.Ext), time.Now())
+	_, err = cluster.Save(ctx, cluster.Source{Queue: q, Config: os.DirFS(configDir(t))}, filepath.Join(t.TempDir(), "t"+cluster.Ext), time.Now())
 	must(t, err)
 	snapshot := func() []queue.KeyRecord {
 		all, err := q.ExportKeys(ctx)

@@ -30,7 +30,7 @@ var layers = map[string][]string{
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

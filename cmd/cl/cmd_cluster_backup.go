@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -53,7 +54,7 @@ func (c *ClusterBackupCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
-	src := cluster.Source{Queue: q, ConfigDir: cfg.Source.Dir, Head: headSHA(a.Ctx, cfg.Source.Dir)}
+	src := cluster.Source{Queue: q, Config: os.DirFS(cfg.Source.Dir), Head: headSHA(a.Ctx, cfg.Source.Dir)}
 	now := time.Now()
 	var res *cluster.Result
 	switch {
