@@ -264,10 +264,14 @@ func (q *Queue) ImportKeys(ctx context.Context, recs []KeyRecord) (int, error) {
 	return len(recs), nil
 }
 
+// writeKey replaces one key in one MULTI (its commands share the key's
+// slot), so workers and beats never see it half written: DEL, the value,
+// a stream's groups with their redeliveries, the TTL. A group's last id
+// beyond its last entry is set after (XGROUP SETID).
 func writeKey(ctx context.Context, rdb redis.UniversalClient, r KeyRecord) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	pipe := rdb.TxPipeline() // one key: one slot
+	pipe := rdb.TxPipeline()
 	pipe.Del(ctx, r.Key)
 	switch r.Type {
 	case "string":
@@ -290,16 +294,21 @@ func writeKey(ctx context.Context, rdb redis.UniversalClient, r KeyRecord) error
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Key, ID: e.ID, Values: anys(e.Fields)})
 		}
 	}
+	var setID map[string]string
+	if r.Type == "stream" {
+		setID = queueGroups(ctx, pipe, r)
+	}
+	if r.TTL > 0 {
+		pipe.PExpire(ctx, r.Key, time.Duration(r.TTL)*time.Millisecond)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
-	if r.Type == "stream" {
-		if err := writeGroups(ctx, rdb, r); err != nil {
-			return err
+	for g, id := range setID {
+		err := rdb.Do(ctx, "XGROUP", "SETID", r.Key, g, id).Err()
+		if err != nil && !strings.Contains(err.Error(), "not supported") { // miniredis: the group stays at its last entry read
+			return fmt.Errorf("set the last id of group %s: %w", g, err)
 		}
-	}
-	if r.TTL > 0 {
-		return rdb.PExpire(ctx, r.Key, time.Duration(r.TTL)*time.Millisecond).Err()
 	}
 	return nil
 }
@@ -308,18 +317,16 @@ func writeKey(ctx context.Context, rdb redis.UniversalClient, r KeyRecord) error
 // delivered and acknowledged; it is deleted at the end.
 const restoreConsumer = "cl-restore"
 
-// writeGroups recreates a stream's consumer groups: each group starts at
-// 0 and reads the entries up to its last delivered id in order, each by the
-// consumer that held it pending, or by restoreConsumer which acknowledges
-// it; then the group's last id is set (XGROUP SETID; servers without it,
-// miniredis, keep the last entry read).
-func writeGroups(ctx context.Context, rdb redis.UniversalClient, r KeyRecord) error {
+// queueGroups adds to pipe the commands that recreate a stream's consumer
+// groups: each group starts at 0 and reads the entries up to its last
+// delivered id in order, each by the consumer that held it pending, or by
+// restoreConsumer which acknowledges it. It returns the groups whose last
+// id lies beyond the last entry they read, and that id.
+func queueGroups(ctx context.Context, pipe redis.Pipeliner, r KeyRecord) map[string]string {
+	setID := map[string]string{}
 	for _, g := range r.Groups {
-		if err := rdb.XGroupCreateMkStream(ctx, r.Key, g.Name, "0").Err(); err != nil {
-			return fmt.Errorf("create group %s: %w", g.Name, err)
-		}
-		pipe := rdb.Pipeline()
-		n, last := 0, "0-0"
+		pipe.XGroupCreateMkStream(ctx, r.Key, g.Name, "0")
+		used, last := false, "0-0"
 		for _, e := range r.Entries {
 			if !idLE(e.ID, g.LastID) {
 				break
@@ -331,23 +338,18 @@ func writeGroups(ctx context.Context, rdb redis.UniversalClient, r KeyRecord) er
 			pipe.XReadGroup(ctx, &redis.XReadGroupArgs{Group: g.Name, Consumer: c, Streams: []string{r.Key, ">"}, Count: 1, Block: -1})
 			if !pending {
 				pipe.XAck(ctx, r.Key, g.Name, e.ID)
+				used = true
 			}
-			n, last = n+1, e.ID
+			last = e.ID
 		}
-		if n > 0 {
+		if used {
 			pipe.XGroupDelConsumer(ctx, r.Key, g.Name, restoreConsumer)
-			if _, err := pipe.Exec(ctx); err != nil {
-				return fmt.Errorf("redeliver group %s: %w", g.Name, err)
-			}
 		}
 		if g.LastID != "" && g.LastID != last {
-			err := rdb.Do(ctx, "XGROUP", "SETID", r.Key, g.Name, g.LastID).Err()
-			if err != nil && !strings.Contains(err.Error(), "not supported") { // miniredis
-				return fmt.Errorf("set the last id of group %s: %w", g.Name, err)
-			}
+			setID[g.Name] = g.LastID
 		}
 	}
-	return nil
+	return setID
 }
 
 // idLE reports whether stream id a is at or before b ("ms-seq").
