@@ -52,6 +52,9 @@ type Agent struct {
 	// Drift, when set, is the periodic drift check and self-heal (else
 	// the hosts are re-planned).
 	Drift *DriftCheck
+	// Before, when set, runs under the lock before each apply
+	// (BackupBeforeApply); its error refuses the apply.
+	Before BeforeApply
 
 	healFails int       // repairs in a row that failed
 	healWake  time.Time // no repair before then (backoff)
@@ -208,6 +211,11 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 			a.Status.planned(plan, nil)
 			if plan.Empty() {
 				return nil
+			}
+		}
+		if a.Before != nil {
+			if err := a.Before(ctx, rev); err != nil {
+				return err
 			}
 		}
 		var err error

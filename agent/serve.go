@@ -82,6 +82,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		},
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
+	a.Before = BackupBeforeApply(q, loader.Trees, log)
 
 	trail, err := audit.ForConfig(cfg, o.Env, q, true)
 	if err != nil {

@@ -69,7 +69,7 @@ func TestInitSkeletonValidates(t *testing.T) {
 	if len(files) < 3 {
 		t.Fatalf("init wrote %v", files)
 	}
-	for _, env := range []string{"", "staging"} {
+	for _, env := range []string{"", "staging", "dev"} {
 		if _, diags, err := Load(Options{Path: filepath.Join(dir, "cl.yaml"), Env: env}); err != nil || len(diags) > 0 {
 			t.Fatalf("skeleton (env %q) invalid: %v %v", env, err, diags)
 		}
@@ -269,5 +269,27 @@ func golden(t *testing.T, path, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("%s differs (run `go test ./config -run TestGolden -update` if the change is intended):\ngot:\n%s", path, got)
+	}
+}
+
+// TestInitWithNameAndRedis: InitWith sets cluster.name and redis.url,
+// keeping the skeleton's comments, and the result validates.
+func TestInitWithNameAndRedis(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := InitWith(dir, InitOptions{Name: "shop", RedisURL: "redis://10.0.0.5:6380/2"}); err != nil {
+		t.Fatal(err)
+	}
+	for env, name := range map[string]string{"": "shop", "dev": "shop", "staging": "shop-staging"} {
+		cfg, diags, err := Load(Options{Path: filepath.Join(dir, "cl.yaml"), Env: env})
+		if err != nil || len(diags) > 0 {
+			t.Fatalf("env %q: %v %v", env, err, diags)
+		}
+		if cfg.Cluster.Name != name || (env != "staging" && cfg.Redis.URL != "redis://10.0.0.5:6380/2") {
+			t.Errorf("env %q: name %q, url %q", env, cfg.Cluster.Name, cfg.Redis.URL)
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "cl.yaml"))
+	if !strings.Contains(string(data), "name: shop            # names this cluster's keys in Redis") {
+		t.Errorf("comment lost:\n%s", data)
 	}
 }

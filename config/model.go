@@ -64,6 +64,9 @@ type RedisBackup struct {
 	Schedule  string `yaml:"schedule" json:"schedule"`
 	Directory string `yaml:"directory" json:"directory"`
 	Keep      int    `yaml:"keep" json:"keep"`
+	// BeforeApply makes a cluster backup (cl cluster backup --auto) into
+	// Directory before every apply (cl apply, the agent's).
+	BeforeApply bool `yaml:"before_apply" json:"before_apply"`
 }
 
 // SSH holds the defaults for reaching hosts.

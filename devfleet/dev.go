@@ -131,6 +131,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 		Log: o.Log, Status: agent.NewStatus(repo, branch), Metrics: agent.NewMetrics(),
 		Opts: agent.Options{Interval: o.Interval, DriftInterval: 30 * time.Second, AutoApply: true, ApplyTimeout: 5 * time.Minute},
 	}
+	a.Before = agent.BackupBeforeApply(o.Queue, loader.Trees, o.Log)
 	if err := gitsync.Watch(ctx, repo, func() { a.Trigger() }); err != nil {
 		o.Log.Warn("cl dev: not watching the dev repository: polling only", "repo", repo, "err", err)
 	}

@@ -29,7 +29,8 @@ var layers = map[string][]string{
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit"},
+	"cluster":          {"config", "queue", "sync", "reconcile"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

@@ -89,3 +89,14 @@ func (f selectFlags) auditTargets() []string {
 func (c *ClusterReconcileCmd) auditEntry() auditEntry {
 	return auditEntry{action: "cluster.reconcile", targets: []string{"drifted"}, skip: c.DryRun}
 }
+func (c *ClusterInitCmd) auditEntry() auditEntry {
+	name := c.Name
+	if name == "" {
+		abs, _ := filepath.Abs(c.Dir)
+		name = filepath.Base(abs)
+	}
+	return auditEntry{action: "cluster.init", config: filepath.Join(c.Dir, "cl.yaml"), targets: []string{"cluster:" + name}, skip: c.NoRedisCheck}
+}
+func (c *ClusterRestoreCmd) auditEntry() auditEntry {
+	return auditEntry{action: "cluster.restore", targets: []string{"backup:" + filepath.Base(c.File)}}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/celeroot/celeroot/agent"
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/reconcile"
 )
@@ -41,6 +42,9 @@ func (c *ApplyCmd) Run(a *App) error {
 	applier := &reconcile.Applier{Store: co.store, Deployer: co.fleet, Publisher: co.fleet, Log: a.Log}
 	var res *reconcile.Result
 	err = deploy.Locked(a.Ctx, co.q, deploy.LockInfo{Version: p.To, Command: "cl apply " + p.ID}, func(ctx context.Context, _ deploy.LockInfo) error {
+		if err := agent.BackupBeforeApply(co.q, co.loader.Trees, a.Log)(ctx, rev); err != nil {
+			return err
+		}
 		var err error
 		res, err = applier.Apply(ctx, p, rev)
 		return err

@@ -2,12 +2,15 @@ package main
 
 import "github.com/celeroot/celeroot/drift"
 
-// ClusterCmd is `cl cluster`: drift, reconcile and status of the whole
-// cluster.
+// ClusterCmd is `cl cluster`: a new cluster, drift, reconcile, status,
+// backup and restore of the whole cluster.
 type ClusterCmd struct {
+	Init      ClusterInitCmd      `cmd:"" help:"Create a new cluster: cl.yaml, tasks/, environments/dev.yaml, a git repository and its first commit; checks its Redis namespace is free."`
 	Drift     ClusterDriftCmd     `cmd:"" help:"Observe every host and compare it with what was applied and what HEAD wants: exit 0 in sync, 2 drifted."`
 	Reconcile ClusterReconcileCmd `cmd:"" help:"Repair drift: put drifted hosts back on the release applied to them, under the deploy lock."`
 	Status    ClusterStatusCmd    `cmd:"" help:"Hosts up/down/drifted, workers and slots, queues, running tasks, beat leader, agent and last apply: exit 1 when something is down."`
+	Backup    ClusterBackupCmd    `cmd:"" help:"Write the configuration and the cluster's state (applied SHA, bad SHAs, generation, last fires, every Redis key of its namespace) to one file."`
+	Restore   ClusterRestoreCmd   `cmd:"" help:"Load a cluster backup back into Redis, after checking the whole file (format, checksum, cluster)."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.
