@@ -157,4 +157,3 @@ func inSigned(p string) bool {
 	}
 	return false
 }
-

@@ -74,4 +74,3 @@ func readObject(o *plumbing.MemoryObject) ([]byte, error) {
 	}
 	return buf, nil
 }
-
