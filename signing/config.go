@@ -191,15 +191,11 @@ func (f Files) checkPrincipal(key ssh.PublicKey, principal string) error {
 		ssh.FingerprintSHA256(key), principal, ConfigNamespace, principal, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), f.AllowedSigners)
 }
 
-// VerifyConfig checks the signature of cfg's directory on disk now.
-func VerifyConfig(cfg *config.Config) (*Signer, error) {
-	f := FilesOf(cfg)
-	p, err := f.Policy()
-	if err != nil {
-		return nil, err
-	}
-	return p.VerifyFile(os.DirFS(f.Dir), f.Signature, f.rel(), time.Now())
-}
+// dirFS and now are the disk and the clock of Verify.
+var (
+	dirFS = os.DirFS
+	now   = time.Now
+)
 
 // VerifyFile reads the signature file at path and checks fsys against it.
 func (p *Policy) VerifyFile(fsys fs.FS, path, skip string, at time.Time) (*Signer, error) {
