@@ -118,3 +118,14 @@ func TestHostDeployVerifyRefuses(t *testing.T) {
 		t.Fatalf("garbage signature: %d %s", code, stderr)
 	}
 }
+
+func TestAgentRequireSignedNeedsAllowedSigners(t *testing.T) {
+	for _, args := range [][]string{
+		{"agent", "--repo", t.TempDir(), "--require-signed"},
+		{"agent", "--repo", t.TempDir(), "--allowed-signers", "allowed"},
+	} {
+		if _, stderr, code := cl(t, args...); code != ExitError || !strings.Contains(stderr, "--require-signed and --allowed-signers FILE go together") {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+	}
+}
