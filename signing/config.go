@@ -177,6 +177,13 @@ func SignConfig(cfg *config.Config, keyPath, principal string) (string, Manifest
 	return f.Signature, m, writeAtomic(f.Signature, data)
 }
 
+// ConfigManifest is the manifest of cfg's directory on disk, as
+// SignConfig signs it.
+func ConfigManifest(cfg *config.Config) (Manifest, error) {
+	f := FilesOf(cfg)
+	return BuildManifest(os.DirFS(f.Dir), f.rel())
+}
+
 func (f Files) checkPrincipal(key ssh.PublicKey, principal string) error {
 	p, err := f.Policy()
 	if err != nil {

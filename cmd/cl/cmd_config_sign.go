@@ -13,8 +13,9 @@ import (
 
 // ConfigSignCmd is `cl config sign --key FILE`.
 type ConfigSignCmd struct {
-	Key       string `required:"" type:"path" placeholder:"FILE" help:"Private key that signs (OpenSSH: ed25519, ECDSA, RSA; or PEM: RSA, ECDSA; no passphrase)."`
-	Principal string `placeholder:"P" help:"Refuse to sign unless security.allowed_signers allows this key for principal P now."`
+	Key           string `type:"path" placeholder:"FILE" help:"Private key that signs (OpenSSH: ed25519, ECDSA, RSA; or PEM: RSA, ECDSA; no passphrase)."`
+	Principal     string `placeholder:"P" help:"Refuse to sign unless security.allowed_signers allows this key for principal P now."`
+	PrintManifest bool   `name:"print-manifest" help:"Print the manifest that would be signed (for ssh-keygen -Y sign) and sign nothing."`
 }
 
 // Run signs cl.yaml, tasks/ and environments/ and writes the signature file.
@@ -22,6 +23,17 @@ func (c *ConfigSignCmd) Run(a *App) error {
 	cfg, err := a.LoadConfig()
 	if err != nil {
 		return err
+	}
+	if c.PrintManifest {
+		m, err := signing.ConfigManifest(cfg)
+		if err != nil {
+			return err
+		}
+		_, err = a.Stdout.Write(m.Bytes())
+		return err
+	}
+	if c.Key == "" {
+		return fmt.Errorf("cl config sign: no key: pass --key FILE (a private key listed in security.allowed_signers)")
 	}
 	path, m, err := signing.SignConfig(cfg, c.Key, c.Principal)
 	if err != nil {

@@ -129,3 +129,33 @@ func TestAgentRequireSignedNeedsAllowedSigners(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHKeygenSignsPrintedManifest: the docs' recipe for signing with
+// ssh-keygen (cl config sign --print-manifest, ssh-keygen -Y sign, cat)
+// gives a signature cl config verify accepts, and ssh-keygen -Y verify
+// accepts the manifest that follows it.
+func TestSSHKeygenSignsPrintedManifest(t *testing.T) {
+	path, key := signProject(t)
+	dir := filepath.Dir(path)
+	sh := `printf '%s' "$MANIFEST" > manifest && ssh-keygen -q -Y sign -n cl-config -f "$KEY" manifest && cat manifest.sig manifest > cl.yaml.sig && rm manifest manifest.sig`
+	manifest, stderr, code := cl(t, "-c", path, "config", "sign", "--print-manifest")
+	if code != 0 || !strings.HasPrefix(manifest, "cl-config manifest v1\n") || !strings.Contains(manifest, " tasks/system/disk_usage.sh\n") {
+		t.Fatalf("print-manifest: %d %s %s", code, manifest, stderr)
+	}
+	cmd := exec.Command("sh", "-c", sh)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "KEY="+key, "MANIFEST="+manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, stderr, code := cl(t, "-c", path, "config", "verify"); code != 0 || !strings.Contains(out, "ops@example.com") {
+		t.Fatalf("verify: %d %s %s", code, out, stderr)
+	}
+	check := exec.Command("sh", "-c", `sed '1,/^-----END SSH SIGNATURE-----$/d' cl.yaml.sig | ssh-keygen -Y verify -f allowed_signers -I ops@example.com -n cl-config -s cl.yaml.sig`)
+	check.Dir = dir
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), "Good") {
+		t.Fatalf("the docs' ssh-keygen check: %v %s", err, out)
+	}
+	if _, stderr, code := cl(t, "-c", path, "config", "sign"); code != ExitError || !strings.Contains(stderr, "pass --key FILE") {
+		t.Fatalf("no key: %d %s", code, stderr)
+	}
+}
