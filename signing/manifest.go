@@ -147,13 +147,3 @@ func (m Manifest) Diff(old Manifest) (changed, added, removed []string) {
 	sort.Strings(removed)
 	return changed, added, removed
 }
-
-// inSigned reports whether the slash path p is covered by a manifest.
-func inSigned(p string) bool {
-	for _, r := range signedRoots {
-		if p == r || strings.HasPrefix(p, r+"/") {
-			return true
-		}
-	}
-	return false
-}
