@@ -17,11 +17,13 @@ import (
 type SignedPolicy struct {
 	AllowedSigners string
 	RevokedKeys    string
+	PGPKeyRing     string
 }
 
 // commitSignatures is the part of sync.Source the check needs.
 type commitSignatures interface {
 	CommitSignature(ctx context.Context, sha string) (gitsync.CommitSignature, error)
+	VerifyPGP(ctx context.Context, sha, armoredKeyRing string) (identity, fingerprint string, err error)
 }
 
 // verifier returns the Loader's Verify: the configuration signature in
@@ -32,7 +34,7 @@ func (p *SignedPolicy) verifier(src commitSignatures) func(context.Context, stri
 		return nil
 	}
 	return func(ctx context.Context, sha string, fsys fs.FS, cfg *config.Config) error {
-		pol, err := signing.LoadPolicy(p.AllowedSigners, p.RevokedKeys)
+		pol, err := signing.LoadPolicy(p.AllowedSigners, p.RevokedKeys, p.PGPKeyRing)
 		if err != nil {
 			return err
 		}
@@ -43,7 +45,8 @@ func (p *SignedPolicy) verifier(src commitSignatures) func(context.Context, stri
 		if err != nil {
 			return err
 		}
-		_, err = pol.VerifyCommit(signing.Commit{SHA: cs.SHA, Signature: cs.Signature, Payload: cs.Payload, Time: cs.Time})
+		_, err = pol.VerifyCommit(signing.Commit{SHA: cs.SHA, Signature: cs.Signature, Payload: cs.Payload, Time: cs.Time,
+			PGP: func(ring string) (string, string, error) { return src.VerifyPGP(ctx, sha, ring) }})
 		return err
 	}
 }

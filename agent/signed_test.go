@@ -150,3 +150,7 @@ func (r *signedRepo) ReadTree(ctx context.Context, sha string) (fs.FS, time.Time
 func (r *signedRepo) CommitSignature(ctx context.Context, sha string) (gitsync.CommitSignature, error) {
 	return r.wt.CommitSignature(ctx, sha)
 }
+
+func (r *signedRepo) VerifyPGP(ctx context.Context, sha, ring string) (string, string, error) {
+	return r.wt.VerifyPGP(ctx, sha, ring)
+}

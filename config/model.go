@@ -208,6 +208,8 @@ type Security struct {
 	SignatureFile string `yaml:"signature_file,omitempty" json:"signature_file,omitempty"`
 	// RevokedKeys lists public keys (one a line) that no longer sign.
 	RevokedKeys string `yaml:"revoked_keys,omitempty" json:"revoked_keys,omitempty"`
+	// PGPKeyRing is armored PGP public keys that may sign commits.
+	PGPKeyRing string `yaml:"pgp_keyring,omitempty" json:"pgp_keyring,omitempty"`
 }
 
 // Audit configures the audit trail (docs/audit.md).

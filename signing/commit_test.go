@@ -113,3 +113,45 @@ func TestSSHSignedCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestPGPSignedCommit: a commit signed by the real gpg verifies against
+// the exported public key through sync.VerifyPGP (go-git); another key
+// ring refuses it, and without a key ring it is refused as not verified.
+func TestPGPSignedCommit(t *testing.T) {
+	needTool(t, "gpg")
+	needTool(t, "git")
+	home := t.TempDir()
+	gpgEnv := []string{"GNUPGHOME=" + home}
+	t.Cleanup(func() { runErr(home, nil, gpgEnv, "gpgconf", "--kill", "all") }) // the gpg-agent gpg started
+	run(t, home, nil, gpgEnv, "gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "ed25519", "sign", "never")
+	run(t, home, nil, gpgEnv, "gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Other <other@example.com>", "ed25519", "sign", "never")
+	ring := run(t, home, nil, gpgEnv, "gpg", "--armor", "--export", "ops@example.com")
+	otherRing := run(t, home, nil, gpgEnv, "gpg", "--armor", "--export", "other@example.com")
+
+	dir := t.TempDir()
+	env := append(gpgEnv, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=Ops", "GIT_AUTHOR_EMAIL=ops@example.com", "GIT_COMMITTER_NAME=Ops", "GIT_COMMITTER_EMAIL=ops@example.com")
+	run(t, dir, nil, env, "git", "init", "-q", "-b", "main")
+	write(t, dir, "cl.yaml", "cluster:\n  name: demo\n", 0o644)
+	run(t, dir, nil, env, "git", "add", "-A")
+	run(t, dir, nil, env, "git", "-c", "user.signingkey=ops@example.com", "commit", "-q", "-S", "-m", "pgp")
+	wt, err := gitsync.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := commitOf(t, wt)
+	c.PGP = func(r string) (string, string, error) { return wt.VerifyPGP(context.Background(), c.SHA, r) }
+	if !strings.HasPrefix(c.Signature, "-----BEGIN PGP SIGNATURE-----") {
+		t.Fatalf("not PGP-signed: %q", c.Signature)
+	}
+	p := &Policy{PGPKeyRing: ring}
+	who, err := p.VerifyCommit(c)
+	if err != nil || who.Principals[0] != "Ops <ops@example.com>" || who.KeyType != "pgp" {
+		t.Fatalf("verify: %v %+v", err, who)
+	}
+	if _, err := (&Policy{PGPKeyRing: otherRing}).VerifyCommit(c); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "does not verify against the PGP key ring") {
+		t.Fatalf("another key ring: %v", err)
+	}
+	if _, err := (&Policy{}).VerifyCommit(c); !errors.Is(err, ErrPGP) {
+		t.Fatalf("no key ring: %v", err)
+	}
+}

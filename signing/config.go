@@ -27,6 +27,7 @@ type Files struct {
 	AllowedSigners string // "" when not set
 	Signature      string
 	Revoked        string // "" when not set
+	PGPKeyRing     string // "" when not set
 }
 
 // FilesOf resolves cfg's security section.
@@ -38,6 +39,9 @@ func FilesOf(cfg *config.Config) Files {
 	}
 	if cfg.Security.RevokedKeys != "" {
 		f.Revoked = resolve(dir, cfg.Security.RevokedKeys)
+	}
+	if cfg.Security.PGPKeyRing != "" {
+		f.PGPKeyRing = resolve(dir, cfg.Security.PGPKeyRing)
 	}
 	return f
 }
@@ -68,8 +72,9 @@ func (f Files) rel() string {
 	return filepath.ToSlash(r)
 }
 
-// LoadPolicy reads the allowed-signers file and the revoked keys.
-func LoadPolicy(allowedSigners, revoked string) (*Policy, error) {
+// LoadPolicy reads the allowed-signers file, the revoked keys and the PGP
+// key ring (each but the first optional).
+func LoadPolicy(allowedSigners, revoked, pgpKeyRing string) (*Policy, error) {
 	if allowedSigners == "" {
 		return nil, errors.New("security.allowed_signers is not set: name an OpenSSH allowed-signers file in cl.yaml (see docs/security.md)")
 	}
@@ -91,11 +96,20 @@ func LoadPolicy(allowedSigners, revoked string) (*Policy, error) {
 			return nil, fmt.Errorf("revoked keys %s: %w", revoked, err)
 		}
 	}
+	if pgpKeyRing != "" {
+		raw, err := os.ReadFile(pgpKeyRing)
+		if err != nil {
+			return nil, fmt.Errorf("PGP key ring: %w: export it (gpg --armor --export KEYID) or fix security.pgp_keyring", err)
+		}
+		p.PGPKeyRing = string(raw)
+	}
 	return p, nil
 }
 
 // Policy loads the policy f names.
-func (f Files) Policy() (*Policy, error) { return LoadPolicy(f.AllowedSigners, f.Revoked) }
+func (f Files) Policy() (*Policy, error) {
+	return LoadPolicy(f.AllowedSigners, f.Revoked, f.PGPKeyRing)
+}
 
 // SignTree signs the manifest of fsys and returns the signature file's
 // content: the armored signature, then the manifest. skip is the

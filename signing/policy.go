@@ -53,6 +53,9 @@ type Policy struct {
 	Revoked []ssh.PublicKey
 	// Source names the allowed-signers file in messages.
 	Source string
+	// PGPKeyRing is armored PGP public keys that may sign commits ("":
+	// PGP-signed commits are refused).
+	PGPKeyRing string
 }
 
 // Signer is who made an accepted signature.

@@ -2,8 +2,11 @@ package sync
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -73,4 +76,50 @@ func readObject(o *plumbing.MemoryObject) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// VerifyPGP checks the PGP signature of commit (any revision) against an
+// armored public key ring (go-git's Commit.Verify) and returns the
+// signer's identity and primary key fingerprint.
+func (w *WorkTree) VerifyPGP(ctx context.Context, rev, armoredKeyRing string) (identity, fingerprint string, err error) {
+	sha, err := w.Resolve(ctx, rev)
+	if err != nil {
+		return "", "", err
+	}
+	return verifyPGP(w.repo, sha, armoredKeyRing)
+}
+
+// VerifyPGP checks the PGP signature of a fetched commit (see
+// WorkTree.VerifyPGP).
+func (s *Source) VerifyPGP(ctx context.Context, sha, armoredKeyRing string) (identity, fingerprint string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	if err := checkSHA(sha); err != nil {
+		return "", "", err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return verifyPGP(s.repo, sha, armoredKeyRing)
+}
+
+func verifyPGP(repo *git.Repository, sha, armoredKeyRing string) (string, string, error) {
+	c, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return "", "", fmt.Errorf("read commit %s: %w", sha[:min(12, len(sha))], err)
+	}
+	e, err := c.Verify(armoredKeyRing)
+	if err != nil {
+		return "", "", err
+	}
+	var ids []string
+	for name := range e.Identities {
+		ids = append(ids, name)
+	}
+	sort.Strings(ids)
+	fp := ""
+	if e.PrimaryKey != nil {
+		fp = strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
+	}
+	return strings.Join(ids, ","), fp, nil
 }

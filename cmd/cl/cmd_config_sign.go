@@ -90,5 +90,6 @@ func headCommit(ctx context.Context, dir string) (*signing.Commit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signing.Commit{SHA: cs.SHA, Signature: cs.Signature, Payload: cs.Payload, Time: cs.Time}, nil
+	return &signing.Commit{SHA: cs.SHA, Signature: cs.Signature, Payload: cs.Payload, Time: cs.Time,
+		PGP: func(ring string) (string, string, error) { return w.VerifyPGP(ctx, cs.SHA, ring) }}, nil
 }
