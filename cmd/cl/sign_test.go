@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/celeroot/celeroot/audit"
+	"github.com/celeroot/celeroot/queue/queuetest"
 )
 
 // signProject is a `cl config init` project with security.allowed_signers
@@ -157,5 +161,31 @@ func TestSSHKeygenSignsPrintedManifest(t *testing.T) {
 	}
 	if _, stderr, code := cl(t, "-c", path, "config", "sign"); code != ExitError || !strings.Contains(stderr, "pass --key FILE") {
 		t.Fatalf("no key: %d %s", code, stderr)
+	}
+}
+
+// TestConfigSignAudited: cl config sign leaves a config.sign record;
+// --print-manifest, which signs nothing, leaves none.
+func TestConfigSignAudited(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen is not installed")
+	}
+	srv := queuetest.StartRedis(t)
+	path := auditProject(t, srv.URL(), "")
+	key := filepath.Join(t.TempDir(), "signer")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	cl(t, "-c", path, "config", "sign", "--print-manifest")
+	if _, stderr, code := cl(t, "-c", path, "config", "sign", "--key", key); code != 0 || stderr != "" {
+		t.Fatalf("sign: %d %s", code, stderr)
+	}
+	out, stderr, code := cl(t, "-c", path, "-o", "json", "audit", "logs")
+	var recs []audit.Record
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 1 || recs[0].Action != "config.sign" || recs[0].Result != audit.ResultOK {
+		t.Fatalf("audit logs: %d %s %s", code, out, stderr)
 	}
 }
