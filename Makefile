@@ -51,7 +51,7 @@ lint: ## gofmt, go vet, staticcheck (installed at STATICCHECK_VERSION when missi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := config:FuzzLoad config:FuzzEdits signing:FuzzAllowedSigners
+FUZZ_TARGETS := config:FuzzLoad config:FuzzEdits signing:FuzzAllowedSigners signing:FuzzSignatureFile
 
 fuzz: ## Fuzz the config loader and editor and the allowed-signers parser, FUZZTIME (60s) each
 	@for t in $(FUZZ_TARGETS); do \

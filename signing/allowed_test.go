@@ -103,3 +103,28 @@ func FuzzAllowedSigners(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSignatureFile: whatever a signature file holds (armor, SSHSIG blob,
+// manifest), checking it never panics and never accepts it: the fuzzer
+// has no signing key.
+func FuzzSignatureFile(f *testing.F) {
+	signers, err := ParseAllowedSigners([]byte("ops " + edKey))
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := &Policy{Signers: signers}
+	f.Add([]byte("-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\ncl-config manifest v1\n100644 " + strings.Repeat("a", 64) + " cl.yaml\n"))
+	f.Add([]byte("-----BEGIN SSH SIGNATURE-----\n-----END SSH SIGNATURE-----\n"))
+	f.Add([]byte("cl-config manifest v1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		armored, manifest := SplitSignatureFile(data)
+		if m, err := ParseManifest(manifest); err == nil {
+			if back, err := ParseManifest(m.Bytes()); err != nil || len(back) != len(m) {
+				t.Fatalf("a parsed manifest does not reparse: %v", err)
+			}
+		}
+		if _, err := p.Check(strings.NewReader("message"), armored, ConfigNamespace, time.Now()); err == nil {
+			t.Fatal("accepted a signature made without the key")
+		}
+	})
+}
