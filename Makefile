@@ -51,12 +51,13 @@ lint: ## gofmt, go vet, staticcheck (installed at STATICCHECK_VERSION when missi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := FuzzLoad FuzzEdits
+FUZZ_TARGETS := config:FuzzLoad config:FuzzEdits signing:FuzzAllowedSigners signing:FuzzSignatureFile
 
-fuzz: ## Fuzz the config loader and editor, FUZZTIME (60s) each
-	@for f in $(FUZZ_TARGETS); do \
-		echo "== $$f ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./config/ || exit 1; \
+fuzz: ## Fuzz the config loader and editor and the allowed-signers parser, FUZZTIME (60s) each
+	@for t in $(FUZZ_TARGETS); do \
+		p=$${t%%:*}; f=$${t#*:}; \
+		echo "== $$p $$f ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./$$p/ || exit 1; \
 	done
 
 # fuzz-short counts executions rather than seconds: a duration budget on a

@@ -24,6 +24,10 @@ type Loader struct {
 	Trees  Trees
 	Subdir string // the config directory inside the repository
 	Env    string // --env overlay
+	// Verify, when set, must accept a commit before its revision loads
+	// (cl agent --require-signed): fsys is the config directory at sha and
+	// cfg the configuration loaded from it.
+	Verify func(ctx context.Context, sha string, fsys fs.FS, cfg *config.Config) error
 
 	mu    sync.Mutex
 	cache map[string]*loaded
@@ -71,6 +75,11 @@ func (l *Loader) load(ctx context.Context, sha string) (*loaded, error) {
 	cfg, _, err := config.LoadValid(config.Options{FS: fsys, Path: "cl.yaml", Env: l.Env})
 	if err != nil {
 		return nil, fmt.Errorf("cl.yaml at %s is not valid: %w", short(sha), err)
+	}
+	if l.Verify != nil {
+		if err := l.Verify(ctx, sha, fsys, cfg); err != nil {
+			return nil, fmt.Errorf("signature check (--require-signed): %w", err)
+		}
 	}
 	rel, err := deploy.FromTree(fsys, sha, when, l.Subdir)
 	if err != nil {

@@ -33,6 +33,9 @@ type ServeOptions struct {
 	Log       *slog.Logger
 	// Ready, when set, receives the HTTP server's address once it listens.
 	Ready func(addr string)
+	// RequireSigned, when set, refuses commits whose configuration or
+	// commit signature does not verify (cl agent --require-signed).
+	RequireSigned *SignedPolicy
 }
 
 // Serve runs the agent until ctx ends: it clones the repository, connects
@@ -51,11 +54,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	loader := &Loader{Trees: treesOf{src}, Subdir: o.Source.Path, Env: o.Env}
-	rev, err := loader.Revision(ctx, head)
+	boot := &Loader{Trees: treesOf{src}, Subdir: o.Source.Path, Env: o.Env}
+	rev, err := boot.Revision(ctx, head)
 	if err != nil {
 		return fmt.Errorf("start the agent: %w (fix it in the repository; the agent needs a valid cl.yaml at the head of %s to find Redis)", err, o.Source.Branch)
 	}
+	// The head's cl.yaml only locates Redis; what is applied loads (and,
+	// with --require-signed, is verified) through loader.
+	loader := &Loader{Trees: treesOf{src}, Subdir: o.Source.Path, Env: o.Env, Verify: o.RequireSigned.verifier(src)}
 	cfg := rev.Config
 	if o.DriftInterval < 0 {
 		o.DriftInterval = cfg.Monitoring.HealthCheckInterval.D()

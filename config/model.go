@@ -15,6 +15,7 @@ type Config struct {
 	Monitoring Monitoring        `yaml:"monitoring" json:"monitoring"`
 	Secrets    Secrets           `yaml:"secrets" json:"secrets"`
 	Audit      Audit             `yaml:"audit,omitempty" json:"audit"`
+	Security   Security          `yaml:"security,omitempty" json:"security"`
 	Modules    Map[*Module]      `yaml:"-" json:"-"` // task modules from tasks/, by module name
 	Source     Source            `yaml:"-" json:"-"`
 	positions  map[string]Pos    // dotted path -> position of its value
@@ -197,6 +198,21 @@ type Secrets struct {
 	Path      string `yaml:"path,omitempty" json:"path,omitempty"`
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
 	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
+}
+
+// Security configures configuration and commit signing (docs/security.md).
+// Paths are relative to cl.yaml's directory; ~/ is expanded.
+type Security struct {
+	// AllowedSigners is an OpenSSH allowed-signers file: who may sign the
+	// configuration (namespace cl-config) and commits (namespace git).
+	AllowedSigners string `yaml:"allowed_signers,omitempty" json:"allowed_signers,omitempty"`
+	// SignatureFile is the detached signature of the configuration;
+	// empty: cl.yaml.sig next to cl.yaml.
+	SignatureFile string `yaml:"signature_file,omitempty" json:"signature_file,omitempty"`
+	// RevokedKeys lists public keys (one a line) that no longer sign.
+	RevokedKeys string `yaml:"revoked_keys,omitempty" json:"revoked_keys,omitempty"`
+	// PGPKeyRing is armored PGP public keys that may sign commits.
+	PGPKeyRing string `yaml:"pgp_keyring,omitempty" json:"pgp_keyring,omitempty"`
 }
 
 // Audit configures the audit trail (docs/audit.md).

@@ -18,6 +18,9 @@ type auditEntry struct {
 type audited interface{ auditEntry() auditEntry }
 
 func (*ConfigEditCmd) auditEntry() auditEntry { return auditEntry{action: "config.edit"} }
+func (c *ConfigSignCmd) auditEntry() auditEntry {
+	return auditEntry{action: "config.sign", skip: c.PrintManifest}
+}
 func (c *HostAddCmd) auditEntry() auditEntry {
 	return auditEntry{action: "host.add", targets: []string{"host:" + c.Name}}
 }

@@ -30,6 +30,10 @@ type AgentCmd struct {
 	KnownHosts        string        `name:"known-hosts" placeholder:"FILE" help:"known_hosts for an ssh:// repository (default ~/.ssh/known_hosts)."`
 	AcceptNewHostKey  bool          `name:"accept-new-host-key" help:"Trust an ssh:// repository's host key on first use (recorded in --known-hosts)."`
 	ApplyTimeout      time.Duration `name:"apply-timeout" default:"30m" help:"Deadline of one apply."`
+	RequireSigned     bool          `name:"require-signed" help:"Apply only commits whose configuration signature (and commit signature, when signed) verify against --allowed-signers."`
+	AllowedSigners    string        `name:"allowed-signers" type:"path" placeholder:"FILE" help:"OpenSSH allowed-signers file on this machine, for --require-signed."`
+	RevokedKeys       string        `name:"revoked-keys" type:"path" placeholder:"FILE" help:"Revoked public keys (one a line) on this machine, for --require-signed."`
+	PGPKeyring        string        `name:"pgp-keyring" type:"path" placeholder:"FILE" help:"Armored PGP public keys on this machine that may sign commits, for --require-signed."`
 }
 
 // Run runs the agent until interrupted.
@@ -64,6 +68,12 @@ func (c *AgentCmd) Run(a *App) error {
 			return err
 		}
 		o.WebhookSecret = &s
+	}
+	if c.RequireSigned != (c.AllowedSigners != "") || ((c.RevokedKeys != "" || c.PGPKeyring != "") && !c.RequireSigned) {
+		return fmt.Errorf("--require-signed and --allowed-signers FILE go together (--revoked-keys, --pgp-keyring only with them): the agent's allowed signers live on its machine, not in the repository")
+	}
+	if c.RequireSigned {
+		o.RequireSigned = &agent.SignedPolicy{AllowedSigners: c.AllowedSigners, RevokedKeys: c.RevokedKeys, PGPKeyRing: c.PGPKeyring}
 	}
 	o.Ready = func(addr string) {
 		fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr)

@@ -17,6 +17,8 @@ type ConfigCmd struct {
 	Workers   ConfigWorkersCmd   `cmd:"" help:"List worker roles."`
 	Schedules ConfigSchedulesCmd `cmd:"" help:"List schedules with their next fire times and target hosts."`
 	Hosts     ConfigHostsCmd     `cmd:"" help:"List the hosts registered in cl.yaml."`
+	Sign      ConfigSignCmd      `cmd:"" help:"Sign cl.yaml, tasks/ and environments/ (SSHSIG, namespace cl-config) into security.signature_file."`
+	Verify    ConfigVerifyCmd    `cmd:"" help:"Check the configuration's signature and HEAD's commit signature against security.allowed_signers."`
 }
 
 // ConfigInitCmd is `cl config init [DIR]`.

@@ -28,6 +28,7 @@ type HostDeployCmd struct {
 	AllowDirty        bool   `name:"allow-dirty" help:"Deploy uncommitted changes (version <sha>-dirty-<hash>)."`
 	RollbackOnFailure bool   `name:"rollback-on-failure" help:"When the rollout stops, switch the hosts it updated back too."`
 	ForceUnlock       string `name:"force-unlock" placeholder:"ID" help:"Clear a stale deploy lock with this id (then deploy, if hosts are selected)."`
+	Verify            bool   `help:"Refuse to deploy unless the configuration's signature and HEAD's commit signature (when signed) verify (docs/security.md)."`
 }
 
 // Run deploys (or checks) the selected hosts.
@@ -35,6 +36,11 @@ func (c *HostDeployCmd) Run(a *App) error {
 	sel := c.selectFlags
 	if c.ForceUnlock != "" && len(sel.Target) == 0 && sel.Role == "" && len(sel.Tags) == 0 && !sel.All {
 		return c.unlockOnly(a)
+	}
+	if c.Verify {
+		if err := c.verify(a); err != nil {
+			return err
+		}
 	}
 	cfg, hosts, err := selectHosts(a, sel, c.Check)
 	if err != nil {
@@ -125,5 +131,19 @@ func (c *HostDeployCmd) check(a *App, cfg *config.Config, e *deploy.Engine, rel 
 	case differ > 0:
 		return silentExit(ExitChanges)
 	}
+	return nil
+}
+
+// verify refuses an unsigned or wrongly signed configuration or commit.
+func (c *HostDeployCmd) verify(a *App) error {
+	cfg, err := a.LoadConfig()
+	if err != nil {
+		return err
+	}
+	rep, err := verifySignatures(a.Ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("deploy refused (--verify): %w", err)
+	}
+	fmt.Fprintf(a.Stderr, "cl: %s\n", rep)
 	return nil
 }
