@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
@@ -42,6 +43,21 @@ func declaredEnv(root *yaml.Node) string {
 	if v := mappingValue(n, "environment"); v != nil && v.Kind == yaml.ScalarNode {
 		return v.Value
 	}
+	return ""
+}
+
+// checkDeclaredEnv returns cl.yaml's cluster.environment when it is a
+// valid environment name; an invalid one is an error diagnostic at its
+// position (and no environment), not a failure to load.
+func (l *loader) checkDeclaredEnv(file string, root *yaml.Node, diags *Diagnostics) string {
+	env := declaredEnv(root)
+	if env == "" || envNameRE.MatchString(env) {
+		return env
+	}
+	v := mappingValue(mappingValue(root, "cluster"), "environment")
+	*diags = append(*diags, Diagnostic{Pos: Pos{File: file, Line: v.Line, Col: v.Column}, Severity: SeverityError,
+		Path: "cluster.environment", Message: fmt.Sprintf("%q is not an environment name", env),
+		Hint: "use letters, digits, - and _ (it names environments/<env>.yaml and the Redis namespace)"})
 	return ""
 }
 
@@ -118,7 +134,11 @@ func EnvName(opts Options) string {
 		defer func() { _ = recover() }()
 		root = l.parse(opts.Path, data, &diags)
 	}()
-	env := firstNonEmpty(opts.Env, declaredEnv(root))
+	declared := declaredEnv(root)
+	if !envNameRE.MatchString(declared) {
+		declared = "" // Load reports it
+	}
+	env := firstNonEmpty(opts.Env, declared)
 	if env == "" || !envNameRE.MatchString(env) {
 		return env
 	}

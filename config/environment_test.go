@@ -98,3 +98,21 @@ func TestExampleFleetEnvironments(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidDeclaredEnvironment: a cl.yaml declaring an environment that
+// is not a name is a diagnostic at that value (found by FuzzLoad), not an
+// error about a --env the user did not give.
+func TestInvalidDeclaredEnvironment(t *testing.T) {
+	fsys := envFS(`"production n"`, nil)
+	cfg, diags, err := Load(Options{FS: fsys, Path: "cl.yaml"})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	errs := diags.Errors()
+	if len(errs) != 1 || errs[0].Path != "cluster.environment" || errs[0].Line != 3 || !strings.Contains(errs[0].Message, "is not an environment name") {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	if cfg.Source.Env != "" || EnvName(Options{FS: fsys, Path: "cl.yaml"}) != "" {
+		t.Errorf("environment %q / %q, want none", cfg.Source.Env, EnvName(Options{FS: fsys, Path: "cl.yaml"}))
+	}
+}

@@ -69,18 +69,19 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 	}
 	root := l.parse(opts.Path, data, &diags)
 	var overlayEnv string // cluster.environment as the overlay declares it
-	if env := firstNonEmpty(opts.Env, declaredEnv(root)); env != "" {
+	declared := l.checkDeclaredEnv(opts.Path, root, &diags)
+	if env := firstNonEmpty(opts.Env, declared); env != "" {
 		if !envNameRE.MatchString(env) {
 			return nil, nil, fmt.Errorf("--env %q: use letters, digits, - and _ (it names environments/<env>.yaml)", env)
 		}
 		file, odata, err := readOverlay(fsys, env)
 		switch {
-		case errors.Is(err, fs.ErrNotExist) && env == declaredEnv(root):
+		case errors.Is(err, fs.ErrNotExist) && env == declared:
 			// cl.yaml itself is this environment: no overlay.
 			src.Env = env
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, nil, fmt.Errorf("--env %s: %s does not exist: create it, or pick another environment%s", env,
-				src.join("environments", env+".yaml"), knownEnvs(fsys, declaredEnv(root)))
+				src.join("environments", env+".yaml"), knownEnvs(fsys, declared))
 		case err != nil:
 			return nil, nil, err
 		default:
