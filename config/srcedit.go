@@ -91,7 +91,38 @@ func (d *srcDoc) blockEnd(keyLine, keyCol int) int {
 		}
 		last = i
 	}
+	// A multi-line scalar may continue on lines indented less than its key:
+	// the document's next node says where the entry really ends.
+	if k := d.keyAt(keyLine, keyCol); k != nil {
+		return max(last+1, d.entryEnd(k))
+	}
 	return last + 1
+}
+
+// keyAt returns the mapping key at line and col (1-based), nil if none.
+func (d *srcDoc) keyAt(line, col int) *yaml.Node {
+	var found *yaml.Node
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if found != nil {
+			return
+		}
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i < len(n.Content); i += 2 {
+				if k := n.Content[i]; k.Line == line && k.Column == col {
+					found = k
+					return
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	if d.root != nil {
+		walk(d.root)
+	}
+	return found
 }
 
 func (d *srcDoc) insert(at int, lines ...string) {
@@ -301,6 +332,54 @@ func (d *srcDoc) removeEntry(k *yaml.Node) {
 		}
 	}
 	d.remove(from, to)
+}
+
+// entryEnd returns the index of the first line after the entry whose key
+// is k, found from the document rather than from indentation: the line
+// where the next node after the entry starts (a multi-line scalar's last
+// line may be indented less than its key), with the blank and comment
+// lines just before that node left to it.
+func (d *srcDoc) entryEnd(k *yaml.Node) int {
+	inside := map[*yaml.Node]bool{}
+	var mark func(n *yaml.Node)
+	mark = func(n *yaml.Node) {
+		inside[n] = true
+		for _, c := range n.Content {
+			mark(c)
+		}
+	}
+	var find func(n *yaml.Node)
+	find = func(n *yaml.Node) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Kind == yaml.MappingNode && n.Content[i] == k {
+				mark(k)
+				mark(n.Content[i+1])
+				return
+			}
+		}
+		for _, c := range n.Content {
+			find(c)
+		}
+	}
+	next := len(d.lines)
+	if d.root == nil {
+		return next
+	}
+	find(d.root)
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if !inside[n] && n.Line > k.Line && n.Line-1 < next {
+			next = n.Line - 1
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(d.root)
+	for next > k.Line && isBlankOrComment(d.lines[next-1]) {
+		next--
+	}
+	return next
 }
 
 // renderEntries renders entries as "key: value" lines with nested
