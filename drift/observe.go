@@ -61,6 +61,10 @@ type ObserveOptions struct {
 	// IgnoreAdded leaves files that are not in the manifest out of the
 	// check (a deployment.setup_command may create files in the release).
 	IgnoreAdded bool
+	// SkipRelease leaves the release `current` points to unread
+	// (Observation.Current stays ""): one program fewer on every host when
+	// only the facts are wanted.
+	SkipRelease bool
 	// Timeout bounds each host: connect plus the command (none when zero).
 	Timeout time.Duration
 	// Progress, when set, is called after each host (from any goroutine,
@@ -136,12 +140,16 @@ func (o Observation) Status() HostStatus {
 // MaxObserveOutput caps what one observation reads back from a host.
 const MaxObserveOutput = hostexec.MaxFactsOutput + 64<<10
 
-// observeScript prints the release `current` points to and, when $2
-// names a service on a systemd host, its state. $1 is the target
+// currentScript prints the release `current` points to; $1 is the target
+// directory. It runs first unless ObserveOptions.SkipRelease.
+const currentScript = `echo '@@current'; readlink "$1/current" 2>/dev/null || :
+`
+
+// observeScript prints, when $2 names a service on a systemd host, its
+// state, and the manifest check when $3 asks for it. $1 is the target
 // directory. FactsScript follows it when facts are asked (its $1, the disk
 // path, is the same target directory).
-const observeScript = `echo '@@current'; readlink "$1/current" 2>/dev/null || :
-if [ -n "$2" ] && [ -d /run/systemd/system ]; then
+const observeScript = `if [ -n "$2" ] && [ -d /run/systemd/system ]; then
 echo '@@service'; echo kind=systemd; systemctl is-active --quiet -- "$2" && echo active=1
 systemctl is-enabled --quiet -- "$2" 2>/dev/null && echo enabled=1
 elif [ -n "$2" ] && [ -n "$4" ]; then
@@ -231,6 +239,9 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 		ob.HostKey = HostKeyLocal
 	}
 	script := observeScript
+	if !o.SkipRelease {
+		script = currentScript + script
+	}
 	if o.Facts {
 		script += hostexec.FactsScript
 	}

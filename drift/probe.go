@@ -50,7 +50,7 @@ type ProbeOptions struct {
 // Probe observes hosts' reachability and facts (Observe with Facts) and
 // returns their statuses in the order given.
 func Probe(ctx context.Context, op Opener, hosts []*config.Host, o ProbeOptions) []HostStatus {
-	oo := ObserveOptions{TargetDir: o.DiskPath, Parallel: o.Concurrency, Facts: true, Timeout: o.Timeout}
+	oo := ObserveOptions{TargetDir: o.DiskPath, Parallel: o.Concurrency, Facts: true, SkipRelease: true, Timeout: o.Timeout}
 	if o.Progress != nil {
 		oo.Progress = func(done, total int, ob Observation) { o.Progress(done, total, ob.Status()) }
 	}

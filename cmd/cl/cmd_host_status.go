@@ -26,10 +26,11 @@ func (c *HostStatusCmd) Run(a *App) error {
 	defer conn.Close()
 	progress := newProgress(a, "probing")
 	obs := drift.Observe(a.Ctx, conn, hosts, drift.ObserveOptions{
-		TargetDir: cfg.Deployment.TargetDirectory,
-		Facts:     true,
-		Timeout:   cfg.SSH.Timeout.D() + 5*time.Second,
-		Parallel:  c.Concurrency,
+		TargetDir:   cfg.Deployment.TargetDirectory,
+		Facts:       true,
+		SkipRelease: true, // the table shows facts only
+		Timeout:     cfg.SSH.Timeout.D() + 5*time.Second,
+		Parallel:    c.Concurrency,
 		Progress: func(done, total int, o drift.Observation) {
 			progress.update(done, total, o.Host)
 		},
