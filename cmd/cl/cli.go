@@ -50,19 +50,6 @@ type CLI struct {
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 }
 
-func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
-	opts := []kong.Option{
-		kong.Name("cl"),
-		kong.Description("celeroot: run fleets of plain Linux hosts by GitOps. Docs: docs/cli.md"),
-		kong.Writers(stdout, stderr),
-		kong.Exit(exit),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": versionLine()},
-	}
-	return kong.New(cli, opts...)
-}
-
 type exitPanic int
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -75,7 +62,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // run; by the test in tests).
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	var cli CLI
-	parser, err := newParser(&cli, stdout, stderr, func(c int) { panic(exitPanic(c)) })
+	parser, err := newParserFor(&cli, args, stdout, stderr, func(c int) { panic(exitPanic(c)) })
 	if err != nil {
 		fmt.Fprintf(stderr, "cl: internal error: %v\n", err)
 		return ExitError
