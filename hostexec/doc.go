@@ -85,7 +85,9 @@
 // stdout and mangles binary stdin and output. So remote commands are
 // wrapped instead: the login shell execs `/bin/sh -c` with a script that
 // prints its PID on stderr (`cl-pgid=N`, stripped by the client) and then
-// execs the command. sshd makes every session a new session and process
+// execs the command; a command that is itself a `/bin/sh -c` script (most
+// are) runs in that shell instead, with its own arguments, which saves an
+// exec per command on every host. sshd makes every session a new session and process
 // group, and exec keeps the PID, so N is the command's process group.
 // On cancel the client sends the signal request (TERM) and, from a second
 // session, runs `kill -s TERM -- -N` (through sudo for become targets);

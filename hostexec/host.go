@@ -171,8 +171,35 @@ func remoteCommand(c Command, become string) string {
 	if c.Dir != "" {
 		s.WriteString("cd " + Quote(c.Dir) + " || exit 1\n")
 	}
+	if script, args, ok := c.shellScript(); ok && become != BecomeSudo {
+		// The command is a /bin/sh script itself: this shell runs it
+		// instead of exec'ing another, one exec fewer per command (about
+		// 7 ms of a host's CPU on a slow VM, paid by every host of a
+		// fan-out). Its arguments become this shell's, so $0, $1… are
+		// what the script was given.
+		for _, k := range sortedKeys(c.Env) {
+			s.WriteString(k + "=" + Quote(c.Env[k]) + "; export " + k + "\n")
+		}
+		s.WriteString(script)
+		return "exec /bin/sh -c " + Quote(s.String()) + " " + QuoteArgs(args)
+	}
 	s.WriteString("exec " + QuoteArgs(c.argv(become, true)))
 	return "exec /bin/sh -c " + Quote(s.String())
+}
+
+// shellScript returns c's script and its arguments ($0 first) when c runs
+// `/bin/sh -c SCRIPT [ARG0 ARG…]` (or is a Line).
+func (c Command) shellScript() (script string, args []string, ok bool) {
+	switch {
+	case c.Line != "":
+		return c.Line, []string{"sh"}, true
+	case len(c.Argv) >= 3 && c.Argv[0] == "/bin/sh" && c.Argv[1] == "-c":
+		if len(c.Argv) == 3 {
+			return c.Argv[2], []string{"sh"}, true
+		}
+		return c.Argv[2], c.Argv[3:], true
+	}
+	return "", nil, false
 }
 
 // Quote returns s quoted for a POSIX shell: unchanged when it holds only

@@ -47,6 +47,34 @@ func TestRemoteCommand(t *testing.T) {
 	}
 }
 
+// A /bin/sh script runs in the wrapper's shell with its own $0, $1… and
+// environment; with sudo it is exec'd as before.
+func TestRemoteCommandRunsScriptInPlace(t *testing.T) {
+	script := `printf '%s|' "$0" "$#" "$1" "$2" "$X" "$(pwd)"; exit 3`
+	for _, c := range []Command{
+		{Argv: []string{"/bin/sh", "-c", script, "zero", "a'b c", "$(id)"}, Env: map[string]string{"X": "x'y"}, Dir: "/tmp"},
+		{Argv: []string{"/bin/sh", "-c", script}, Env: map[string]string{"X": "x'y"}, Dir: "/tmp"},
+		{Line: script, Env: map[string]string{"X": "x'y"}, Dir: "/tmp"},
+	} {
+		rc := remoteCommand(c, "")
+		if strings.Count(rc, "exec ") != 1 {
+			t.Errorf("remote command %s execs more than the wrapper shell", rc)
+		}
+		want := "zero|2|a'b c|$(id)|x'y|/tmp|"
+		if len(c.Argv) != 6 {
+			want = "sh|0|||x'y|/tmp|"
+		}
+		cmd := exec.Command("/bin/sh", "-c", rc)
+		out, err := cmd.Output()
+		if cmd.ProcessState.ExitCode() != 3 || string(out) != want {
+			t.Errorf("%+v: got %q (exit %d, %v), want %q", c, out, cmd.ProcessState.ExitCode(), err, want)
+		}
+	}
+	if rc := remoteCommand(Command{Argv: []string{"/bin/sh", "-c", "true"}}, BecomeSudo); !strings.Contains(rc, "exec sudo -n -- /bin/sh -c true") {
+		t.Errorf("a sudo command is not exec'd through sudo: %s", rc)
+	}
+}
+
 func TestParseHop(t *testing.T) {
 	for in, want := range map[string]Hop{
 		"bastion":                 {Address: "bastion"},
