@@ -1,7 +1,8 @@
 # celeroot host library: the host side of `cl host deploy`, plain POSIX sh
 # (dash, bash, busybox ash) with tar, awk, sort, ln, mv -T and, when
 # present, gzip and sha256sum. cl installs it as
-# <target>/.celeroot/lib-<hash>.sh and runs `sh LIB COMMAND ARGS...`.
+# <target>/.celeroot/lib-<hash>.sh and sources it from `sh -c WRAPPER LIB COMMAND
+# ARGS...` ($0 is LIB, $1 the command), as if run as `sh LIB COMMAND ARGS...`.
 # Nothing here is interpolated by cl: arguments arrive as argv.
 set -eu
 # Releases hold the worker's credentials: everything cl creates on the
