@@ -23,8 +23,8 @@ type spec struct {
 	Env            []string
 	Stdin          []byte
 	Stdout, Stderr io.Writer
-	Timeout        time.Duration // 0: none
-	KillGrace      time.Duration // SIGTERM → SIGKILL
+	Timeout        time.Duration   // 0: none
+	KillGrace      time.Duration   // SIGTERM → SIGKILL
 	Mask           *secrets.Masker // secret values to hide in the output (runSpec); nil: none
 }
 
