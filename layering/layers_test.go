@@ -20,7 +20,7 @@ var layers = map[string][]string{
 	"deploy/supervise": {},
 	"hostexec":         {"config", "hostkeys"},
 	"queue":            {"config"},
-	"dispatch":         {"config", "queue"},
+	"dispatch":         {"config", "queue", "secrets"},
 	"drift":            {"config", "hostexec", "queue"},
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},

@@ -132,7 +132,11 @@ func (f *fakeSecretsManager) verify(r *http.Request, body []byte) (string, strin
 	creq := sha256.Sum256(canon.Bytes())
 	scope := strings.Join(cred[1:], "/")
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
-	mac := func(key []byte, s string) []byte { h := hmac.New(sha256.New, key); h.Write([]byte(s)); return h.Sum(nil) }
+	mac := func(key []byte, s string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(s))
+		return h.Sum(nil)
+	}
 	k := mac([]byte("AWS4"+secret), cred[1])
 	k = mac(k, cred[2])
 	k = mac(k, cred[3])
