@@ -3,10 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/celeroot/celeroot/audit"
+	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/reconcile"
+	gitsync "github.com/celeroot/celeroot/sync"
 	"github.com/celeroot/celeroot/sync/webhook"
 )
 
@@ -26,6 +29,23 @@ type AuditOptions struct {
 	// Delivery returns the id of the webhook delivery that asked for this
 	// sync, or "" (poll, file watch, no webhooks).
 	Delivery func() string
+}
+
+// NewAuditOptions records the applies of an agent whose commits come from
+// src into cfg's audit trail for env on store (audit.fail_closed honoured):
+// the one wiring of `cl agent` and `cl dev`.
+func NewAuditOptions(cfg *config.Config, env string, store audit.Store, src *gitsync.Source) (*AuditOptions, error) {
+	trail, err := audit.ForConfig(cfg, env, store, true)
+	if err != nil {
+		return nil, err
+	}
+	return &AuditOptions{Trail: trail, FailClosed: cfg.Audit.FailClosed, Commit: func(ctx context.Context, sha string) (string, string) {
+		c, err := src.Commit(ctx, sha)
+		if err != nil {
+			return "", ""
+		}
+		return strings.TrimSpace(c.Author + " <" + c.AuthorEmail + ">"), c.Committer
+	}}, nil
 }
 
 // auditApply appends one record of an apply of rev: result started, ok or

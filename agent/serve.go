@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/hostexec"
@@ -90,17 +89,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	a.Before = BackupBeforeApply(q, loader.Trees, log)
 
-	trail, err := audit.ForConfig(cfg, o.Env, q, true)
-	if err != nil {
+	if a.Audit, err = NewAuditOptions(cfg, o.Env, q, src); err != nil {
 		return fmt.Errorf("start the agent: %w (cl.yaml at %s)", err, short(head))
 	}
-	a.Audit = &AuditOptions{Trail: trail, FailClosed: cfg.Audit.FailClosed, Commit: func(ctx context.Context, sha string) (string, string) {
-		c, err := src.Commit(ctx, sha)
-		if err != nil {
-			return "", ""
-		}
-		return strings.TrimSpace(c.Author + " <" + c.AuthorEmail + ">"), c.Committer
-	}}
 
 	a.Status.ReadLock = func(ctx context.Context) (*deploy.LockInfo, error) {
 		info, _, err := deploy.ReadLock(ctx, q)

@@ -16,9 +16,12 @@ import (
 // (WorkerCredentials).
 
 // WorkerSections are the top-level keys of cl.yaml a worker reads; WorkerCopy
-// drops every other section (ssh, monitoring, secrets and any section added
-// later), so a new section carrying credentials is not shipped by default.
-var WorkerSections = []string{"cluster", "redis", "hosts", "workers", "deployment", "schedules"}
+// drops every other section (ssh, monitoring and any section added later),
+// so a new section carrying credentials is not shipped by default. secrets
+// is kept: it names the provider and where the worker finds its
+// credentials (files, environment variables), never the credentials
+// themselves; a user:password in secrets.endpoint is removed.
+var WorkerSections = []string{"cluster", "redis", "hosts", "workers", "deployment", "schedules", "secrets"}
 
 // WorkerCopy returns cl.yaml (or an environments/*.yaml overlay) as a
 // release ships it to hosts: only WorkerSections, and redis.url without its
@@ -40,7 +43,7 @@ func WorkerCopy(data []byte) ([]byte, error) {
 	}
 	// Edit from the bottom up so that earlier line numbers stay valid.
 	var drop []*yaml.Node
-	var url *yaml.Node
+	var url, endpoint *yaml.Node
 	for i := 0; i+1 < len(d.root.Content); i += 2 {
 		k, v := d.root.Content[i], d.root.Content[i+1]
 		switch {
@@ -50,7 +53,18 @@ func WorkerCopy(data []byte) ([]byte, error) {
 			if _, u := lookup(v, "url"); u != nil && u.Kind == yaml.ScalarNode {
 				url = u
 			}
+		case k.Value == "secrets":
+			if _, u := lookup(v, "endpoint"); u != nil && u.Kind == yaml.ScalarNode {
+				endpoint = u
+			}
 		}
+	}
+	// The later node first, so that the earlier one's position stays valid.
+	if endpoint != nil && (url == nil || endpoint.Line > url.Line) {
+		if err := d.stripEndpoint(endpoint); err != nil {
+			return nil, err
+		}
+		endpoint = nil
 	}
 	if url != nil {
 		if clean := StripURLCredentials(url.Value); clean != url.Value {
@@ -63,6 +77,11 @@ func WorkerCopy(data []byte) ([]byte, error) {
 			}
 		}
 	}
+	if endpoint != nil {
+		if err := d.stripEndpoint(endpoint); err != nil {
+			return nil, err
+		}
+	}
 	for i := len(drop) - 1; i >= 0; i-- {
 		d.removeEntry(drop[i])
 	}
@@ -72,6 +91,31 @@ func WorkerCopy(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("without its credentials the file is not valid YAML (%v): do not refer to anchors of the sections a worker does not get (%s are kept)", err, strings.Join(WorkerSections, ", "))
 	}
 	return out, nil
+}
+
+// stripEndpoint removes the user information of secrets.endpoint.
+func (d *srcDoc) stripEndpoint(n *yaml.Node) error {
+	scheme, rest, ok := strings.Cut(n.Value, "://")
+	if !ok {
+		return nil
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	at := strings.LastIndex(host, "@")
+	if at < 0 {
+		return nil
+	}
+	clean := scheme + "://" + host[at+1:]
+	if strings.Contains(rest, "/") {
+		clean += "/" + path
+	}
+	text, err := scalarText(clean)
+	if err != nil {
+		return err
+	}
+	if err := d.replaceScalar(n, text); err != nil {
+		return fmt.Errorf("secrets.endpoint: %w", err)
+	}
+	return nil
 }
 
 // StripURLCredentials returns a Redis URL without its password (user name

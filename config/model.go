@@ -191,13 +191,31 @@ type Metric struct {
 	Threshold float64 `yaml:"threshold" json:"threshold"`
 }
 
-// Secrets configures the secrets provider.
+// Secrets configures the secrets provider (docs/security.md#secrets).
+// Credentials are never values here: cl.yaml names the files or
+// environment variables that hold them.
 type Secrets struct {
 	Provider  string `yaml:"provider,omitempty" json:"provider,omitempty"`
 	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
 	Path      string `yaml:"path,omitempty" json:"path,omitempty"`
-	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	Mount     string `yaml:"mount,omitempty" json:"mount,omitempty"`
 	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
+	CAFile    string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	TokenEnv  string `yaml:"token_env,omitempty" json:"token_env,omitempty"`
+	RoleID    string `yaml:"role_id,omitempty" json:"role_id,omitempty"`
+	// SecretFile/SecretEnv: the provider's secret credential (Vault AppRole
+	// secret-id, AWS secret access key, Azure client secret).
+	SecretFile     string   `yaml:"secret_file,omitempty" json:"secret_file,omitempty"`
+	SecretEnv      string   `yaml:"secret_env,omitempty" json:"secret_env,omitempty"`
+	KeyIDEnv       string   `yaml:"key_id_env,omitempty" json:"key_id_env,omitempty"`
+	TenantID       string   `yaml:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+	ClientID       string   `yaml:"client_id,omitempty" json:"client_id,omitempty"`
+	Authority      string   `yaml:"authority,omitempty" json:"authority,omitempty"`
+	Recipients     []string `yaml:"recipients,omitempty" json:"recipients,omitempty"`
+	RecipientsFile string   `yaml:"recipients_file,omitempty" json:"recipients_file,omitempty"`
+	IdentityFile   string   `yaml:"identity_file,omitempty" json:"identity_file,omitempty"`
+	IdentityEnv    string   `yaml:"identity_env,omitempty" json:"identity_env,omitempty"`
 }
 
 // Security configures configuration and commit signing (docs/security.md).

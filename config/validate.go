@@ -30,7 +30,7 @@ var (
 	Strategies          = []string{"all", "rolling", "canary"}
 	CatchupModes        = []string{"none", "once"}
 	ConcurrencyPolicies = []string{string(ConcurrencyAllow), string(ConcurrencyForbid)}
-	SecretsProviders    = []string{"vault", "aws-secrets", "azure-kv", "env", "file"}
+	SecretsProviders    = []string{"vault", "aws-secrets", "azure-kv", "env", "file", "age"}
 	MetricNames         = []string{"task_execution_time", "queue_size", "task_failure_rate", "worker_count", "host_unreachable", "deploy_duration"}
 	ParamTypes          = []string{ParamString, ParamInt, ParamBool}
 	Connections         = []string{"", "auto", "ssh", "local"}
@@ -471,7 +471,7 @@ func (c *Config) validateSecrets(k checker) {
 	s := c.Secrets
 	if s.Provider == "" {
 		if s.Endpoint != "" || s.Path != "" {
-			k.err("secrets", "add provider: vault (or aws-secrets, azure-kv, env, file)", "secrets has settings but no provider")
+			k.err("secrets", "add provider: vault (or aws-secrets, azure-kv, env, file, age)", "secrets has settings but no provider")
 		}
 		return
 	}
@@ -481,9 +481,26 @@ func (c *Config) validateSecrets(k checker) {
 		if s.Endpoint == "" {
 			k.err("secrets.provider", "add endpoint: https://...", "provider %s needs an endpoint", s.Provider)
 		}
+	case "file":
+		if s.Path == "" {
+			k.err("secrets.provider", "add path: /etc/celeroot/secrets (one file per secret)", "provider file needs a path")
+		}
+	case "aws-secrets":
+		if s.Region == "" {
+			k.err("secrets.provider", "add region: eu-west-1 (the region of the secrets)", "provider aws-secrets needs a region")
+		}
+	}
+	if s.Provider == "azure-kv" && (s.TenantID == "" || s.ClientID == "") {
+		k.err("secrets.provider", "add tenant_id and client_id (the app registration that reads the vault)", "provider azure-kv needs tenant_id and client_id")
 	}
 	if s.Endpoint != "" {
 		k.url("secrets.endpoint", s.Endpoint, "https", "http")
+	}
+	if s.Authority != "" {
+		k.url("secrets.authority", s.Authority, "https", "http")
+	}
+	if s.Mount != "" && (strings.Contains(s.Mount, "..") || strings.HasPrefix(s.Mount, "/")) {
+		k.err("secrets.mount", "name the KV v2 mount, e.g. kv", "mount %q is not a mount path", s.Mount)
 	}
 }
 

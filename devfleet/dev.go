@@ -132,6 +132,11 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 		Opts: agent.Options{Interval: o.Interval, DriftInterval: 30 * time.Second, AutoApply: true, ApplyTimeout: 5 * time.Minute},
 	}
 	a.Before = agent.BackupBeforeApply(o.Queue, loader.Trees, o.Log)
+	// Applies are audited as cl agent's are (the trail of the cl.yaml cl dev
+	// was started with: its audit.file is relative to that directory).
+	if a.Audit, err = agent.NewAuditOptions(o.Config, o.Env, o.Queue, src); err != nil {
+		return nil, fmt.Errorf("cl dev: %w", err)
+	}
 	if err := gitsync.Watch(ctx, repo, func() { a.Trigger() }); err != nil {
 		o.Log.Warn("cl dev: not watching the dev repository: polling only", "repo", repo, "err", err)
 	}

@@ -1,11 +1,13 @@
 package dispatch
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/secrets"
 )
 
 // Spec is a task resolved for one role: what every run of it on that role
@@ -44,6 +46,11 @@ func Resolve(cfg *config.Config, role, task string, params map[string]any) (*Spe
 	}
 	if len(res.ParamErrors) > 0 {
 		return nil, &ParamsError{Task: res.Task, Errs: res.ParamErrors}
+	}
+	// A malformed ${secret:…} is refused here, before it is enqueued; the
+	// worker resolves well-formed ones when the run starts.
+	if _, err := secrets.Uses(res.Params, res.Task.Env); err != nil {
+		return nil, fmt.Errorf("task %s: %w", res.Task.Ref(), err)
 	}
 	w, _ := cfg.Workers.Get(role)
 	t := res.Task

@@ -3,6 +3,8 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -104,5 +106,35 @@ func TestUnserved(t *testing.T) {
 	got, err := dispatch.Unserved(context.Background(), fakeWorkers{{Host: "web1", Role: "web", Time: time.Now()}}, subs)
 	if err != nil || !reflect.DeepEqual(got, []int{1, 3}) {
 		t.Fatalf("unserved: %v %v, want [1 3] (web2 has no worker, nor role db)", got, err)
+	}
+}
+
+// TestResolveRefusesMalformedSecretReference: a ${secret:…} that does not
+// parse is refused before it is enqueued; a well-formed one is kept as
+// written (the worker resolves it).
+func TestResolveRefusesMalformedSecretReference(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"cl.yaml":      "cluster:\n  name: s\nhosts:\n  h1:\n    role: app\n    address: 127.0.0.1\nworkers:\n  app:\n    tasks: [m]\n",
+		"tasks/m.yaml": "tasks:\n  t:\n    params:\n      token: {type: string, required: true}\n    command: [\"/bin/true\"]\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _, err := config.LoadValid(config.Options{Path: filepath.Join(dir, "cl.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := dispatch.Resolve(cfg, "app", "m.t", map[string]any{"token": "${secret:api#token}"})
+	if err != nil || sp.Params["token"] != "${secret:api#token}" {
+		t.Fatalf("well-formed reference: %v %+v", err, sp)
+	}
+	_, err = dispatch.Resolve(cfg, "app", "m.t", map[string]any{"token": "${secret:api$(id)}"})
+	if err == nil || !strings.Contains(err.Error(), "bad secret reference") || !strings.Contains(err.Error(), "param token") {
+		t.Fatalf("malformed reference: %v", err)
 	}
 }

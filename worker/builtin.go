@@ -23,7 +23,7 @@ func (w *worker) runBuiltin(ctx context.Context, c *release, r *queue.Run, t *co
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("%s: %w", t.Name, err)), false
 	}
-	env = append(append(baseEnv(), env...), w.contextEnv(c, r, t)...)
+	env = append(append(baseEnv(c), env...), w.contextEnv(c, r, t)...)
 	w.appendNote(ctx, r.ID, "running "+fmt.Sprint(argv))
 	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
 }

@@ -58,6 +58,20 @@
 // except as a separate argv element of a built-in (a validated package or
 // service name); nothing goes through a shell.
 //
+// # Secrets
+//
+// A string parameter or a task env value may reference a secret
+// (${secret:NAME#KEY@VERSION}, package secrets). The worker resolves the
+// references right before it starts the process, through the provider of
+// the release's secrets section, fetching each value for this run only:
+// the task gets the values (environment, stdin), the run record keeps the
+// reference, the run's stdout and stderr pass through a masker that writes
+// *** for each value, and the audit trail gets a "secret.resolve" record
+// with the secrets' names and the run id. A reference that does not parse
+// or a secret that cannot be fetched refuses the run (the error names the
+// secret, never a value). The variables holding the provider's credentials
+// are removed from tasks' environment.
+//
 // See docs/worker.md for the operator's view (supervision, health endpoint,
 // built-ins).
 package worker

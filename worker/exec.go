@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/celeroot/celeroot/secrets"
 )
 
 // spec is one subprocess to run.
@@ -21,8 +23,9 @@ type spec struct {
 	Env            []string
 	Stdin          []byte
 	Stdout, Stderr io.Writer
-	Timeout        time.Duration // 0: none
-	KillGrace      time.Duration // SIGTERM → SIGKILL
+	Timeout        time.Duration   // 0: none
+	KillGrace      time.Duration   // SIGTERM → SIGKILL
+	Mask           *secrets.Masker // secret values to hide in the output (runSpec); nil: none
 }
 
 // outcome is how a subprocess ended.

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/secrets"
 )
 
 // refusedExit is the exit code recorded for runs that never started a
@@ -123,14 +125,18 @@ func (w *worker) runProcess(ctx context.Context, c *release, r *queue.Run, t *co
 	if err != nil {
 		return w.refuse(ctx, r, err), false
 	}
+	params, taskEnv, mask, err := w.resolveSecrets(ctx, c, r, params, t.Env)
+	if err != nil {
+		return w.refuse(ctx, r, err), false
+	}
 	stdin, err := json.Marshal(params)
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("encode params of run %s: %w", r.ID, err)), false
 	}
-	env := append(baseEnv(), envList(t.Env)...)
+	env := append(baseEnv(c), envList(taskEnv)...)
 	env = append(env, config.ParamEnv(params)...)
 	env = append(env, w.contextEnv(c, r, t)...)
-	return w.runSpec(ctx, r, spec{Argv: argv, Dir: c.dir, Env: env, Stdin: stdin, Timeout: timeout})
+	return w.runSpec(ctx, r, spec{Argv: argv, Dir: c.dir, Env: env, Stdin: stdin, Timeout: timeout, Mask: mask})
 }
 
 // runSpec runs a spec with the run's log as output and turns the outcome
@@ -140,7 +146,15 @@ func (w *worker) runSpec(ctx context.Context, r *queue.Run, s spec) (queue.Resul
 	// stderr share the run's log budget.
 	rl := w.q.RunLog(context.WithoutCancel(ctx), r.ID)
 	s.Stdout, s.Stderr, s.KillGrace = rl.Writer("stdout"), rl.Writer("stderr"), w.killGrace
+	var masked []*secrets.MaskWriter
+	if !s.Mask.Empty() { // secret values in the output become ***
+		mo, me := s.Mask.Writer(s.Stdout), s.Mask.Writer(s.Stderr)
+		s.Stdout, s.Stderr, masked = mo, me, []*secrets.MaskWriter{mo, me}
+	}
 	out := execute(ctx, s)
+	for _, m := range masked {
+		_ = m.Flush() // the run log never fails a write
+	}
 	if err := rl.Close(); err != nil {
 		w.log.Warn("write run log", "run", r.ID, "err", err)
 	}
@@ -172,11 +186,14 @@ func (w *worker) contextEnv(c *release, r *queue.Run, t *config.Task) []string {
 }
 
 // baseEnv is the worker's environment without CL_* variables, which belong
-// to the run.
-func baseEnv() []string {
+// to the run, and without the variables holding the secrets provider's
+// credentials (a task gets the secrets it references, not the keys to all).
+func baseEnv(c *release) []string {
+	drop := secrets.CredentialEnv(c.cfg)
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CL_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(kv, "CL_") && !slices.Contains(drop, name) {
 			env = append(env, kv)
 		}
 	}

@@ -140,6 +140,8 @@ type worker struct {
 	serving           atomic.Bool // claiming; false while draining
 	processed, failed atomic.Int64
 	counted           atomic.Bool // a run finished since the last heartbeat (maintain sends one within a second)
+
+	sec secretState // the secrets provider and audit trail, opened at the first run that uses a secret
 }
 
 // flight is a run being executed.

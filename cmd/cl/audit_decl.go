@@ -17,6 +17,12 @@ type auditEntry struct {
 // or the cluster; runContext appends one record per run (docs/audit.md).
 type audited interface{ auditEntry() auditEntry }
 
+func (c *SecretsEncryptCmd) auditEntry() auditEntry {
+	return auditEntry{action: "secret.encrypt", targets: []string{"secret:" + c.Name}}
+}
+func (c *SecretsEditCmd) auditEntry() auditEntry {
+	return auditEntry{action: "secret.edit", targets: []string{"secret:" + c.Name}}
+}
 func (*ConfigEditCmd) auditEntry() auditEntry { return auditEntry{action: "config.edit"} }
 func (c *ConfigSignCmd) auditEntry() auditEntry {
 	return auditEntry{action: "config.sign", skip: c.PrintManifest}

@@ -45,6 +45,7 @@ type CLI struct {
 	Worker     WorkerCmd     `cmd:"" help:"Run this host's worker: consume its host and role queues and run tasks."`
 	Beat       BeatCmd       `cmd:"" help:"The scheduler: one leader fires cron schedules to hosts; status, stop, restart, backups."`
 	Audit      AuditCmd      `cmd:"" help:"The tamper-evident audit trail of administrative actions: logs, verify, export."`
+	Secrets    SecretsCmd    `cmd:"" help:"Age-encrypted secrets in the config repository: encrypt, decrypt, edit."`
 	Cluster    ClusterCmd    `cmd:"" help:"The whole cluster: init, drift, reconcile (repair drift), status, backup, restore."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit and build date."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`

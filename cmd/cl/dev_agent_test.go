@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -100,6 +101,7 @@ func TestDevAppliesCommits(t *testing.T) {
 		t.Fatalf("status after the commit: want an apply of %s to dbserver01 only, got %+v", second, st.LastApply)
 	}
 	checkHeartbeats(t, q, want)
+	checkDevAudited(t, q, second)
 
 	// An invalid commit: reported, nothing applied.
 	cfgPath := filepath.Join(info.Repo, "cl.yaml")
@@ -115,6 +117,22 @@ func TestDevAppliesCommits(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkDevAudited: cl dev's agent appends its applies to the audit trail
+// as cl agent does (agent.apply, the commit's author, the SHA).
+func checkDevAudited(t *testing.T, q *queue.Queue, sha string) {
+	t.Helper()
+	recs, err := (&audit.Trail{Store: q}).Records(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Action == "agent.apply" && r.SHA == sha && r.Actor.Via == "agent" && r.Actor.Author == "t <t@t>" && r.Result == audit.ResultOK {
+			return
+		}
+	}
+	t.Errorf("no agent.apply record of %s by t <t@t> in the audit trail: %+v", sha, recs)
 }
 
 // devRepo commits in the dev repository with the git command line, as a
