@@ -44,14 +44,15 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 cl_exec >/dev/null 2>&1 || { cl_exec; exit 1; } # fail loudly, once, before timing
 floor_t=$(measure floor_exec)
 cl_t=$(measure cl_exec)
-ans_t=$(measure ansible_command)
-pssh_t=$(measure pssh_true)
-fab_t=$(measure fabric_group)
+peer_rounds=${PEER_ROUNDS:-$ROUNDS}
+ans_t=$(ROUNDS=$peer_rounds measure ansible_command)
+pssh_t=$(ROUNDS=$peer_rounds measure pssh_true)
+fab_t=$(ROUNDS=$peer_rounds measure fabric_group)
 records=$(grep -c '"host.exec"' "$work/audit.jsonl" || true)
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 echo
-echo "cl host exec over $N sshd test hosts, cold (a new process each), median of $ROUNDS runs, $(date -u +%F), load average at start $load"
+echo "cl host exec over $N sshd test hosts, cold (a new process each), median of $ROUNDS runs (peers: $peer_rounds), $(date -u +%F), load average at start $load"
 echo "(cl wrote $records audit records)"
 printf '| %-58s | %8s | %s |\n' "what" "seconds" "ratio"
 printf '| %-58s | %8s | %s |\n' "---" "---" "---"
