@@ -34,7 +34,7 @@ go build -o "$work/testhosts" ./e2e/cmd/testhosts
 go build -o "$work/fanout" ./bench/fanout
 "$work/testhosts" up -n "$N" -o "$work/fleet.json" >"$work/testhosts.log" 2>&1 &
 th_pid=$!
-for _ in $(seq 100); do [ -s "$work/fleet.json" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -s "$work/fleet.json" ] && break; sleep 0.1; done # 100 hosts take a while
 [ -s "$work/fleet.json" ] || { cat "$work/testhosts.log"; exit 1; }
 
 python3 - "$work" <<'PY'
