@@ -160,7 +160,7 @@ func TestBadCommands(t *testing.T) {
 }
 
 // TestHostileWordsSurviveTheRemoteShell checks the quoting the SSH path
-// applies (hostexec.QuoteArgs, one word each, the '\'' rule) through a real
+// applies (hostexec.QuoteArgs, one word each, a quote written as quote-backslash-quote-quote) through a real
 // sh, as sshd's login shell would read it.
 func TestHostileWordsSurviveTheRemoteShell(t *testing.T) {
 	words := []string{"a;b", "$(id)", "`id`", "line1\nline2", `it's "quoted"`, "", "--", "*", "$HOME", "\\", "'", "a'\\''b"}

@@ -24,7 +24,9 @@ func TestHostExec(t *testing.T) {
 	cfg := WriteFleetConfig(t, t.TempDir(), f, FleetConfig{RedisAddr: redis})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cl := func(args ...string) (string, string, int) { return RunCL(t, ctx, append([]string{"-c", cfg}, args...)...) }
+	cl := func(args ...string) (string, string, int) {
+		return RunCL(t, ctx, append([]string{"-c", cfg}, args...)...)
+	}
 
 	out, stderr, code := cl("host", "exec", "--all", "--", "sh", "-c", `echo "hello from $(hostname)"; printf 'no newline'; echo warn >&2`)
 	if code != 0 {
