@@ -25,6 +25,7 @@ var layers = map[string][]string{
 	"deploy":           {"config", "hostexec", "queue", "drift", "deploy/supervise"},
 	"discover":         {"config", "hostexec", "drift"},
 	"sshkeys":          {"config", "hostexec"},
+	"adhoc":            {"config", "hostexec"},
 	"audit":            {"config"},
 	"signing":          {"config"},
 	"secrets":          {"config"},

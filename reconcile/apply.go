@@ -46,6 +46,7 @@ type Applier struct {
 type Result struct {
 	PlanID   string                `json:"plan_id"`
 	SHA      string                `json:"sha"`
+	Repair   bool                  `json:"drift_only,omitempty"` // a drift-only plan: the cluster did not move
 	OK       bool                  `json:"ok"`
 	Error    string                `json:"error,omitempty"`
 	Hosts    map[string]HostResult `json:"hosts"`
@@ -63,7 +64,9 @@ var ErrApplyFailed = errors.New("apply failed")
 // Apply carries out p, whose target revision is rev, and records the
 // outcome. The caller holds the apply lock. The plan must have been made
 // against the current state (else ErrStale). The applied SHA advances only
-// when every action succeeded; a failure marks the SHA bad.
+// when every action succeeded; a failure marks the SHA bad. A drift-only
+// plan never moves the applied SHA or generation: only its hosts' outcomes
+// are recorded.
 func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, error) {
 	now := a.now()
 	st, err := a.Store.Load(ctx)
@@ -76,7 +79,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	if rev.SHA != p.To {
 		return nil, fmt.Errorf("apply plan %s: the revision is %s, the plan is for %s", p.ID, short(rev.SHA), short(p.To))
 	}
-	res := &Result{PlanID: p.ID, SHA: p.To, Hosts: map[string]HostResult{}, Started: now}
+	res := &Result{PlanID: p.ID, SHA: p.To, Repair: p.DriftOnly, Hosts: map[string]HostResult{}, Started: now}
 	var failures []string
 	if hosts := p.Deploys(); len(hosts) > 0 {
 		got, err := a.Deployer.Deploy(ctx, rev, hosts)
@@ -124,7 +127,10 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	res.OK = len(failures) == 0
 	sort.Strings(failures)
 	res.Error = strings.Join(failures, "; ")
-	o := Outcome{Expect: st.Generation, SHA: p.To, Hosts: map[string]HostApplied{}, Remove: res.Removed, OK: res.OK, Error: res.Error, At: a.now()}
+	// A drift-only plan repairs hosts: their outcomes are recorded, the
+	// cluster's SHA, generation and bad SHAs stay.
+	o := Outcome{Expect: st.Generation, SHA: p.To, Hosts: map[string]HostApplied{}, Remove: res.Removed, OK: res.OK, Error: res.Error, At: a.now(),
+		Repair: p.DriftOnly}
 	for h, r := range res.Hosts {
 		o.Hosts[h] = HostApplied{SHA: p.To, OK: r.OK, Error: r.Error, Applied: o.At}
 		if !r.OK {
@@ -207,9 +213,14 @@ func (r *Result) Summary() string {
 			ok++
 		}
 	}
-	if r.OK {
+	switch {
+	case r.Repair && r.OK:
+		fmt.Fprintf(&b, "repaired drift (the cluster stays at %s, generation %d)", orNone(r.State.SHA), r.State.Generation)
+	case r.Repair:
+		fmt.Fprintf(&b, "FAILED drift repair: %s", r.Error)
+	case r.OK:
 		fmt.Fprintf(&b, "applied %s (generation %d)", r.SHA[:min(12, len(r.SHA))], r.State.Generation)
-	} else {
+	default:
 		fmt.Fprintf(&b, "FAILED %s: %s", r.SHA[:min(12, len(r.SHA))], r.Error)
 	}
 	if len(r.Hosts) > 0 {

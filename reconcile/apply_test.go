@@ -208,3 +208,66 @@ func TestRecordRepairKeepsTheAppliedSHA(t *testing.T) {
 		t.Errorf("host record %+v", h)
 	}
 }
+
+// A drift-only plan (cl plan --drift-only --out F; cl apply F) repairs the
+// drifted hosts and records their outcomes, but an intended change of the
+// revision is not applied by it: the cluster's SHA and generation stay, and
+// a failed repair marks no SHA bad.
+func TestDriftOnlyApplyKeepsTheAppliedSHA(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	d, pub := &deployer{}, &publisher{}
+	ap := &reconcile.Applier{Store: store, Deployer: d, Publisher: pub}
+	revA := revision(t, strings.Repeat("a", 40))
+	if _, err := ap.Apply(ctx, plan(t, store, revA), revA); err != nil {
+		t.Fatal(err)
+	}
+	revB := revision(t, strings.Repeat("b", 40))
+	driftPlan := func() *reconcile.Plan {
+		st, err := store.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs := map[string]reconcile.Observation{}
+		for _, h := range revA.Config.Hosts.Keys() {
+			obs[h] = reconcile.Observation{Reachable: true, Current: revA.SHA, Worker: revA.SHA}
+		}
+		obs["dbserver01"] = reconcile.Observation{Reachable: true}
+		p := reconcile.Build(reconcile.Input{To: revB, State: st, DriftOnly: true, Observed: obs, ID: "drift",
+			Revisions: map[string]*reconcile.Revision{revA.SHA: revA, revB.SHA: revB}})
+		if got := p.Deploys(); len(got) != 1 || got[0] != "dbserver01" || !p.DriftOnly {
+			t.Fatalf("drift-only plan: %+v", p)
+		}
+		return p
+	}
+	res, err := ap.Apply(ctx, driftPlan(), revB)
+	if err != nil || !res.OK {
+		t.Fatalf("drift-only apply: %v %+v", err, res)
+	}
+	st, err := store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SHA != revA.SHA || st.Generation != 1 {
+		t.Errorf("a drift-only apply moved the cluster to %s generation %d, want %s generation 1", st.SHA[:7], st.Generation, revA.SHA[:7])
+	}
+	if h := st.Hosts["dbserver01"]; !h.OK || h.SHA != revB.SHA {
+		t.Errorf("repaired host recorded as %+v", h)
+	}
+	if res.State.Generation != 1 || !strings.HasPrefix(res.Summary(), "repaired drift") {
+		t.Errorf("result: generation %d, summary %q", res.State.Generation, res.Summary())
+	}
+	if len(pub.shas) != 1 {
+		t.Errorf("a drift-only apply published schedules: %v", pub.shas)
+	}
+	// A failed repair: recorded on the host, no bad SHA, cluster unmoved.
+	d.fail = map[string]string{"dbserver01": "health: no heartbeat"}
+	_, err = ap.Apply(ctx, driftPlan(), revB)
+	if !errors.Is(err, reconcile.ErrApplyFailed) {
+		t.Fatalf("failed repair: %v", err)
+	}
+	st, _ = store.Load(ctx)
+	if st.SHA != revA.SHA || st.Generation != 1 || len(st.Bad) != 0 || st.Hosts["dbserver01"].OK {
+		t.Errorf("state after a failed drift-only apply: %+v", st)
+	}
+}

@@ -104,6 +104,10 @@ type Plan struct {
 	Actions       []Action  `json:"actions"`
 	Hosts         []Finding `json:"hosts"`
 	Notes         []string  `json:"notes,omitempty"`
+	// DriftOnly: the plan repairs drift only (cl plan --drift-only). Its
+	// apply records the hosts' outcomes but never moves the cluster's
+	// applied SHA or generation, nor marks a SHA bad.
+	DriftOnly bool `json:"drift_only,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -178,7 +182,7 @@ type Input struct {
 func Build(in Input) *Plan {
 	p := &Plan{FormatVersion: FormatVersion, ID: in.ID, Cluster: in.To.Config.Cluster.Name, Env: in.Env,
 		ClusterID: in.State.ClusterID, Generation: in.State.Generation, From: in.State.SHA, To: in.To.SHA,
-		Created: in.Now, Actions: []Action{}, Hosts: []Finding{}}
+		Created: in.Now, Actions: []Action{}, Hosts: []Finding{}, DriftOnly: in.DriftOnly}
 	for _, name := range in.To.Config.Hosts.Keys() {
 		a, f := in.host(name)
 		if a != nil && a.Corrective() && (in.NoRepair || in.assessOnly(name)) {

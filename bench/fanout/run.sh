@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# bench/fanout: `cl host status --all` over N real sshd test hosts against
-# `ansible all -m ping` (forks N, ControlPersist on), N OpenSSH clients in
-# parallel, and a bare x/crypto/ssh fan-out (the floor: sshd's own cost).
-# Needs root (network namespaces). Usage: bench/fanout/run.sh [N] [ROUNDS]
+# bench/fanout: SSH fan-out over N real sshd test hosts (e2e/testhost).
+#
+#   bench/fanout/run.sh [N] [ROUNDS] [status|exec]
+#
+# status (default): `cl host status --all` against `ansible all -m ping`
+# (forks N, ControlPersist on), N OpenSSH clients in parallel, and a bare
+# x/crypto/ssh fan-out (the floor: sshd's own cost).
+# exec: `cl host exec --all -- true`, cold (a new process, no open
+# connection), against the same bare x/crypto/ssh floor (a new process too),
+# `ansible all -m command -a true` (forks N, ControlMaster off: cold),
+# `parallel-ssh` (package pssh) and Fabric's ThreadingGroup (package
+# python3-fabric, run with /usr/bin/python3; `apt-get install -y pssh
+# python3-fabric ansible` if missing), each with strict host key checking.
+# cl audits each run into a redis-server the script starts. PEER_ROUNDS
+# (default ROUNDS) runs of each peer: Ansible takes minutes on 100 hosts.
+# Needs root (network namespaces). Median of ROUNDS runs of each.
 set -euo pipefail
 N=${1:-20}
 ROUNDS=${2:-3}
+MODE=${3:-status}
+case $MODE in status | exec) ;; *) echo "usage: bench/fanout/run.sh [N] [ROUNDS] [status|exec]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d /tmp/cl-bench-fanout-XXXX)
-cleanup() { [ -n "${th_pid:-}" ] && kill "$th_pid" 2>/dev/null && wait "$th_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+	[ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+	[ -n "${th_pid:-}" ] && kill "$th_pid" 2>/dev/null && wait "$th_pid" 2>/dev/null
+	rm -rf "$work"
+}
 trap cleanup EXIT INT TERM
 
 go build -o "$work/cl" ./cmd/cl
@@ -16,7 +34,7 @@ go build -o "$work/testhosts" ./e2e/cmd/testhosts
 go build -o "$work/fanout" ./bench/fanout
 "$work/testhosts" up -n "$N" -o "$work/fleet.json" >"$work/testhosts.log" 2>&1 &
 th_pid=$!
-for _ in $(seq 100); do [ -s "$work/fleet.json" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -s "$work/fleet.json" ] && break; sleep 0.1; done # 100 hosts take a while
 [ -s "$work/fleet.json" ] || { cat "$work/testhosts.log"; exit 1; }
 
 python3 - "$work" <<'PY'
@@ -49,7 +67,7 @@ measure() {
 openssh_parallel() {
 	local pids=()
 	while read -r addr; do
-		ssh -i "$key" -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes -o BatchMode=yes "$user@$addr" true &
+		ssh -n -i "$key" -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes -o BatchMode=yes "$user@$addr" true &
 		pids+=($!)
 	done <"$work/hosts.txt"
 	for p in "${pids[@]}"; do wait "$p" || return 1; done
@@ -59,6 +77,11 @@ ansible_ping() {
 		ANSIBLE_CONTROL_PATH_DIR="$work/cp" ansible all -i "$work/inventory.ini" -m ping -f "$N"
 }
 floor() { "$work/fanout" floor "$work/fleet.json" | awk '{print $2}'; }
+
+if [ "$MODE" = exec ]; then
+	. bench/fanout/exec.sh
+	exit
+fi
 
 export -f openssh_parallel ansible_ping
 cl_t=$(measure "$work/cl" -c "$work/cl.yaml" host status --all)

@@ -1,6 +1,10 @@
 package main
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/celeroot/celeroot/hostexec"
+)
 
 // auditEntry is what a mutating command declares about one invocation: the
 // action and its targets (names only: hosts, tasks, run ids — never
@@ -38,6 +42,11 @@ func (c *HostUpdateCmd) auditEntry() auditEntry {
 }
 func (c *HostDeployCmd) auditEntry() auditEntry {
 	return auditEntry{action: "host.deploy", targets: c.selectFlags.auditTargets(), skip: c.Check}
+}
+func (c *HostExecCmd) auditEntry() auditEntry {
+	// The command is recorded as the remote shell reads it: argv is not a
+	// secret (docs/cli.md says not to put one there).
+	return auditEntry{action: "host.exec", targets: append(c.selectFlags.auditTargets(), "argv:"+hostexec.QuoteArgs(argvAfterDash(c.Argv)))}
 }
 func (c *HostRotateKeysCmd) auditEntry() auditEntry {
 	return auditEntry{action: "host.rotate-keys", targets: []string{"all"}, skip: c.DryRun}

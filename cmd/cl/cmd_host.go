@@ -15,6 +15,7 @@ type HostCmd struct {
 	Update     HostUpdateCmd     `cmd:"" help:"Change a host's role, address, SSH settings or tags."`
 	List       HostListCmd       `cmd:"" help:"List hosts."`
 	Status     HostStatusCmd     `cmd:"" help:"Check reachability, host keys and facts of hosts over SSH (exit 1 when any is down)."`
+	Exec       HostExecCmd       `cmd:"" help:"Run a command on hosts over SSH (no worker needed): output per host, a summary, exit 1 when any host did not exit 0."`
 	Discover   HostDiscoverCmd   `cmd:"" help:"Scan a network for SSH hosts, check them, and offer to add them."`
 	RotateKeys HostRotateKeysCmd `cmd:"" name:"rotate-keys" help:"Rotate the SSH keys cl logs in with: new key on every host, verified alone, then the old one removed (all or nothing)."`
 }
