@@ -13,6 +13,9 @@ type Selector struct {
 	Role  string            // --role
 	Tags  map[string]string // --tags k=v (all must match)
 	All   bool              // --all
+	// Fleet limits the selection to one blue-green fleet's hosts (empty:
+	// every host; set by the CLI to --cluster or the active fleet).
+	Fleet string
 }
 
 // Empty reports whether nothing was asked for.
@@ -43,6 +46,9 @@ func (c *Config) Select(s Selector) ([]*Host, error) {
 }
 
 func (s Selector) matches(h *Host) bool {
+	if s.Fleet != "" && h.Fleet != s.Fleet {
+		return false
+	}
 	if s.All {
 		return true
 	}

@@ -173,10 +173,17 @@ func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 // were (claims are idempotent: a retry finds its own claims).
 func (b *Beat) fireChunk(ctx context.Context, st *leaderState, due []*entry, now, horizon time.Time) error {
 	prev := make([]entry, len(due))
+	fv, err := b.activeFleet(ctx, st.ld)
+	if err != nil {
+		for _, e := range due {
+			heap.Push(&st.h, e)
+		}
+		return err
+	}
 	var items []*claimItem
 	for i, e := range due {
 		prev[i] = *e
-		items = append(items, b.dueItems(e, now, horizon, st.ld)...)
+		items = append(items, b.dueItems(e, now, horizon, st.ld, fv)...)
 	}
 	if err := b.claim(ctx, items); err != nil {
 		for i, e := range due {
@@ -216,7 +223,7 @@ func (b *Beat) startFires(items []*claimItem) {
 }
 
 // dueItems decides the ticks of e up to the horizon and advances e.
-func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded) []*claimItem {
+func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded, fv fleetView) []*claimItem {
 	sp := e.c.spec
 	res, err := dueTicks(e.c.cron, e.cursor, now, horizon, duePolicy{Late: b.opt.LateWindow, Deadline: sp.StartingDeadline(), Catchup: sp.Catchup})
 	if err != nil {
@@ -227,7 +234,7 @@ func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded) []*claimIt
 	}
 	var items []*claimItem
 	for _, t := range res.Fire {
-		items = append(items, &claimItem{c: e.c, tick: t, mode: "fire", plan: b.planFor(e.c, t, ld)})
+		items = append(items, &claimItem{c: e.c, tick: t, mode: "fire", plan: b.planFor(e.c, t, ld, fv), fleet: fv})
 	}
 	// Move the cursor over skipped ticks too (fires move it themselves):
 	// every tick up to now has been decided.
