@@ -31,6 +31,9 @@ func (c *Config) Select(s Selector) ([]*Host, error) {
 			return nil, fmt.Errorf("no host %q in %s%s (see `cl host list`)", name, c.Source.Path, suggest(name, c.Hosts.Keys()))
 		}
 	}
+	if s.Fleet != "" && !c.HasFleet(s.Fleet) {
+		return nil, fmt.Errorf("--cluster %s: %w", s.Fleet, c.UnknownFleetError(s.Fleet))
+	}
 	if s.Role != "" {
 		if _, ok := c.Workers.Get(s.Role); !ok {
 			return nil, fmt.Errorf("no role %q in %s%s (roles: %s)", s.Role, c.Source.Path, suggest(s.Role, c.Workers.Keys()), strings.Join(c.Workers.Keys(), ", "))

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/celeroot/celeroot/config"
@@ -143,7 +144,7 @@ func (r *SwitchResult) Line() string {
 }
 
 // WriteText prints the report.
-func (r *Report) WriteText(b *strings.Builder) {
+func (r *Report) WriteText(b io.Writer) {
 	fmt.Fprintf(b, "fleets (active %s, generation %d):\n", r.Active, r.State.Gen)
 	if r.Unknown {
 		fmt.Fprintf(b, "  warning: the active fleet %s has no host in cl.yaml: `cl cluster switch` to one of the fleets below\n", r.Active)
