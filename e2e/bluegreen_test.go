@@ -107,6 +107,10 @@ func TestBlueGreenFleets(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Fleets.Active != "green" || st.Fleets.State.Gen != 1 {
 		t.Fatalf("cluster status after the switch: %+v %v\n%s", st, err, out)
 	}
+	out = mustCL("audit", "-o", "json", "audit", "logs", "--action", "cluster.switch")
+	if !strings.Contains(out, `"fleet:green"`) {
+		t.Fatalf("the switch is not in the audit trail:\n%s", out)
+	}
 	backAt := time.Now().Unix()
 	mustCL("switch back to blue", "cluster", "switch", "blue")
 	time.Sleep(2500 * time.Millisecond)
