@@ -3,6 +3,7 @@ package schedule
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -158,6 +159,11 @@ func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 		if err := b.fireChunk(ctx, st, due[:n], now, horizon); err != nil {
 			for _, e := range due[n:] { // untouched: retried as they are
 				heap.Push(&st.h, e)
+			}
+			if errors.Is(err, errFleetSwitched) { // not a failure: re-plan for the new fleet at once
+				st.retryAt = time.Now().Add(5 * time.Millisecond)
+				b.log.Info("active fleet switched: re-planning the due ticks", "schedules", len(due))
+				break
 			}
 			st.retryAt = time.Now().Add(250 * time.Millisecond)
 			b.log.Warn("claim due ticks", "schedules", len(due), "err", err)
