@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/celeroot/celeroot/fleet"
 	"slices"
 	"time"
 
@@ -27,7 +28,10 @@ type ClusterStatus struct {
 	Agent   *queue.LeaseInfo `json:"agent"`
 	Apply   *LastApply       `json:"last_apply"`
 	Drift   *drift.Report    `json:"drift"`
-	ReadAt  time.Time        `json:"read_at"`
+	// Fleets are the blue-green fleets and the active one (nil without
+	// fleets).
+	Fleets *fleet.Report `json:"fleets,omitempty"`
+	ReadAt time.Time     `json:"read_at"`
 }
 
 // HostStatus is one host's line.
@@ -81,6 +85,9 @@ func (d *DriftCheck) Status(ctx context.Context, head string) (*ClusterStatus, e
 		return nil, err
 	}
 	if st.Agent, _, err = q.ReadLease(ctx, queue.LeaseAgent); err != nil {
+		return nil, err
+	}
+	if st.Fleets, err = fleet.Status(ctx, rev.Config, q); err != nil {
 		return nil, err
 	}
 	beats := map[string]queue.Heartbeat{}

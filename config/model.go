@@ -101,6 +101,9 @@ type Host struct {
 	// AssessOnly hosts have their drift reported, never repaired (neither
 	// by cl cluster reconcile nor by the agent's self-heal).
 	AssessOnly bool `yaml:"assess_only,omitempty" json:"assess_only,omitempty"`
+	// Fleet names the blue-green fleet the host belongs to (empty: the
+	// configuration has no fleets). See fleets.go.
+	Fleet string `yaml:"fleet,omitempty" json:"fleet,omitempty"`
 }
 
 // HostSSH overrides the ssh defaults for one host.

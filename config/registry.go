@@ -21,6 +21,7 @@ type HostSpec struct {
 	Port       int
 	Key        string
 	Jump       string
+	Fleet      string
 	Tags       map[string]string
 	RemoveTags []string
 }
@@ -115,7 +116,7 @@ func hostBody(h HostSpec, step int) ([]string, error) {
 	for _, f := range []struct {
 		k string
 		v string
-	}{{"role", h.Role}, {"address", h.Address}} {
+	}{{"role", h.Role}, {"address", h.Address}, {"fleet", h.Fleet}} {
 		if f.v != "" {
 			if err := add(f.k, f.v); err != nil {
 				return nil, err

@@ -13,6 +13,9 @@ type Selector struct {
 	Role  string            // --role
 	Tags  map[string]string // --tags k=v (all must match)
 	All   bool              // --all
+	// Fleet limits the selection to one blue-green fleet's hosts (empty:
+	// every host; set by the CLI to --cluster or the active fleet).
+	Fleet string
 }
 
 // Empty reports whether nothing was asked for.
@@ -27,6 +30,9 @@ func (c *Config) Select(s Selector) ([]*Host, error) {
 		if _, ok := c.Hosts.Get(name); !ok {
 			return nil, fmt.Errorf("no host %q in %s%s (see `cl host list`)", name, c.Source.Path, suggest(name, c.Hosts.Keys()))
 		}
+	}
+	if s.Fleet != "" && !c.HasFleet(s.Fleet) {
+		return nil, fmt.Errorf("--cluster %s: %w", s.Fleet, c.UnknownFleetError(s.Fleet))
 	}
 	if s.Role != "" {
 		if _, ok := c.Workers.Get(s.Role); !ok {
@@ -43,6 +49,9 @@ func (c *Config) Select(s Selector) ([]*Host, error) {
 }
 
 func (s Selector) matches(h *Host) bool {
+	if s.Fleet != "" && h.Fleet != s.Fleet {
+		return false
+	}
 	if s.All {
 		return true
 	}

@@ -378,6 +378,9 @@ func (c *Config) validateHosts(k checker) {
 				k.errKey(p+".tags."+tk, "use letters, digits, '.', '_' and '-'", "tag name %q is not valid", tk)
 			}
 		}
+		if h.Fleet != "" {
+			k.name(p+".fleet", h.Fleet, "fleet")
+		}
 		cn := c.ConnFor(h)
 		key := net.JoinHostPort(strings.ToLower(cn.Address), strconv.Itoa(cn.Port))
 		if other, dup := addrs[key]; dup {
@@ -386,6 +389,7 @@ func (c *Config) validateHosts(k checker) {
 			addrs[key] = h.Name
 		}
 	}
+	c.validateFleets(k)
 }
 
 func validAddress(a string) bool {

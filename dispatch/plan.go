@@ -97,7 +97,7 @@ func Plan(cfg *config.Config, req Request) ([]*Submission, error) {
 			continue
 		}
 		s := &Submission{Task: sp.Task, Module: sp.Module, Role: h.Role, Params: sp.Params,
-			Timeout: sp.Timeout, MaxRetries: sp.MaxRetries, Queue: sp.RoleQueue}
+			Timeout: sp.Timeout, MaxRetries: sp.MaxRetries, Queue: queue.FleetQueue(sp.RoleQueue, req.Select.Fleet)}
 		if !req.Any {
 			s.Host, s.Queue = h.Name, queue.HostQueue(h.Name)
 		}

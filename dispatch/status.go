@@ -59,11 +59,19 @@ type StatusReader interface {
 
 // ConfiguredQueues are the queues cfg's workers consume: each role's queue
 // (in role order), then each host's queue (in host order).
+// With fleets, each fleet has its own role queues ("role:<q>@<fleet>", in
+// fleet order).
 func ConfiguredQueues(cfg *config.Config) []string {
 	var out []string
-	for _, w := range cfg.Workers.Values() {
-		if q := queue.RoleQueue(w.Queue); !slices.Contains(out, q) {
-			out = append(out, q)
+	fleets := cfg.Fleets()
+	if len(fleets) == 0 {
+		fleets = []string{""}
+	}
+	for _, f := range fleets {
+		for _, w := range cfg.Workers.Values() {
+			if q := queue.FleetQueue(queue.RoleQueue(w.Queue), f); !slices.Contains(out, q) {
+				out = append(out, q)
+			}
 		}
 	}
 	for _, h := range cfg.Hosts.Values() {

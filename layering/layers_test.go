@@ -33,7 +33,8 @@ var layers = map[string][]string{
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing"},
+	"fleet":            {"config", "queue", "deploy"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

@@ -28,6 +28,7 @@ import (
 //	{beat}:config          hash: the published set (set, gen, digest, sha, source, published_at)
 //	{beat}:members         zset: beat id → last heartbeat (unix ms)
 //	{beat}:member:<id>     JSON of one beat, PX 3 leases
+//	{beat}:fleet           hash: the active blue-green fleet (active, gen, previous, switched_at, by)
 //	{beat}:events          pub/sub channel: "config <gen>", "released <id>"
 //
 // Every script that changes firing state first checks that the caller
@@ -105,17 +106,22 @@ type FireClaim struct {
 	Mode          string // fire | skip
 	Plan          string
 	TTL           time.Duration // of the fire record
+	// FleetGen, when not empty, is the generation of the active fleet the
+	// plan was made for: the claim is refused ({"fleet", gen}) when a
+	// switch happened since (see FleetState).
+	FleetGen string
 }
 
 // Claim runs the claims in one pipeline, fenced by the lease value, at
 // time now. Each reply is one of: {"new"}, {"skipped"}, {"exists", state,
-// lease}, {"old", cursor}, {"notleader"}. It fails as a whole on a
+// lease}, {"old", cursor}, {"notleader"}, {"fleet", gen} (the active fleet
+// changed since the plan was made: nothing recorded). It fails as a whole on a
 // transport error; a per-claim error is in errs.
 func (s *BeatStore) Claim(ctx context.Context, lease string, now time.Time, claims []FireClaim) (replies [][]string, errs []error, err error) {
 	calls := make([]*scriptCall, len(claims))
 	for i, c := range claims {
-		calls[i] = &scriptCall{script: scriptBeatClaim, keys: []string{s.k.leader(), s.k.cursor(), c.Key, s.k.firing()},
-			args: []any{lease, c.Schedule, c.TickMS, c.Fingerprint, c.Mode, c.Plan, c.TTL.Milliseconds(), now.UnixMilli()}}
+		calls[i] = &scriptCall{script: scriptBeatClaim, keys: []string{s.k.leader(), s.k.cursor(), c.Key, s.k.firing(), s.k.fleet()},
+			args: []any{lease, c.Schedule, c.TickMS, c.Fingerprint, c.Mode, c.Plan, c.TTL.Milliseconds(), now.UnixMilli(), c.FleetGen}}
 	}
 	if err := s.q.execPipe(ctx, nil, calls); err != nil {
 		return nil, nil, err
@@ -336,17 +342,23 @@ end
 return out
 `)
 
-// claim: KEYS leader, cursor, fire, firing;
-// ARGV value, name, tick-ms, fingerprint, mode (fire|skip), plan, fire-ttl-ms, now-ms.
+// claim: KEYS leader, cursor, fire, firing, fleet;
+// ARGV value, name, tick-ms, fingerprint, mode (fire|skip), plan, fire-ttl-ms, now-ms, fleet-gen.
 // fire: claims the tick once: {'new'}; {'exists', state, lease} when the
 // fire key is there (a retry of our own claim, or done); {'old', cursor}
 // when the cursor is already at or past the tick. skip: only moves the
 // cursor forward. {'notleader'} when the lease is not the caller's.
+// {'fleet', gen} when fleet-gen is set and the active fleet's generation is
+// another one (a switch since the plan was made): nothing is changed.
 var scriptBeatClaim = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'notleader'} end
 if ARGV[5] == 'fire' then
   local st = redis.call('HMGET', KEYS[3], 'state', 'lease')
   if st[1] then return {'exists', st[1], st[2] or ''} end
+  if ARGV[9] ~= '' then
+    local g = redis.call('HGET', KEYS[5], 'gen') or '0'
+    if g ~= ARGV[9] then return {'fleet', g} end
+  end
 end
 local c = redis.call('HGET', KEYS[2], ARGV[2])
 if c then

@@ -50,6 +50,9 @@ type Action struct {
 	To     string `json:"to,omitempty"`
 	Reason Reason `json:"reason"`
 	Detail string `json:"detail"`
+	// Fleet is the blue-green fleet of the host the action touches (empty
+	// without fleets, and for the scheduler reload).
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // Corrective reports whether the action repairs drift.
@@ -58,6 +61,11 @@ func (a Action) Corrective() bool { return a.Reason.Corrective() }
 // String is the action as one line: "deploy web1 a1b2c3d → c3d4e5f (3
 // files changed under tasks/nginx_management)".
 func (a Action) String() string {
+	if a.Fleet != "" {
+		b := a
+		b.Fleet = ""
+		return b.String() + " [fleet " + a.Fleet + "]"
+	}
 	switch a.Kind {
 	case KindDeploy:
 		if a.From == "" {
@@ -191,6 +199,7 @@ func Build(in Input) *Plan {
 		}
 		p.Hosts = append(p.Hosts, f)
 		if a != nil && (!in.DriftOnly || a.Corrective()) {
+			a.Fleet = in.To.Config.FleetOf(name)
 			p.Actions = append(p.Actions, *a)
 		}
 	}
@@ -206,7 +215,7 @@ func Build(in Input) *Plan {
 		if in.Prune {
 			detail = "not in cl.yaml; prune on"
 			if !in.DriftOnly {
-				p.Actions = append(p.Actions, Action{Kind: KindRemove, Host: name, From: in.State.Hosts[name].SHA, Reason: ReasonPrune, Detail: detail})
+				p.Actions = append(p.Actions, Action{Kind: KindRemove, Host: name, From: in.State.Hosts[name].SHA, Reason: ReasonPrune, Detail: detail, Fleet: in.appliedFleet(name)})
 			}
 		}
 		p.Hosts = append(p.Hosts, Finding{Host: name, State: StateExtra, Detail: detail})
@@ -217,6 +226,15 @@ func Build(in Input) *Plan {
 		}
 	}
 	return p
+}
+
+// appliedFleet is the fleet a host had in the applied revision ("" when
+// unknown): the fleet a removal touches.
+func (in *Input) appliedFleet(name string) string {
+	if rev, ok := in.Revisions[in.State.SHA]; ok && rev != nil && rev.Config != nil {
+		return rev.Config.FleetOf(name)
+	}
+	return ""
 }
 
 func (in *Input) assessOnly(name string) bool {

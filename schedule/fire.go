@@ -3,7 +3,9 @@ package schedule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
@@ -26,6 +28,14 @@ type claimItem struct {
 	plan   *firePlan
 	key    string
 	status string
+	fleet  fleetView // the active fleet the plan was made for
+}
+
+// fleetView is the active fleet as the beat read it before a claim round;
+// gen is empty when the set has no fleets (no check in the claim).
+type fleetView struct {
+	name string
+	gen  string
 }
 
 // firePlan is what one fire does, fixed when it is claimed and stored in
@@ -78,15 +88,35 @@ type FireRecord struct {
 	Backup     *BackupResult     `json:"backup,omitempty"`
 }
 
+// errFleetSwitched fails a claim round whose plans were made for a fleet
+// that is no longer active: the round is retried with the new fleet.
+var errFleetSwitched = errors.New("the active fleet was switched since the plans were made")
+
+// activeFleet reads the active fleet for the plans of a claim round.
+func (b *Beat) activeFleet(ctx context.Context, ld *loaded) (fleetView, error) {
+	def := ld.set.DefaultFleet()
+	if def == "" {
+		return fleetView{}, nil
+	}
+	st, err := b.st.ActiveFleet(ctx)
+	if err != nil {
+		return fleetView{}, err
+	}
+	if st.Active == "" {
+		st.Active = def
+	}
+	return fleetView{name: st.Active, gen: strconv.FormatInt(st.Gen, 10)}, nil
+}
+
 // planFor resolves the schedule's targets to hosts now (at fire time) and
 // picks each host's task by its role.
-func (b *Beat) planFor(c *compiled, tick time.Time, ld *loaded) *firePlan {
+func (b *Beat) planFor(c *compiled, tick time.Time, ld *loaded, fv fleetView) *firePlan {
 	p := &firePlan{Schedule: c.spec.Name, TickMS: tick.UnixMilli(), DeadlineMS: c.spec.StartingDeadline().Milliseconds(), Backup: c.backup}
 	if c.backup != nil {
 		return p
 	}
 	byRole := map[string]int{}
-	for _, h := range ld.set.HostsFor(c.spec) {
+	for _, h := range ld.set.fleetHostsFor(c.spec, fv.name) {
 		i, ok := byRole[h.Role]
 		if !ok {
 			tr, found := c.spec.Tasks[h.Role]
@@ -143,6 +173,8 @@ func (b *Beat) claimChunk(ctx context.Context, items []*claimItem) error {
 		case "notleader":
 			b.l.drop()
 			return ErrLeaseLost
+		case "fleet":
+			return errFleetSwitched
 		case "new", "skipped":
 			it.status = res[0]
 		case "old":
@@ -170,5 +202,5 @@ func (b *Beat) fireClaim(it *claimItem) (queue.FireClaim, error) {
 		plan = string(pb)
 	}
 	return queue.FireClaim{Key: it.key, Schedule: it.c.spec.Name, TickMS: tickMS, Fingerprint: it.c.fp, Mode: it.mode,
-		Plan: plan, TTL: b.opt.FireTTL}, nil
+		Plan: plan, TTL: b.opt.FireTTL, FleetGen: it.fleet.gen}, nil
 }

@@ -33,6 +33,7 @@ type store interface {
 	DeleteMember(ctx context.Context, id string) error
 	Members(ctx context.Context) ([][]byte, error)
 	Last(ctx context.Context) (map[string]string, error)
+	ActiveFleet(ctx context.Context) (queue.FleetState, error)
 }
 
 // leaser takes the beat's fenced lease; *queue.Queue implements it.

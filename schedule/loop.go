@@ -3,6 +3,7 @@ package schedule
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -159,6 +160,11 @@ func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 			for _, e := range due[n:] { // untouched: retried as they are
 				heap.Push(&st.h, e)
 			}
+			if errors.Is(err, errFleetSwitched) { // not a failure: re-plan for the new fleet at once
+				st.retryAt = time.Now().Add(5 * time.Millisecond)
+				b.log.Info("active fleet switched: re-planning the due ticks", "schedules", len(due))
+				break
+			}
 			st.retryAt = time.Now().Add(250 * time.Millisecond)
 			b.log.Warn("claim due ticks", "schedules", len(due), "err", err)
 			break
@@ -173,10 +179,17 @@ func (b *Beat) fireDue(ctx context.Context, st *leaderState) {
 // were (claims are idempotent: a retry finds its own claims).
 func (b *Beat) fireChunk(ctx context.Context, st *leaderState, due []*entry, now, horizon time.Time) error {
 	prev := make([]entry, len(due))
+	fv, err := b.activeFleet(ctx, st.ld)
+	if err != nil {
+		for _, e := range due {
+			heap.Push(&st.h, e)
+		}
+		return err
+	}
 	var items []*claimItem
 	for i, e := range due {
 		prev[i] = *e
-		items = append(items, b.dueItems(e, now, horizon, st.ld)...)
+		items = append(items, b.dueItems(e, now, horizon, st.ld, fv)...)
 	}
 	if err := b.claim(ctx, items); err != nil {
 		for i, e := range due {
@@ -216,7 +229,7 @@ func (b *Beat) startFires(items []*claimItem) {
 }
 
 // dueItems decides the ticks of e up to the horizon and advances e.
-func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded) []*claimItem {
+func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded, fv fleetView) []*claimItem {
 	sp := e.c.spec
 	res, err := dueTicks(e.c.cron, e.cursor, now, horizon, duePolicy{Late: b.opt.LateWindow, Deadline: sp.StartingDeadline(), Catchup: sp.Catchup})
 	if err != nil {
@@ -227,7 +240,7 @@ func (b *Beat) dueItems(e *entry, now, horizon time.Time, ld *loaded) []*claimIt
 	}
 	var items []*claimItem
 	for _, t := range res.Fire {
-		items = append(items, &claimItem{c: e.c, tick: t, mode: "fire", plan: b.planFor(e.c, t, ld)})
+		items = append(items, &claimItem{c: e.c, tick: t, mode: "fire", plan: b.planFor(e.c, t, ld, fv), fleet: fv})
 	}
 	// Move the cursor over skipped ticks too (fires move it themselves):
 	// every tick up to now has been decided.

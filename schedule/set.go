@@ -64,6 +64,9 @@ type Host struct {
 	Name string            `json:"name"`
 	Role string            `json:"role"`
 	Tags map[string]string `json:"tags,omitempty"`
+	// Fleet is the host's blue-green fleet (empty without fleets): the
+	// beat fires only to the hosts of the active fleet.
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // Backup is the internal schedule that snapshots celeroot's Redis keys
@@ -83,7 +86,7 @@ const BackupName = "@redis-backup"
 func FromConfig(cfg *config.Config, sha, source string) *Set {
 	set := &Set{SHA: sha, Source: source, Schedules: []Spec{}, Hosts: []Host{}}
 	for _, h := range cfg.Hosts.Values() {
-		set.Hosts = append(set.Hosts, Host{Name: h.Name, Role: h.Role, Tags: h.Tags})
+		set.Hosts = append(set.Hosts, Host{Name: h.Name, Role: h.Role, Tags: h.Tags, Fleet: h.Fleet})
 	}
 	for _, s := range cfg.Schedules.Values() {
 		set.Schedules = append(set.Schedules, specOf(cfg, s))
@@ -152,8 +155,28 @@ func (sp *Spec) StartingDeadline() time.Duration {
 // HostsFor returns the hosts the spec's targets reach (a union, in the
 // set's host order).
 func (s *Set) HostsFor(sp *Spec) []Host {
+	return s.fleetHostsFor(sp, "")
+}
+
+// DefaultFleet is the fleet active until the first switch: the fleet of
+// the first host that has one ("" without fleets).
+func (s *Set) DefaultFleet() string {
+	for _, h := range s.Hosts {
+		if h.Fleet != "" {
+			return h.Fleet
+		}
+	}
+	return ""
+}
+
+// fleetHostsFor is HostsFor limited to fleet's hosts (all hosts when fleet
+// is empty).
+func (s *Set) fleetHostsFor(sp *Spec, fleet string) []Host {
 	var out []Host
 	for _, h := range s.Hosts {
+		if fleet != "" && h.Fleet != fleet {
+			continue
+		}
 		if slices.ContainsFunc(sp.Targets, func(t config.Target) bool { return matches(t, h) }) {
 			out = append(out, h)
 		}

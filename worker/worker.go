@@ -184,7 +184,7 @@ func newWorker(o Options) (*worker, error) {
 	o.ReleaseDir = dir
 	w := &worker{
 		o: o, cfg: o.Config, q: o.Queue, host: h, role: role,
-		queues:    []string{queue.HostQueue(o.Host), queue.RoleQueue(role.Queue)},
+		queues:    []string{queue.HostQueue(o.Host), queue.FleetQueue(queue.RoleQueue(role.Queue), h.Fleet)},
 		log:       o.Logger.With("host", o.Host),
 		started:   time.Now(),
 		killGrace: KillGrace,

@@ -11,6 +11,9 @@ type ClusterCmd struct {
 	Status    ClusterStatusCmd    `cmd:"" help:"Hosts up/down/drifted, workers and slots, queues, running tasks, beat leader, agent and last apply: exit 1 when something is down."`
 	Backup    ClusterBackupCmd    `cmd:"" help:"Write the configuration and the cluster's state (applied SHA, bad SHAs, generation, last fires, every Redis key of its namespace) to one file."`
 	Restore   ClusterRestoreCmd   `cmd:"" help:"Load a cluster backup back into Redis, after checking the whole file (format, checksum, cluster)."`
+	Create    ClusterCreateCmd    `cmd:"" help:"Blue-green: add a new fleet to cl.yaml by cloning another fleet's hosts (committed); deploy it with cl host deploy --cluster NAME."`
+	Switch    ClusterSwitchCmd    `cmd:"" help:"Blue-green: make a fleet the active one (schedules and tasks without --cluster go to it), at once and recorded."`
+	Destroy   ClusterDestroyCmd   `cmd:"" help:"Blue-green: stop a fleet's workers, delete its queues and remove its hosts from cl.yaml; refuses the active fleet."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.

@@ -63,6 +63,9 @@ func printClusterStatus(a *App, st *agent.ClusterStatus) error {
 	for _, r := range st.Tasks.Running {
 		fmt.Fprintf(a.Stdout, "  %s %s on %s\n", r.ID, r.Task, r.Host)
 	}
+	if st.Fleets != nil {
+		st.Fleets.WriteText(a.Stdout)
+	}
 	switch b := st.Beat; b {
 	case nil:
 		fmt.Fprintln(a.Stdout, "beat leader: none (no cl beat running)")

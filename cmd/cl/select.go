@@ -13,6 +13,8 @@ type selectFlags struct {
 	Role   string   `placeholder:"ROLE" help:"All hosts of a role."`
 	Tags   []string `placeholder:"K=V" help:"Hosts with all these tags (repeatable, or k=v,k2=v2)."`
 	All    bool     `help:"All hosts."`
+	// Cluster is the blue-green fleet (docs/cluster.md#blue-green-fleets).
+	Cluster string `placeholder:"FLEET" help:"Only the hosts of this blue-green fleet (alone: all of them); tasks without it go to the active fleet."`
 }
 
 // selector converts the flags; with none set it selects all hosts when
@@ -22,7 +24,10 @@ func (f selectFlags) selector(defaultAll bool) (config.Selector, error) {
 	if err != nil {
 		return config.Selector{}, err
 	}
-	s := config.Selector{Hosts: f.Target, Role: f.Role, Tags: tags, All: f.All}
+	s := config.Selector{Hosts: f.Target, Role: f.Role, Tags: tags, All: f.All, Fleet: f.Cluster}
+	if s.Empty() && s.Fleet != "" {
+		s.All = true // --cluster alone: the whole fleet
+	}
 	if s.Empty() {
 		if !defaultAll {
 			return s, fmt.Errorf("say which hosts: --target HOST, --role ROLE, --tags K=V or --all")

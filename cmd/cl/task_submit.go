@@ -56,6 +56,9 @@ func submitTask(a *App, req taskRequest) error {
 	if err != nil {
 		return err
 	}
+	if sel.Fleet, err = routeFleet(a, cfg, sel.Fleet); err != nil {
+		return err
+	}
 	subs, err := dispatch.Plan(cfg, dispatch.Request{Task: req.task, Params: req.params, Select: sel, Any: req.flags.Any})
 	if err != nil {
 		return planError(req, err)

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/celeroot/celeroot/queue"
+)
+
+// TestBlueGreenFleets runs the seed's blue-green sequence on real sshd
+// hosts and a real redis-server: blue (2 hosts) deployed, a beat firing an
+// every-second schedule and ad-hoc tasks; green created by cloning blue,
+// deployed with --cluster, switched to; every tick fired exactly once, on
+// one fleet, and on green after the switch; tasks without --cluster go to
+// the active fleet; switch back and forth; destroy blue refused while
+// active, then done: its workers stopped, its queues and hosts gone.
+func TestBlueGreenFleets(t *testing.T) {
+	d := newDeployFleet(t, 4, "")
+	hs := d.f.Hosts
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster:\n  name: e2e\nredis:\n  url: redis://%s/0\n", d.redis)
+	fmt.Fprintf(&b, "ssh:\n  default_user: %s\n  default_key: %s\n  known_hosts: %s\n  timeout: 5s\n", d.f.User, d.f.KeyPath, d.f.KnownHostsPath)
+	fmt.Fprintf(&b, "hosts:\n  blue-1:\n    role: web\n    address: %s\n    fleet: blue\n  blue-2:\n    role: web\n    address: %s\n    fleet: blue\n", hs[0].Addr, hs[1].Addr)
+	b.WriteString("workers:\n  web:\n    concurrency: 4\n    tasks: [checks]\n" + deploymentYAML)
+	b.WriteString("schedules:\n  tick:\n    cron: \"* * * * * *\"\n    task: checks.hello\n    targets:\n      - role: web\n")
+	d.write("cl.yaml", b.String())
+	d.commit("blue fleet")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	mark := func(what string) { t.Logf("%5.1fs %s", time.Since(t0).Seconds(), what) }
+	mustCL := func(what string, args ...string) string {
+		t.Helper()
+		out, stderr, code := d.cl(ctx, args...)
+		if code != 0 {
+			t.Fatalf("%s: cl %v: exit %d\n%s%s", what, args, code, out, stderr)
+		}
+		return out
+	}
+
+	mustCL("deploy blue", "host", "deploy", "--all")
+	mark("blue deployed")
+	beat := startBeatProc(t, d.cfg, t.TempDir(), "b1", 2*time.Second)
+	taskHosts := func(args ...string) []string {
+		t.Helper()
+		var subs []struct{ Host string }
+		if err := json.Unmarshal([]byte(mustCL("task", append([]string{"-o", "json", "task", "run", "hello", "--role", "web"}, args...)...)), &subs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range subs {
+			out = append(out, s.Host)
+		}
+		return out
+	}
+	if got := taskHosts(); strings.Join(got, ",") != "blue-1,blue-2" {
+		t.Fatalf("a task before the switch went to %v, want blue's hosts", got)
+	}
+
+	// Create green by cloning blue, deploy it alone.
+	out := mustCL("create green", "cluster", "create", "green", "--clone", "blue", "--hosts", hs[2].Addr+","+hs[3].Addr)
+	if !strings.Contains(out, "added host green-1") || !strings.Contains(out, "committed") {
+		t.Fatalf("create green printed:\n%s", out)
+	}
+	if msg := d.git("log", "-1", "--format=%s"); msg != "cl: create fleet green (clone of blue)" {
+		t.Fatalf("last commit %q", msg)
+	}
+	blueSHA := d.current(hs[0])
+	mustCL("deploy green", "host", "deploy", "--cluster", "green")
+	mark("green deployed")
+	head := d.git("rev-parse", "HEAD")
+	if d.current(hs[2]) != head || d.current(hs[3]) != head || d.current(hs[0]) != blueSHA {
+		t.Fatalf("after deploying green: blue-1 runs %s (was %s), green runs %s %s (want %s)", d.current(hs[0]), blueSHA, d.current(hs[2]), d.current(hs[3]), head)
+	}
+	beat.signal(syscall.SIGHUP) // the beat learns green's hosts
+	time.Sleep(1500 * time.Millisecond)
+
+	// Destroying the active fleet is refused.
+	if _, stderr, code := d.cl(ctx, "cluster", "destroy", "blue"); code != 1 || !strings.Contains(stderr, "active fleet") || !strings.Contains(stderr, "cl cluster switch green") {
+		t.Fatalf("destroy the active fleet: exit %d: %s", code, stderr)
+	}
+
+	firstTick := time.Now().Unix()
+	mustCL("switch to green", "cluster", "switch", "green")
+	switchedAt := time.Now().Unix()
+	if got := taskHosts(); strings.Join(got, ",") != "green-1,green-2" {
+		t.Fatalf("a task after the switch went to %v, want green's hosts", got)
+	}
+	if got := taskHosts("--cluster", "blue"); strings.Join(got, ",") != "blue-1,blue-2" {
+		t.Fatalf("a task with --cluster blue went to %v", got)
+	}
+	time.Sleep(3 * time.Second)
+	var st struct {
+		Fleets struct {
+			Active string `json:"active"`
+			State  struct {
+				Gen int64 `json:"generation"`
+			} `json:"state"`
+		} `json:"fleets"`
+	}
+	out, _, _ = d.cl(ctx, "-o", "json", "cluster", "status")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Fleets.Active != "green" || st.Fleets.State.Gen != 1 {
+		t.Fatalf("cluster status after the switch: %+v %v\n%s", st, err, out)
+	}
+	out = mustCL("audit", "-o", "json", "audit", "logs", "--action", "cluster.switch")
+	if !strings.Contains(out, `"fleet:green"`) {
+		t.Fatalf("the switch is not in the audit trail:\n%s", out)
+	}
+	backAt := time.Now().Unix()
+	mustCL("switch back to blue", "cluster", "switch", "blue")
+	time.Sleep(2500 * time.Millisecond)
+	againAt := time.Now().Unix()
+	mustCL("switch to green again", "cluster", "switch", "green")
+	time.Sleep(2500 * time.Millisecond)
+	lastTick := time.Now().Unix() - 1
+
+	// Every tick once, on one fleet: blue until the first switch, green
+	// after it, blue after the switch back, green again.
+	fleetOf := map[string]string{"blue-1": "blue", "blue-2": "blue", "green-1": "green", "green-2": "green"}
+	count := map[int64]map[string]int{}
+	for h, f := range fleetOf {
+		for tick, n := range scheduledRuns(t, d, h, "tick") {
+			if count[tick] == nil {
+				count[tick] = map[string]int{}
+			}
+			count[tick][f] += n
+		}
+	}
+	want := func(s int64) string {
+		switch {
+		case s > againAt+1:
+			return "green"
+		case s > backAt+1 && s < againAt:
+			return "blue"
+		case s > switchedAt+1 && s < backAt:
+			return "green"
+		case s < firstTick:
+			return "blue"
+		}
+		return "" // within a second of a switch: either fleet, once
+	}
+	for s := firstTick - 1; s <= lastTick; s++ {
+		c := count[s]
+		one := (c["blue"] == 2 && c["green"] == 0) || (c["blue"] == 0 && c["green"] == 2)
+		if !one {
+			t.Errorf("tick %d: %d runs on blue, %d on green; want 2 on exactly one fleet", s, c["blue"], c["green"])
+		} else if w := want(s); w != "" && c[w] != 2 {
+			t.Errorf("tick %d fired on the wrong fleet: blue %d, green %d, want %s", s, c["blue"], c["green"], w)
+		}
+	}
+
+	mark("ticks counted")
+	// Destroy blue: workers stopped, queues and hosts gone.
+	out = mustCL("destroy blue", "cluster", "destroy", "blue", "--purge-releases")
+	if !strings.Contains(out, "stopped and disabled the worker on blue-1") {
+		t.Fatalf("destroy printed:\n%s", out)
+	}
+	if text := readFile(t, d.cfg); strings.Contains(text, "blue-1") || !strings.Contains(text, "green-1") {
+		t.Fatalf("cl.yaml after destroy blue:\n%s", text)
+	}
+	if keys := redisKeys(t, d.redis, "cl:e2e:default:{host:blue-1}"); len(keys) != 0 {
+		t.Fatalf("blue-1's queue keys left: %v", keys)
+	}
+	if keys := redisKeys(t, d.redis, "cl:e2e:default:{"+queue.FleetQueue("role:web", "blue")+"}"); len(keys) != 0 {
+		t.Fatalf("blue's role queue keys left: %v", keys)
+	}
+	for _, h := range hs[:2] {
+		if d.superviseStatus(h) != 3 {
+			t.Errorf("the worker's supervisor on %s still runs after destroy", h.Name)
+		}
+		if len(d.releases(h)) != 0 {
+			t.Errorf("destroy --purge-releases left releases on %s: %v", h.Name, d.releases(h))
+		}
+	}
+	if hb, ok, _ := d.q.Worker(ctx, "green-1"); !ok || hb.SHA != head {
+		t.Fatalf("green-1's worker after destroying blue: %+v %v", hb, ok)
+	}
+}
+
+// scheduledRuns counts host's runs of schedule by tick (unix seconds), from
+// the run records (done runs leave the stream, their records stay).
+func scheduledRuns(t *testing.T, d *deployFleet, host, schedule string) map[int64]int {
+	t.Helper()
+	prefix := "cl:e2e:default:{" + queue.HostQueue(host) + "}:run:"
+	out := map[int64]int{}
+	for _, key := range redisKeys(t, d.redis, prefix) {
+		r, err := d.q.Get(context.Background(), strings.TrimPrefix(key, prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ScheduleID == schedule {
+			out[r.Tick.Unix()]++
+		}
+	}
+	return out
+}
