@@ -15,6 +15,7 @@ import (
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
 	"github.com/celeroot/celeroot/hostexec"
+	"github.com/celeroot/celeroot/observe"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/reconcile"
 	gitsync "github.com/celeroot/celeroot/sync"
@@ -74,6 +75,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("connect to redis (%s) of cl.yaml at %s: %w", config.MaskURL(cfg.Redis.URL), short(head), err)
 	}
 	defer q.Close()
+	log, stopShip := observe.Ship(q, queue.ProcSource{Kind: "agent", Host: observe.Hostname()}, log)
+	defer stopShip()
 
 	store := reconcile.DocStore{Docs: q}
 	fleet := &Fleet{Connect: connectWith(log), Releases: loader.Release, Queue: q, Env: o.Env, Log: log, Store: store, Revisions: loader}
@@ -82,7 +85,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Source:  src,
 		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune, SelfHeal: true},
 		Drift:   &DriftCheck{Revisions: loader, Store: store, Fleet: fleet},
-		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log},
+		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log, Timings: q},
 		Lock: func(ctx context.Context, sha string, fn func(context.Context) error) error {
 			return deploy.Locked(ctx, q, deploy.LockInfo{Version: sha, Command: "cl agent"}, func(ctx context.Context, _ deploy.LockInfo) error { return fn(ctx) })
 		},

@@ -27,11 +27,12 @@ var layers = map[string][]string{
 	"sshkeys":          {"config", "hostexec"},
 	"audit":            {"config"},
 	"signing":          {"config"},
+	"observe":          {"config", "queue"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

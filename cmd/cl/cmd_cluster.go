@@ -11,6 +11,7 @@ type ClusterCmd struct {
 	Status    ClusterStatusCmd    `cmd:"" help:"Hosts up/down/drifted, workers and slots, queues, running tasks, beat leader, agent and last apply: exit 1 when something is down."`
 	Backup    ClusterBackupCmd    `cmd:"" help:"Write the configuration and the cluster's state (applied SHA, bad SHAs, generation, last fires, every Redis key of its namespace) to one file."`
 	Restore   ClusterRestoreCmd   `cmd:"" help:"Load a cluster backup back into Redis, after checking the whole file (format, checksum, cluster)."`
+	Logs      ClusterLogsCmd      `cmd:"" help:"The workers', beats' and agents' logs merged in time order; --follow tails them."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.
