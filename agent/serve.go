@@ -14,6 +14,7 @@ import (
 	"github.com/celeroot/celeroot/audit"
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/observe"
 	"github.com/celeroot/celeroot/queue"
@@ -92,6 +93,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
 	a.Before = BackupBeforeApply(q, loader.Trees, log)
+	queues := dispatch.ConfiguredQueues(cfg)
+	a.Metrics.ClusterMetrics(func(ctx context.Context) (*observe.Metrics, error) { return observe.Collect(ctx, q, queues) })
 
 	trail, err := audit.ForConfig(cfg, o.Env, q, true)
 	if err != nil {

@@ -12,6 +12,7 @@ type ClusterCmd struct {
 	Backup    ClusterBackupCmd    `cmd:"" help:"Write the configuration and the cluster's state (applied SHA, bad SHAs, generation, last fires, every Redis key of its namespace) to one file."`
 	Restore   ClusterRestoreCmd   `cmd:"" help:"Load a cluster backup back into Redis, after checking the whole file (format, checksum, cluster)."`
 	Logs      ClusterLogsCmd      `cmd:"" help:"The workers', beats' and agents' logs merged in time order; --follow tails them."`
+	Metrics   ClusterMetricsCmd   `cmd:"" help:"Task execution time p50/p95/p99 and failure rate per task, queue sizes, apply and deploy durations."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.
