@@ -33,9 +33,9 @@ type Quantiles struct {
 
 // TaskMetrics are one task's figures over the recorded window.
 type TaskMetrics struct {
-	Task   string    `json:"task"`
-	Runs   int       `json:"runs"`
-	Failed int       `json:"failed"` // failed or killed
+	Task   string `json:"task"`
+	Runs   int    `json:"runs"`
+	Failed int    `json:"failed"` // failed or killed
 	// FailureRate is Failed / Runs in percent (monitoring.metrics'
 	// task_failure_rate).
 	FailureRate float64   `json:"failure_rate"`
