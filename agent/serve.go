@@ -157,7 +157,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
-	return lead(ctx, q, o.LeaderTTL, log, a.Run)
+	run := a.Run
+	if al := NewAlerts(cfg, q, queues, a.Status, log); al != nil {
+		defer al.Manager.Close()
+		run = func(ctx context.Context) error { go al.Run(ctx); return a.Run(ctx) }
+	}
+	return lead(ctx, q, o.LeaderTTL, log, run)
 }
 
 // lead runs fn while this process holds the agent lease; a standby retries

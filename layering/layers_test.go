@@ -28,11 +28,12 @@ var layers = map[string][]string{
 	"audit":            {"config"},
 	"signing":          {"config"},
 	"observe":          {"config", "queue"},
+	"alert":            {"config", "observe"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe", "alert"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

@@ -40,7 +40,14 @@ type TaskMetrics struct {
 	// task_failure_rate).
 	FailureRate float64   `json:"failure_rate"`
 	Time        Quantiles `json:"time"`
+	// Recent are the figures of the last RecentRuns executions, which
+	// alerts judge (they resolve once the recent runs are fine again).
+	Recent            Quantiles `json:"recent"`
+	RecentFailureRate float64   `json:"recent_failure_rate"`
 }
+
+// RecentRuns is how many of a task's latest executions Recent covers.
+const RecentRuns = 100
 
 // OpMetrics are the figures of one kind of operation (apply, deploy).
 type OpMetrics struct {
@@ -49,6 +56,8 @@ type OpMetrics struct {
 	Failed int       `json:"failed"`
 	Time   Quantiles `json:"time"`
 	Last   time.Time `json:"last,omitzero"`
+	// LastTook is how long the last one took.
+	LastTook time.Duration `json:"last_took_ns"`
 }
 
 // Metrics is the report of `cl cluster metrics`.
@@ -105,6 +114,16 @@ func Collect(ctx context.Context, r MetricsReader, queues []string) (*Metrics, e
 			}
 		}
 		tm.FailureRate = 100 * float64(tm.Failed) / float64(tm.Runs)
+		slices.SortStableFunc(ts, func(a, b queue.Timing) int { return b.At.Compare(a.At) })
+		recent := ts[:min(len(ts), RecentRuns)]
+		tm.Recent = quantiles(recent)
+		failed := 0
+		for _, t := range recent {
+			if t.Outcome != "succeeded" {
+				failed++
+			}
+		}
+		tm.RecentFailureRate = 100 * float64(failed) / float64(len(recent))
 		m.Tasks = append(m.Tasks, tm)
 	}
 	slices.SortFunc(m.Tasks, func(a, b TaskMetrics) int { return cmp.Compare(a.Task, b.Task) })
@@ -119,7 +138,7 @@ func Collect(ctx context.Context, r MetricsReader, queues []string) (*Metrics, e
 				om.Failed++
 			}
 			if t.At.After(om.Last) {
-				om.Last = t.At
+				om.Last, om.LastTook = t.At, t.Took
 			}
 		}
 		m.Ops = append(m.Ops, om)
