@@ -29,6 +29,7 @@ var layers = map[string][]string{
 	"signing":          {"config"},
 	"observe":          {"config", "queue"},
 	"alert":            {"config", "observe"},
+	"monitor":          {"agent", "observe", "queue"},
 	"worker":           {"config", "queue", "dispatch", "httpserver"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},

@@ -13,6 +13,7 @@ type ClusterCmd struct {
 	Restore   ClusterRestoreCmd   `cmd:"" help:"Load a cluster backup back into Redis, after checking the whole file (format, checksum, cluster)."`
 	Logs      ClusterLogsCmd      `cmd:"" help:"The workers', beats' and agents' logs merged in time order; --follow tails them."`
 	Metrics   ClusterMetricsCmd   `cmd:"" help:"Task execution time p50/p95/p99 and failure rate per task, queue sizes, apply and deploy durations."`
+	Monitor   ClusterMonitorCmd   `cmd:"" help:"A live view of hosts, workers, queues, running tasks, beat, agent and applies, refreshed every second; plain text when not on a terminal."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.
