@@ -18,13 +18,12 @@ type Fetch func(ctx context.Context) Snapshot
 
 // Model is the bubbletea model of the live view.
 type Model struct {
-	fetch   Fetch
-	every   time.Duration
-	snap    Snapshot
-	filter  Filter
-	now     func() time.Time
-	width   int
-	loading bool
+	fetch  Fetch
+	every  time.Duration
+	snap   Snapshot
+	filter Filter
+	now    func() time.Time
+	width  int
 }
 
 // New returns the live view over fetch, refreshing every period.
