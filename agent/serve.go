@@ -13,7 +13,9 @@ import (
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
+	"github.com/celeroot/celeroot/dispatch"
 	"github.com/celeroot/celeroot/hostexec"
+	"github.com/celeroot/celeroot/observe"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/reconcile"
 	gitsync "github.com/celeroot/celeroot/sync"
@@ -73,6 +75,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("connect to redis (%s) of cl.yaml at %s: %w", config.MaskURL(cfg.Redis.URL), short(head), err)
 	}
 	defer q.Close()
+	log, stopShip := observe.Ship(q, queue.ProcSource{Kind: "agent", Host: observe.Hostname()}, log)
+	defer stopShip()
 
 	store := reconcile.DocStore{Docs: q}
 	fleet := &Fleet{Connect: connectWith(log), Releases: loader.Release, Queue: q, Env: o.Env, Log: log, Store: store, Revisions: loader}
@@ -81,13 +85,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Source:  src,
 		Planner: &Planner{Revisions: loader, Store: store, Observer: fleet, Schedules: fleet, Env: o.Env, Prune: o.Prune, SelfHeal: true},
 		Drift:   &DriftCheck{Revisions: loader, Store: store, Fleet: fleet},
-		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log},
+		Applier: &reconcile.Applier{Store: store, Deployer: fleet, Remover: fleet, Publisher: fleet, Log: log, Timings: q},
 		Lock: func(ctx context.Context, sha string, fn func(context.Context) error) error {
 			return deploy.Locked(ctx, q, deploy.LockInfo{Version: sha, Command: "cl agent"}, func(ctx context.Context, _ deploy.LockInfo) error { return fn(ctx) })
 		},
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
 	a.Before = BackupBeforeApply(q, loader.Trees, log)
+	queues := dispatch.ConfiguredQueues(cfg)
+	a.Metrics.ClusterMetrics(func(ctx context.Context) (*observe.Metrics, error) { return observe.Collect(ctx, q, queues) })
 
 	if a.Audit, err = NewAuditOptions(cfg, o.Env, q, src); err != nil {
 		return fmt.Errorf("start the agent: %w (cl.yaml at %s)", err, short(head))
@@ -142,7 +148,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
-	return lead(ctx, q, o.LeaderTTL, log, a.Run)
+	run := a.Run
+	if al := NewAlerts(cfg, q, queues, a.Status, log); al != nil {
+		defer al.Manager.Close()
+		run = func(ctx context.Context) error { go al.Run(ctx); return a.Run(ctx) }
+	}
+	return lead(ctx, q, o.LeaderTTL, log, run)
 }
 
 // lead runs fn while this process holds the agent lease; a standby retries

@@ -41,6 +41,8 @@ const (
 	DefaultStartingDeadline    = time.Hour
 	DefaultScheduleConcurrency = ConcurrencyAllow
 	DefaultHealthCheckInterval = 300 * time.Second
+	DefaultAlertInterval       = 60 * time.Second
+	DefaultAlertCooldown       = 30 * time.Minute
 )
 
 // DefaultUser is the login used when neither ssh.default_user nor a host's
@@ -120,6 +122,8 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	setDur(&c.Monitoring.HealthCheckInterval, DefaultHealthCheckInterval, has("monitoring.health_check_interval"))
+	setDur(&c.Monitoring.AlertInterval, DefaultAlertInterval, has("monitoring.alert_interval"))
+	setDur(&c.Monitoring.AlertCooldown, DefaultAlertCooldown, has("monitoring.alert_cooldown"))
 }
 
 // ExpandHome replaces a leading ~/ with the user's home directory.

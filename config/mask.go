@@ -80,3 +80,8 @@ func maskPath(raw string) string {
 	}
 	return u.Scheme + "://" + u.Host + "/" + Masked
 }
+
+// IsSecretName reports whether a parameter or attribute named k holds a
+// credential (password, token, secret, key, …), by the same names that
+// MaskURL masks in query strings.
+func IsSecretName(k string) bool { return isSecretParam(k) }

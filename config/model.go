@@ -175,6 +175,24 @@ type Monitoring struct {
 	// SelfHeal: the agent repairs the drift its periodic check finds
 	// (nil: on; see SelfHealOn).
 	SelfHeal *bool `yaml:"self_heal,omitempty" json:"self_heal,omitempty"`
+	// AlertInterval is how often the agent evaluates the alert conditions.
+	AlertInterval Duration `yaml:"alert_interval,omitempty" json:"alert_interval"`
+	// AlertCooldown is how long an alert still firing is not sent again.
+	AlertCooldown Duration `yaml:"alert_cooldown,omitempty" json:"alert_cooldown"`
+	// SMTP is the mail server of email alert channels.
+	SMTP SMTP `yaml:"smtp,omitempty" json:"smtp"`
+	// SlackWebhookURL is the Slack incoming webhook that channel-form slack
+	// alert channels ("#alerts") post to.
+	SlackWebhookURL string `yaml:"slack_webhook_url,omitempty" json:"slack_webhook_url,omitempty"`
+}
+
+// SMTP is a mail server for alerts. The password is never in cl.yaml: it
+// is read from the environment variable PasswordEnv.
+type SMTP struct {
+	Address     string `yaml:"address,omitempty" json:"address,omitempty"` // host:port
+	From        string `yaml:"from,omitempty" json:"from,omitempty"`
+	Username    string `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordEnv string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
 }
 
 // SelfHealOn reports whether the agent repairs drift: monitoring.self_heal,

@@ -23,6 +23,9 @@ func (c *Config) Resolved() *Config {
 		}
 		r.Monitoring.AlertChannels[i] = ch
 	}
+	if c.Monitoring.SlackWebhookURL != "" {
+		r.Monitoring.SlackWebhookURL = maskPath(c.Monitoring.SlackWebhookURL)
+	}
 	r.Secrets.Endpoint = MaskURL(c.Secrets.Endpoint)
 	r.Deployment.HealthCheckURL = MaskURL(c.Deployment.HealthCheckURL)
 	r.Schedules = Map[*Schedule]{}

@@ -462,6 +462,25 @@ func (c *Config) validateMonitoring(k checker) {
 			k.url(p+".webhook", ch.Webhook, "https", "http")
 		}
 	}
+	if k.c.setPaths["monitoring.alert_interval"] && m.AlertInterval.D() < time.Second {
+		k.err("monitoring.alert_interval", "use at least 1s", "alert_interval is too short")
+	}
+	if k.c.setPaths["monitoring.alert_cooldown"] && m.AlertCooldown.D() < 0 {
+		k.err("monitoring.alert_cooldown", "use 0 (send every evaluation) or more", "alert_cooldown cannot be negative")
+	}
+	if m.SlackWebhookURL != "" {
+		k.url("monitoring.slack_webhook_url", m.SlackWebhookURL, "https", "http")
+	}
+	if m.SMTP.From != "" {
+		if _, err := mail.ParseAddress(m.SMTP.From); err != nil {
+			k.err("monitoring.smtp.from", "write an address such as cl@example.com", "%q is not an email address", m.SMTP.From)
+		}
+	}
+	if m.SMTP.Address != "" {
+		if _, port, err := net.SplitHostPort(m.SMTP.Address); err != nil || port == "" {
+			k.err("monitoring.smtp.address", "write host:port, e.g. smtp.example.com:587", "%q is not host:port", m.SMTP.Address)
+		}
+	}
 	for i, mt := range m.Metrics {
 		p := fmt.Sprintf("monitoring.metrics[%d]", i)
 		k.oneOf(p+".name", mt.Name, MetricNames)

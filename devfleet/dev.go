@@ -124,7 +124,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	a := &agent.Agent{
 		Source:  src,
 		Planner: &agent.Planner{Revisions: loader, Store: store, Observer: d.fleet, Schedules: sched, Env: o.Env, Prune: true},
-		Applier: &reconcile.Applier{Store: store, Deployer: d.fleet, Remover: d.fleet, Publisher: sched, Log: o.Log},
+		Applier: &reconcile.Applier{Store: store, Deployer: d.fleet, Remover: d.fleet, Publisher: sched, Log: o.Log, Timings: o.Queue},
 		Lock: func(ctx context.Context, sha string, fn func(context.Context) error) error {
 			return deploy.Locked(ctx, o.Queue, deploy.LockInfo{Version: sha, Command: "cl dev"}, func(ctx context.Context, _ deploy.LockInfo) error { return fn(ctx) })
 		},

@@ -28,13 +28,16 @@ var layers = map[string][]string{
 	"adhoc":            {"config", "hostexec"},
 	"audit":            {"config"},
 	"signing":          {"config"},
+	"observe":          {"config", "queue"},
+	"alert":            {"config", "observe"},
+	"monitor":          {"agent", "observe", "queue"},
 	"secrets":          {"config"},
 	"worker":           {"config", "queue", "dispatch", "httpserver", "audit", "secrets"},
 	"schedule":         {"config", "queue", "dispatch"},
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
 	"fleet":            {"config", "queue", "deploy"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe", "alert"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

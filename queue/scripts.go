@@ -137,11 +137,15 @@ return 1
 
 // complete records results, acks and deletes the stream entries, and
 // schedules a retry for a failed run with retries left (unless permanent).
-// KEYS stream, running, delayed, then per run: run, lease, cancel
+// KEYS stream, running, delayed, timings, then per run: run, lease, cancel
 // ARGV group, now, run-ttl, backoff-ms, backoff-max-ms, full (1: reply with
 //
-//	the whole record), again (1: a repeated call), then per run: id, token,
-//	entry-id, outcome, exit, reason, permanent
+//	the whole record), again (1: a repeated call), timings-cap, then per
+//	run: id, token, entry-id, outcome, exit, reason, permanent
+//
+// Every recorded result also appends (task, duration ms, outcome) to the
+// queue's timings stream (capped at about timings-cap entries): the window
+// the metrics' quantiles and failure rates are computed from.
 //
 // Returns one reply per run: {'ok', …} or {'lost', state}. The token of the
 // delivery that recorded a result is kept as 'ended', so that a call
@@ -159,7 +163,7 @@ local function reply(run)
   return {'ok', v[1] or '', v[2] or '0', v[3] or '', v[4] or '0'}
 end
 local function complete(run, lease, cancel, id, token, eid, outcome, exit, reason, permanent)
-  local h = redis.call('HMGET', run, 'state', 'token', 'attempt', 'max_retries', 'ended')
+  local h = redis.call('HMGET', run, 'state', 'token', 'attempt', 'max_retries', 'ended', 'started', 'task')
   if h[1] ~= 'running' or h[2] ~= token then
     if ARGV[7] == '1' and h[5] == token then return reply(run) end
     return {'lost', h[1] or ''}
@@ -167,6 +171,9 @@ local function complete(run, lease, cancel, id, token, eid, outcome, exit, reaso
   local state = outcome
   if state ~= 'succeeded' and redis.call('EXISTS', cancel) == 1 then state = 'killed' end
   local attempt = tonumber(h[3]) or 0
+  local took = tonumber(now) - (tonumber(h[6]) or tonumber(now))
+  if took < 0 then took = 0 end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'task', h[7] or '', 'ms', int(took), 'out', state)
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[2], id)
   done[#done + 1] = eid
@@ -187,8 +194,8 @@ local function complete(run, lease, cancel, id, token, eid, outcome, exit, reaso
   return {'ok', state, exit, reason, int(attempt)}
 end
 local out = {}
-for i = 1, (#KEYS - 3) / 3 do
-  local k, a = 3 + (i - 1) * 3, 7 + (i - 1) * 7
+for i = 1, (#KEYS - 4) / 3 do
+  local k, a = 4 + (i - 1) * 3, 8 + (i - 1) * 7
   out[i] = complete(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end

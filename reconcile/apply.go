@@ -40,6 +40,25 @@ type Applier struct {
 	Publisher Publisher
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Timings, when set, records how long each apply and its deploys took
+	// (`cl cluster metrics`); a failure to record is logged, never fatal.
+	Timings Timings
+}
+
+// Timings records durations of operations (*queue.Queue).
+type Timings interface {
+	RecordTiming(ctx context.Context, kind string, d time.Duration, ok bool) error
+}
+
+func (a *Applier) timing(ctx context.Context, kind string, d time.Duration, ok bool) {
+	if a.Timings == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.Timings.RecordTiming(rctx, kind, d, ok); err != nil {
+		a.log().Warn("record timing", "kind", kind, "err", err)
+	}
 }
 
 // Result is what an apply did.
@@ -82,7 +101,13 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	res := &Result{PlanID: p.ID, SHA: p.To, Repair: p.DriftOnly, Hosts: map[string]HostResult{}, Started: now}
 	var failures []string
 	if hosts := p.Deploys(); len(hosts) > 0 {
+		began := a.now()
 		got, err := a.Deployer.Deploy(ctx, rev, hosts)
+		deployOK := err == nil
+		for _, h := range hosts {
+			deployOK = deployOK && got[h].OK
+		}
+		a.timing(ctx, "deploy", a.now().Sub(began), deployOK)
 		for _, h := range hosts {
 			r, ok := got[h]
 			if !ok {
@@ -149,6 +174,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	}
 	res.State = st
 	res.Duration = a.now().Sub(now)
+	a.timing(ctx, "apply", res.Duration, res.OK)
 	a.log().Info("apply", "plan", p.ID, "sha", p.To, "ok", res.OK, "hosts", len(res.Hosts), "removed", len(res.Removed),
 		"scheduler_reloaded", res.Reloaded, "generation", st.Generation, "error", res.Error)
 	if !res.OK {

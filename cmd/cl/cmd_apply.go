@@ -39,7 +39,7 @@ func (c *ApplyCmd) Run(a *App) error {
 		return err
 	}
 	co.fleet.Report = func(rep *deploy.Report) { _ = printDeployReport(a, rep) }
-	applier := &reconcile.Applier{Store: co.store, Deployer: co.fleet, Publisher: co.fleet, Log: a.Log}
+	applier := &reconcile.Applier{Store: co.store, Deployer: co.fleet, Publisher: co.fleet, Log: a.Log, Timings: co.q}
 	var res *reconcile.Result
 	err = deploy.Locked(a.Ctx, co.q, deploy.LockInfo{Version: p.To, Command: "cl apply " + p.ID}, func(ctx context.Context, _ deploy.LockInfo) error {
 		if err := agent.BackupBeforeApply(co.q, co.loader.Trees, a.Log)(ctx, rev); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/observe"
+	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/schedule"
 )
 
@@ -70,6 +72,9 @@ func (c *BeatRunCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
+	var stopShip func()
+	a.Log, stopShip = observe.Ship(q, queue.ProcSource{Kind: "beat", Host: observe.Hostname()}, a.Log)
+	defer stopShip()
 	jobs, err := beatJobs(a, cfg)
 	if err != nil {
 		return err

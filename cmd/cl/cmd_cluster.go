@@ -14,6 +14,9 @@ type ClusterCmd struct {
 	Create    ClusterCreateCmd    `cmd:"" help:"Blue-green: add a new fleet to cl.yaml by cloning another fleet's hosts (committed); deploy it with cl host deploy --cluster NAME."`
 	Switch    ClusterSwitchCmd    `cmd:"" help:"Blue-green: make a fleet the active one (schedules and tasks without --cluster go to it), at once and recorded."`
 	Destroy   ClusterDestroyCmd   `cmd:"" help:"Blue-green: stop a fleet's workers, delete its queues and remove its hosts from cl.yaml; refuses the active fleet."`
+	Logs      ClusterLogsCmd      `cmd:"" help:"The workers', beats' and agents' logs merged in time order; --follow tails them."`
+	Metrics   ClusterMetricsCmd   `cmd:"" help:"Task execution time p50/p95/p99 and failure rate per task, queue sizes, apply and deploy durations."`
+	Monitor   ClusterMonitorCmd   `cmd:"" help:"A live view of hosts, workers, queues, running tasks, beat, agent and applies, refreshed every second; plain text when not on a terminal."`
 }
 
 // ClusterDriftCmd is `cl cluster drift`.

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/observe"
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/worker"
 )
@@ -54,8 +55,10 @@ func (c *WorkerCmd) Run(a *App, kctx *kong.Context) error {
 			return fmt.Errorf("worker --lease %s: %w", c.Lease, err)
 		}
 	}
+	log, stopShip := observe.Ship(q, observe.WorkerSource(cfg, c.Host), a.Log)
+	defer stopShip()
 	o := worker.Options{Config: cfg, Host: c.Host, Queue: q, ReleaseDir: src.ReleaseDir,
-		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: a.Log}
+		SHA: src.SHA, Version: version, HealthAddr: c.HealthAddr, Logger: log}
 	if src.ReleaseDir != "" {
 		o.Reload = func(context.Context) (worker.Release, error) { return reloadRelease(src.ReleaseDir, a.Env) }
 	}
