@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,18 +73,17 @@ func TestHealthEndpoint(t *testing.T) {
 func TestHealthAddressInUseFailsRun(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, roleOpts{})
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	f.start(func(o *Options) { o.HealthAddr = addr })
-	waitFor(t, 5*time.Second, "the first worker's health endpoint", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
-	err := Run(t.Context(), Options{Config: f.cfg, Host: "h1", Queue: f.q, HealthAddr: addr})
+	// Whatever holds the address (another worker, another program): a
+	// listener of the test's own, so no race on a port picked and freed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	err = Run(t.Context(), Options{Config: f.cfg, Host: "h1", Queue: f.q, HealthAddr: addr, Logger: testLogger(t)})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--health-addr") {
-		t.Errorf("second worker on %s: %v; want address in use with a hint", addr, err)
+		t.Errorf("worker on %s, which is taken: %v; want address in use with a hint", addr, err)
 	}
 }
 
