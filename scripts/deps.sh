@@ -3,7 +3,7 @@
 # suite needs. Used by `make test` and `.ci/run`.
 set -eu
 # command -> Debian package
-need="git:git sshd:openssh-server ssh:openssh-client ip:iproute2 redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools openssl:openssl gzip:gzip bash:bash flock:util-linux sudo:sudo systemctl:systemd shellcheck:shellcheck"
+need="git:git sshd:openssh-server ssh:openssh-client ip:iproute2 redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools openssl:openssl gzip:gzip bash:bash flock:util-linux sudo:sudo systemctl:systemd shellcheck:shellcheck tmux:tmux chromium:chromium"
 missing=""
 for pair in $need; do
 	cmd=${pair%%:*}
