@@ -71,23 +71,55 @@ func TestBlueGreenFleets(t *testing.T) {
 		t.Fatalf("last commit %q", msg)
 	}
 	blueSHA := d.current(hs[0])
+	// A plan of green alone: green's hosts only, no scheduler reload.
+	out, stderr, code := d.cl(ctx, "-o", "json", "plan", "--cluster", "green")
+	var gp struct {
+		Fleet   string
+		Actions []struct{ Kind, Host, Fleet string }
+	}
+	if err := json.Unmarshal([]byte(out), &gp); code != 2 || err != nil || gp.Fleet != "green" || len(gp.Actions) != 2 {
+		t.Fatalf("cl plan --cluster green: exit %d %v\n%s%s", code, err, out, stderr)
+	}
+	for _, a := range gp.Actions {
+		if a.Kind != "deploy" || a.Fleet != "green" || !strings.HasPrefix(a.Host, "green-") {
+			t.Fatalf("cl plan --cluster green planned %+v", a)
+		}
+	}
 	mustCL("deploy green", "host", "deploy", "--cluster", "green")
 	mark("green deployed")
 	head := d.git("rev-parse", "HEAD")
 	if d.current(hs[2]) != head || d.current(hs[3]) != head || d.current(hs[0]) != blueSHA {
 		t.Fatalf("after deploying green: blue-1 runs %s (was %s), green runs %s %s (want %s)", d.current(hs[0]), blueSHA, d.current(hs[2]), d.current(hs[3]), head)
 	}
-	beat.signal(syscall.SIGHUP) // the beat learns green's hosts
-	time.Sleep(1500 * time.Millisecond)
-
+	// The beats' schedule set does not know green yet: the switch is refused.
+	if _, stderr, code := d.cl(ctx, "cluster", "switch", "green"); code != 1 || !strings.Contains(stderr, "has no host of fleet green") || !strings.Contains(stderr, "publish the commit") {
+		t.Fatalf("switch before the beats know green: exit %d: %s", code, stderr)
+	}
 	// Destroying the active fleet is refused.
 	if _, stderr, code := d.cl(ctx, "cluster", "destroy", "blue"); code != 1 || !strings.Contains(stderr, "active fleet") || !strings.Contains(stderr, "cl cluster switch green") {
 		t.Fatalf("destroy the active fleet: exit %d: %s", code, stderr)
 	}
+	beat.signal(syscall.SIGHUP) // the beat publishes cl.yaml with green's hosts
 
 	firstTick := time.Now().Unix()
-	mustCL("switch to green", "cluster", "switch", "green")
+	var switched string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, stderr, code := d.cl(ctx, "cluster", "switch", "green")
+		if code == 0 {
+			switched = out
+			break
+		}
+		if !strings.Contains(stderr, "has no host of fleet green") || time.Now().After(deadline) {
+			t.Fatalf("switch to green: exit %d: %s", code, stderr)
+		}
+	}
 	switchedAt := time.Now().Unix()
+	if !strings.Contains(switched, "acknowledged by 1 beat(s)") {
+		t.Fatalf("switch printed (want the beat's acknowledgement):\n%s", switched)
+	}
+	if bs := mustCL("beat status", "beat", "status"); !strings.Contains(bs, "fleet:     green (generation 1, switched at ") {
+		t.Fatalf("cl beat status after the switch:\n%s", bs)
+	}
 	if got := taskHosts(); strings.Join(got, ",") != "green-1,green-2" {
 		t.Fatalf("a task after the switch went to %v, want green's hosts", got)
 	}
