@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/reconcile"
 )
 
 // TestBlueGreenFleets runs the seed's blue-green sequence on real sshd
@@ -85,9 +86,20 @@ func TestBlueGreenFleets(t *testing.T) {
 			t.Fatalf("cl plan --cluster green planned %+v", a)
 		}
 	}
-	mustCL("deploy green", "host", "deploy", "--cluster", "green")
-	mark("green deployed")
+	// Apply green alone: its hosts get HEAD, the fleet's SHA is recorded,
+	// the cluster's applied SHA stays and no schedule set is published
+	// (the switch below is refused until the beat publishes one).
+	out = mustCL("apply green", "apply", "--cluster", "green", "--auto-approve")
 	head := d.git("rev-parse", "HEAD")
+	if !strings.Contains(out, "to fleet green (the cluster stays at nothing, generation 0; scheduler not reloaded)") {
+		t.Fatalf("cl apply --cluster green printed:\n%s", out)
+	}
+	if st, err := (reconcile.DocStore{Docs: d.q}).Load(ctx); err != nil || st.SHA != "" || st.Generation != 0 || st.Fleets["green"].SHA != head || st.Hosts["green-1"].SHA != head {
+		t.Fatalf("applied state after cl apply --cluster green: %+v %v", st, err)
+	}
+	mark("green applied")
+	mustCL("deploy green", "host", "deploy", "--cluster", "green") // the seed's line: HEAD again, green only
+	mark("green deployed")
 	if d.current(hs[2]) != head || d.current(hs[3]) != head || d.current(hs[0]) != blueSHA {
 		t.Fatalf("after deploying green: blue-1 runs %s (was %s), green runs %s %s (want %s)", d.current(hs[0]), blueSHA, d.current(hs[2]), d.current(hs[3]), head)
 	}
