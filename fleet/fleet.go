@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,11 @@ type Fleet struct {
 	Active bool     `json:"active"`
 	Hosts  []string `json:"hosts"`
 	Queues []string `json:"queues"`
+	// Applied is the SHA applied to the fleet: its own from a fleet-only
+	// apply (cl apply --cluster), else the cluster's ("" : none).
+	// ApplyError is why its last fleet-only apply failed.
+	Applied    string `json:"applied,omitempty"`
+	ApplyError string `json:"apply_error,omitempty"`
 }
 
 // Report is the fleets part of `cl cluster status`.
@@ -202,6 +208,13 @@ func (r *Report) WriteText(b io.Writer) {
 		if f.Active {
 			mark = "*"
 		}
-		fmt.Fprintf(b, "  %s %-12s %d hosts: %s\n", mark, f.Name, len(f.Hosts), strings.Join(f.Hosts, ", "))
+		applied := ""
+		if f.Applied != "" {
+			applied = ", applied " + f.Applied[:min(12, len(f.Applied))]
+		}
+		if f.ApplyError != "" {
+			applied += " (last fleet apply failed: " + strconv.Quote(f.ApplyError) + ")" // host text, escaped
+		}
+		fmt.Fprintf(b, "  %s %-12s %d hosts: %s%s\n", mark, f.Name, len(f.Hosts), strings.Join(f.Hosts, ", "), applied)
 	}
 }
