@@ -145,11 +145,17 @@ func TestBlueGreenFleets(t *testing.T) {
 			State  struct {
 				Gen int64 `json:"generation"`
 			} `json:"state"`
+			Fleets []struct{ Name, Applied string } `json:"fleets"`
 		} `json:"fleets"`
 	}
 	out, _, _ = d.cl(ctx, "-o", "json", "cluster", "status")
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Fleets.Active != "green" || st.Fleets.State.Gen != 1 {
 		t.Fatalf("cluster status after the switch: %+v %v\n%s", st, err, out)
+	}
+	for _, f := range st.Fleets.Fleets { // green: its own apply; blue: never applied (cl host deploy records nothing)
+		if want := map[string]string{"green": head, "blue": ""}[f.Name]; f.Applied != want {
+			t.Errorf("cluster status: fleet %s applied %q, want %q", f.Name, f.Applied, want)
+		}
 	}
 	out = mustCL("audit", "-o", "json", "audit", "logs", "--action", "cluster.switch")
 	if !strings.Contains(out, `"fleet:green"`) {
