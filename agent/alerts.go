@@ -10,6 +10,7 @@ import (
 	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/observe"
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/secrets"
 )
 
 // Alerts evaluates monitoring.metrics and the built-in conditions every
@@ -30,7 +31,11 @@ func NewAlerts(cfg *config.Config, q *queue.Queue, queues []string, st *Status, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	chs, skipped := alert.Channels(cfg.Monitoring, nil)
+	var x alert.Expander
+	if cfg.Secrets.Provider != "" { // references in webhooks and smtp.password: resolved at each send, cached a minute
+		x = secrets.NewExpander(cfg, secrets.DefaultExpandTTL).Expand
+	}
+	chs, skipped := alert.Channels(cfg.Monitoring, nil, x)
 	for _, s := range skipped {
 		log.Warn("alert channel not used", "channel", s)
 	}

@@ -15,8 +15,15 @@ import (
 )
 
 // The agent's alerts judge its last drift report and apply: an unreachable
-// host and a failed apply reach a webhook receiver once each.
+// host and a failed apply reach a webhook receiver once each — also when
+// cl.yaml names the webhook by a secret reference, which the agent resolves
+// through secrets.provider.
 func TestAgentAlertsOnHostDownAndFailedApply(t *testing.T) {
+	t.Run("url", func(t *testing.T) { testAgentAlerts(t, false) })
+	t.Run("secret reference", func(t *testing.T) { testAgentAlerts(t, true) })
+}
+
+func testAgentAlerts(t *testing.T, viaSecret bool) {
 	q := queuetest.Opener(queuetest.StartRedis(t).URL())(t)
 	var mu sync.Mutex
 	keys := map[string]int{}
@@ -30,6 +37,11 @@ func TestAgentAlertsOnHostDownAndFailedApply(t *testing.T) {
 	defer recv.Close()
 	cfg := &config.Config{Cluster: config.Cluster{Name: "shop"}}
 	cfg.Monitoring.AlertChannels = []config.AlertChannel{{Webhook: recv.URL + "/alerts"}}
+	if viaSecret {
+		t.Setenv("AGT_SECRET_alerts", `{"webhook":"`+recv.URL+`/alerts"}`)
+		cfg.Secrets = config.Secrets{Provider: "env", Path: "AGT_SECRET_"}
+		cfg.Monitoring.AlertChannels = []config.AlertChannel{{Webhook: "${secret:alerts#webhook}"}}
+	}
 	cfg.Monitoring.AlertCooldown = config.Duration(time.Hour)
 	st := NewStatus("repo", "main")
 	st.drifted(&drift.Report{Hosts: []drift.HostReport{

@@ -90,6 +90,19 @@ func (d *DriftCheck) Status(ctx context.Context, head string) (*ClusterStatus, e
 	if st.Fleets, err = fleet.Status(ctx, rev.Config, q); err != nil {
 		return nil, err
 	}
+	if st.Fleets != nil && d.Store != nil {
+		applied, err := d.Store.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range st.Fleets.Fleets {
+			f := &st.Fleets.Fleets[i]
+			f.Applied = applied.SHA // a fleet-only apply (cl apply --cluster) records its own
+			if fa, ok := applied.Fleets[f.Name]; ok {
+				f.Applied, f.ApplyError = fa.SHA, fa.Error
+			}
+		}
+	}
 	beats := map[string]queue.Heartbeat{}
 	for _, w := range tasks.Workers {
 		beats[w.Host] = w

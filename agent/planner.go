@@ -35,6 +35,9 @@ type Planner struct {
 	Schedules Schedules // nil: the scheduler is always reloaded
 	Env       string
 	Prune     bool
+	// Fleet limits plans to one blue-green fleet's hosts, without a
+	// scheduler reload (cl plan --cluster F); "" plans every host.
+	Fleet string
 	// SelfHeal: corrective actions are planned only when the revision's
 	// monitoring.self_heal is on (the agent); false plans them always
 	// (cl plan, cl apply).
@@ -44,12 +47,15 @@ type Planner struct {
 // Plan plans the way to rev. Earlier revisions that cannot be read (a
 // commit that is gone) make the plan deploy whole releases, never fail it.
 func (p *Planner) Plan(ctx context.Context, rev *reconcile.Revision, driftOnly bool) (*reconcile.Plan, error) {
+	if p.Fleet != "" && !rev.Config.HasFleet(p.Fleet) {
+		return nil, fmt.Errorf("--cluster %s: %w", p.Fleet, rev.Config.UnknownFleetError(p.Fleet))
+	}
 	st, err := p.Store.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	in := reconcile.Input{To: rev, Env: p.Env, State: st, Revisions: map[string]*reconcile.Revision{rev.SHA: rev},
-		Prune: p.Prune, DriftOnly: driftOnly, Now: time.Now().UTC(), ID: newPlanID(),
+		Prune: p.Prune, DriftOnly: driftOnly, Fleet: p.Fleet, Now: time.Now().UTC(), ID: newPlanID(),
 		NoRepair: p.SelfHeal && !rev.Config.Monitoring.SelfHealOn()}
 	if p.Observer != nil {
 		in.Observed = p.Observer.Observe(ctx, rev.Config)

@@ -135,7 +135,7 @@ func TestQueueThresholdAlertsOnceThenResolves(t *testing.T) {
 		SMTP:            config.SMTP{Address: mail.addr, From: "cl@example.com"},
 		SlackWebhookURL: slack.srv.URL + "/services/T0/B0/secret",
 	}
-	chs, skipped := Channels(mon, nil)
+	chs, skipped := Channels(mon, nil, nil)
 	if len(chs) != 3 || len(skipped) != 0 {
 		t.Fatalf("channels %d, skipped %v", len(chs), skipped)
 	}

@@ -16,11 +16,32 @@ import (
 	"github.com/celeroot/celeroot/config"
 )
 
+// Expander replaces the secret references (${secret:…}) in a value with
+// the secrets' values (the agent's: package secrets, with a short cache).
+// A value without references comes back unchanged.
+type Expander func(ctx context.Context, s string) (string, error)
+
+// secretRefOpen starts a secret reference.
+const secretRefOpen = "${secret:"
+
+// expand resolves s through x when s holds a reference.
+func expand(ctx context.Context, x Expander, s string) (string, error) {
+	if !strings.Contains(s, secretRefOpen) {
+		return s, nil
+	}
+	if x == nil {
+		return "", fmt.Errorf("%s: secret references in monitoring need a secrets provider (cl.yaml secrets section)", s)
+	}
+	return x(ctx, s)
+}
+
 // Channels builds the channels of cfg's monitoring.alert_channels. Items
 // that cannot send (an email without monitoring.smtp.address, a "#channel"
 // without monitoring.slack_webhook_url) are returned in skipped, each with
-// the reason, so that the agent can warn about them.
-func Channels(m config.Monitoring, getenv func(string) string) (chs []Channel, skipped []string) {
+// the reason, so that the agent can warn about them. Webhook URLs and the
+// SMTP password may be secret references: each send resolves them through
+// x, so a rotated secret is used without a restart.
+func Channels(m config.Monitoring, getenv func(string) string, x Expander) (chs []Channel, skipped []string) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -32,8 +53,11 @@ func Channels(m config.Monitoring, getenv func(string) string) (chs []Channel, s
 				skipped = append(skipped, "email "+c.Email+": no monitoring.smtp.address")
 				continue
 			}
-			e := &Email{Address: m.SMTP.Address, From: m.SMTP.From, To: c.Email, Username: m.SMTP.Username}
-			if m.SMTP.PasswordEnv != "" {
+			e := &Email{Address: m.SMTP.Address, From: m.SMTP.From, To: c.Email, Username: m.SMTP.Username, Expand: x}
+			switch {
+			case m.SMTP.Password != "":
+				e.Password = m.SMTP.Password // a reference, resolved at each send
+			case m.SMTP.PasswordEnv != "":
 				e.Password = getenv(m.SMTP.PasswordEnv)
 			}
 			chs = append(chs, e)
@@ -42,11 +66,11 @@ func Channels(m config.Monitoring, getenv func(string) string) (chs []Channel, s
 				skipped = append(skipped, "slack "+c.Slack+": no monitoring.slack_webhook_url")
 				continue
 			}
-			chs = append(chs, &Slack{URL: m.SlackWebhookURL, Channel: c.Slack, Client: client})
+			chs = append(chs, &Slack{URL: m.SlackWebhookURL, Channel: c.Slack, Client: client, Expand: x})
 		case c.Slack != "":
-			chs = append(chs, &Slack{URL: c.Slack, Client: client})
+			chs = append(chs, &Slack{URL: c.Slack, Client: client, Expand: x})
 		case c.Webhook != "":
-			chs = append(chs, &Webhook{URL: c.Webhook, Client: client})
+			chs = append(chs, &Webhook{URL: c.Webhook, Client: client, Expand: x})
 		}
 	}
 	return chs, skipped
@@ -57,7 +81,8 @@ type Email struct {
 	Address  string // host:port
 	From, To string
 	Username string
-	Password string
+	Password string   // the password, or a secret reference resolved through Expand at each send
+	Expand   Expander // nil: Password holds no reference
 }
 
 // Name is "email:<to>".
@@ -91,7 +116,11 @@ func (e *Email) Send(ctx context.Context, n Notice) error {
 		}
 	}
 	if e.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", e.Username, e.Password, host)); err != nil {
+		pw, err := expand(ctx, e.Expand, e.Password)
+		if err != nil {
+			return fmt.Errorf("smtp %s: password: %w", e.Address, err)
+		}
+		if err := c.Auth(smtp.PlainAuth("", e.Username, pw, host)); err != nil {
 			return fmt.Errorf("smtp %s: log in as %s: %w", e.Address, e.Username, err)
 		}
 	}
@@ -131,9 +160,10 @@ func body(n Notice) string {
 
 // Slack posts notices to a Slack incoming webhook.
 type Slack struct {
-	URL     string
+	URL     string // the webhook, or a secret reference resolved through Expand at each send
 	Channel string // "" : the webhook's own channel
 	Client  *http.Client
+	Expand  Expander
 }
 
 // Name is "slack:<channel or masked webhook>".
@@ -154,20 +184,31 @@ func (s *Slack) Send(ctx context.Context, n Notice) error {
 	if s.Channel != "" {
 		msg["channel"] = s.Channel
 	}
-	return postJSON(ctx, s.Client, s.URL, msg)
+	url, err := expand(ctx, s.Expand, s.URL)
+	if err != nil {
+		return fmt.Errorf("slack webhook: %w", err)
+	}
+	return postJSON(ctx, s.Client, url, msg)
 }
 
 // Webhook posts notices as JSON (the Notice fields) to a URL.
 type Webhook struct {
-	URL    string
+	URL    string // the URL, or a secret reference resolved through Expand at each send
 	Client *http.Client
+	Expand Expander
 }
 
 // Name is "webhook:<masked url>".
 func (w *Webhook) Name() string { return "webhook:" + maskedURL(w.URL) }
 
 // Send posts one notice.
-func (w *Webhook) Send(ctx context.Context, n Notice) error { return postJSON(ctx, w.Client, w.URL, n) }
+func (w *Webhook) Send(ctx context.Context, n Notice) error {
+	url, err := expand(ctx, w.Expand, w.URL)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return postJSON(ctx, w.Client, url, n)
+}
 
 func postJSON(ctx context.Context, c *http.Client, url string, v any) error {
 	data, err := json.Marshal(v)
@@ -196,7 +237,11 @@ func postJSON(ctx context.Context, c *http.Client, url string, v any) error {
 }
 
 // maskedURL keeps a webhook URL's scheme and host: its path is its secret.
+// A secret reference is shown as written (it names the secret, no value).
 func maskedURL(raw string) string {
+	if strings.HasPrefix(raw, secretRefOpen) && strings.Count(raw, "}") == 1 && strings.HasSuffix(raw, "}") {
+		return raw
+	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return config.Masked

@@ -187,12 +187,14 @@ type Monitoring struct {
 }
 
 // SMTP is a mail server for alerts. The password is never in cl.yaml: it
-// is read from the environment variable PasswordEnv.
+// is read from the environment variable PasswordEnv, or Password is a
+// secret reference (${secret:…}) the agent resolves when it sends.
 type SMTP struct {
 	Address     string `yaml:"address,omitempty" json:"address,omitempty"` // host:port
 	From        string `yaml:"from,omitempty" json:"from,omitempty"`
 	Username    string `yaml:"username,omitempty" json:"username,omitempty"`
 	PasswordEnv string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	Password    string `yaml:"password,omitempty" json:"password,omitempty"`
 }
 
 // SelfHealOn reports whether the agent repairs drift: monitoring.self_heal,

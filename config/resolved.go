@@ -18,12 +18,12 @@ func (c *Config) Resolved() *Config {
 		if strings.HasPrefix(ch.Slack, "https://") {
 			ch.Slack = maskPath(ch.Slack)
 		}
-		if ch.Webhook != "" {
+		if ch.Webhook != "" && !strings.Contains(ch.Webhook, secretRefOpen) { // a reference is shown as written
 			ch.Webhook = maskPath(ch.Webhook)
 		}
 		r.Monitoring.AlertChannels[i] = ch
 	}
-	if c.Monitoring.SlackWebhookURL != "" {
+	if c.Monitoring.SlackWebhookURL != "" && !strings.Contains(c.Monitoring.SlackWebhookURL, secretRefOpen) {
 		r.Monitoring.SlackWebhookURL = maskPath(c.Monitoring.SlackWebhookURL)
 	}
 	r.Secrets.Endpoint = MaskURL(c.Secrets.Endpoint)

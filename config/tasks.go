@@ -109,8 +109,30 @@ func (p *Param) compile() error {
 
 // Check converts v (a YAML/JSON value, or a string from the command line)
 // to the parameter's type and checks pattern and enum. It returns the
-// normalized value.
-func (p *Param) Check(v any) (any, error) {
+// normalized value. A string holding a secret reference ("${secret:…}")
+// passes as it is (its type, pattern and enum cannot be judged before it is
+// resolved): the worker checks the resolved value with CheckValue before
+// the run starts.
+func (p *Param) Check(v any) (any, error) { return p.check(v, true) }
+
+// CheckValue is Check for a value with its secret references resolved:
+// pattern and enum apply to it whatever it holds. Its errors never quote
+// the value (it may be a secret).
+func (p *Param) CheckValue(v any) (any, error) { return p.check(v, false) }
+
+// secretRefOpen starts a secret reference (package secrets parses them).
+const secretRefOpen = "${secret:"
+
+func (p *Param) check(v any, deferRefs bool) (any, error) {
+	if s, ok := v.(string); ok && deferRefs && strings.Contains(s, secretRefOpen) && !strings.ContainsRune(s, 0) {
+		return s, nil
+	}
+	quote := func(s string) string {
+		if deferRefs {
+			return strconv.Quote(s)
+		}
+		return "the resolved value"
+	}
 	switch p.Type {
 	case ParamBool:
 		switch x := v.(type) {
@@ -119,7 +141,7 @@ func (p *Param) Check(v any) (any, error) {
 		case string:
 			b, err := strconv.ParseBool(x)
 			if err != nil {
-				return nil, fmt.Errorf("param %s: %q is not a bool (use true or false)", p.Name, x)
+				return nil, fmt.Errorf("param %s: %s is not a bool (use true or false)", p.Name, quote(x))
 			}
 			return b, nil
 		}
@@ -137,7 +159,7 @@ func (p *Param) Check(v any) (any, error) {
 		case string:
 			i, err := strconv.Atoi(x)
 			if err != nil {
-				return nil, fmt.Errorf("param %s: %q is not a whole number", p.Name, x)
+				return nil, fmt.Errorf("param %s: %s is not a whole number", p.Name, quote(x))
 			}
 			return i, nil
 		}
@@ -155,11 +177,12 @@ func (p *Param) Check(v any) (any, error) {
 		if strings.ContainsRune(s, 0) {
 			return nil, fmt.Errorf("param %s: contains a NUL byte", p.Name)
 		}
+		shown := quote(s)
 		if p.re != nil && !p.re.MatchString(s) {
-			return nil, fmt.Errorf("param %s: %q does not match the pattern %s", p.Name, s, p.Pattern)
+			return nil, fmt.Errorf("param %s: %s does not match the pattern %s", p.Name, shown, p.Pattern)
 		}
 		if len(p.Enum) > 0 && !contains(p.Enum, s) {
-			return nil, fmt.Errorf("param %s: %q is not one of %s", p.Name, s, strings.Join(p.Enum, ", "))
+			return nil, fmt.Errorf("param %s: %s is not one of %s", p.Name, shown, strings.Join(p.Enum, ", "))
 		}
 		return s, nil
 	}
@@ -172,6 +195,25 @@ type ParamError struct {
 }
 
 func (e ParamError) Error() string { return e.Err.Error() }
+
+// CheckResolved checks the params of a run again once its secret
+// references are resolved (Param.CheckValue): the values references stood
+// for get the type, pattern and enum checks Check let them skip. It returns
+// the normalized params; its error never quotes a value.
+func (t *Task) CheckResolved(params map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(params))
+	for name, v := range params {
+		out[name] = v
+		if p, ok := t.Params.Get(name); ok {
+			c, err := p.CheckValue(v)
+			if err != nil {
+				return nil, fmt.Errorf("task %s: %w", t.Ref(), err)
+			}
+			out[name] = c
+		}
+	}
+	return out, nil
+}
 
 // ResolveParams checks given against the task's declared parameters and
 // fills in defaults. Unknown and missing required parameters are errors.

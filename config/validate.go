@@ -455,10 +455,10 @@ func (c *Config) validateMonitoring(k checker) {
 				k.err(p+".email", "write an address such as ops@example.com", "%q is not an email address", ch.Email)
 			}
 		case ch.Slack != "":
-			if !strings.HasPrefix(ch.Slack, "#") && !strings.HasPrefix(ch.Slack, "https://") {
+			if !strings.HasPrefix(ch.Slack, "#") && !strings.HasPrefix(ch.Slack, "https://") && !strings.Contains(ch.Slack, secretRefOpen) {
 				k.err(p+".slack", `write a channel such as "#alerts" (quoted) or a Slack webhook URL`, "%q is not a Slack channel or webhook URL", ch.Slack)
 			}
-		case ch.Webhook != "":
+		case ch.Webhook != "" && !strings.Contains(ch.Webhook, secretRefOpen): // a reference: the URL is checked when resolved
 			k.url(p+".webhook", ch.Webhook, "https", "http")
 		}
 	}
@@ -468,8 +468,15 @@ func (c *Config) validateMonitoring(k checker) {
 	if k.c.setPaths["monitoring.alert_cooldown"] && m.AlertCooldown.D() < 0 {
 		k.err("monitoring.alert_cooldown", "use 0 (send every evaluation) or more", "alert_cooldown cannot be negative")
 	}
-	if m.SlackWebhookURL != "" {
+	if m.SlackWebhookURL != "" && !strings.Contains(m.SlackWebhookURL, secretRefOpen) {
 		k.url("monitoring.slack_webhook_url", m.SlackWebhookURL, "https", "http")
+	}
+	if m.SMTP.Password != "" && !strings.Contains(m.SMTP.Password, secretRefOpen) {
+		k.err("monitoring.smtp.password", "write a secret reference such as \"${secret:smtp#password}\" (docs/security.md#secrets), or name a variable with password_env",
+			"the SMTP password itself must not be in cl.yaml")
+	}
+	if m.SMTP.Password != "" && m.SMTP.PasswordEnv != "" {
+		k.err("monitoring.smtp.password", "keep one of password and password_env", "password and password_env are both set")
 	}
 	if m.SMTP.From != "" {
 		if _, err := mail.ParseAddress(m.SMTP.From); err != nil {

@@ -75,6 +75,8 @@ func TestValidationRules(t *testing.T) {
 		{"keep_releases at least 1", "cluster:\n", "deployment:\n  keep_releases: 0\ncluster:\n", SeverityError, "2:18", "keep_releases must be at least 1", ""},
 		{"deployment batch", "cluster:\n", "deployment:\n  batch: half\ncluster:\n", SeverityError, "2:10", `batch "half"`, "25%"},
 		{"alert channel email", "cluster:\n", "monitoring:\n  alert_channels:\n    - email: not-an-address\ncluster:\n", SeverityError, "3:14", "is not an email address", ""},
+		{"smtp password in clear", "cluster:\n", "monitoring:\n  smtp: {address: \"m:25\", password: hunter2}\ncluster:\n", SeverityError, "2:37", "the SMTP password itself must not be in cl.yaml", "${secret:smtp#password}"},
+		{"smtp password reference and env", "cluster:\n", "monitoring:\n  smtp: {address: \"m:25\", password: \"${secret:smtp}\", password_env: PW}\ncluster:\n", SeverityError, "2:37", "password and password_env are both set", "keep one"},
 		{"metric name", "cluster:\n", "monitoring:\n  metrics:\n    - name: queue_sise\n      threshold: 5\ncluster:\n", SeverityError, "3:13", `"queue_sise" is not allowed`, `did you mean "queue_size"?`},
 		{"secrets provider", "cluster:\n", "secrets:\n  provider: keepass\ncluster:\n", SeverityError, "2:13", `"keepass" is not allowed`, "vault"},
 		{"host name syntax", "  db1:\n", "  \"db 1\":\n", SeverityError, "8:3", `host name "db 1" is not valid`, ""},
@@ -204,6 +206,18 @@ func TestQualifiedAndAmbiguousTaskNames(t *testing.T) {
 }
 
 // TestAcceptedShapes: what the stricter checks must still accept.
+// TestSecretReferencesInMonitoringAndParams: references are accepted where
+// a URL, an SMTP password or a pattern-checked param is expected (their
+// values are checked once resolved).
+func TestSecretReferencesInMonitoringAndParams(t *testing.T) {
+	text := replace(t, "cluster:\n", "monitoring:\n  slack_webhook_url: \"${secret:slack#url}\"\n  smtp: {address: \"m:25\", password: \"${secret:smtp#pw}\"}\n"+
+		"  alert_channels:\n    - webhook: \"${secret:hook}\"\n    - slack: \"${secret:slack#url2}\"\ncluster:\n")
+	text = strings.Replace(text, "    task: hello\n", "    task: hello\n    params: {name: \"${secret:names#bob}\"}\n", 1)
+	if _, ds := load(t, text, nil); ds.HasErrors() {
+		t.Errorf("references refused: %v", ds.Errors())
+	}
+}
+
 func TestAcceptedShapes(t *testing.T) {
 	for _, p := range []string{"/opt/celeroot", "/srv/cl-2.0/fleet_a", "/home/deploy@corp/cl", "/a", "/opt/x+y,z:1"} {
 		if err := CheckTargetDirectory(p); err != nil {

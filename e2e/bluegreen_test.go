@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/reconcile"
 )
 
 // TestBlueGreenFleets runs the seed's blue-green sequence on real sshd
@@ -71,23 +72,66 @@ func TestBlueGreenFleets(t *testing.T) {
 		t.Fatalf("last commit %q", msg)
 	}
 	blueSHA := d.current(hs[0])
-	mustCL("deploy green", "host", "deploy", "--cluster", "green")
-	mark("green deployed")
+	// A plan of green alone: green's hosts only, no scheduler reload.
+	out, stderr, code := d.cl(ctx, "-o", "json", "plan", "--cluster", "green")
+	var gp struct {
+		Fleet   string
+		Actions []struct{ Kind, Host, Fleet string }
+	}
+	if err := json.Unmarshal([]byte(out), &gp); code != 2 || err != nil || gp.Fleet != "green" || len(gp.Actions) != 2 {
+		t.Fatalf("cl plan --cluster green: exit %d %v\n%s%s", code, err, out, stderr)
+	}
+	for _, a := range gp.Actions {
+		if a.Kind != "deploy" || a.Fleet != "green" || !strings.HasPrefix(a.Host, "green-") {
+			t.Fatalf("cl plan --cluster green planned %+v", a)
+		}
+	}
+	// Apply green alone: its hosts get HEAD, the fleet's SHA is recorded,
+	// the cluster's applied SHA stays and no schedule set is published
+	// (the switch below is refused until the beat publishes one).
+	out = mustCL("apply green", "apply", "--cluster", "green", "--auto-approve")
 	head := d.git("rev-parse", "HEAD")
+	if !strings.Contains(out, "to fleet green (the cluster stays at nothing, generation 0; scheduler not reloaded)") {
+		t.Fatalf("cl apply --cluster green printed:\n%s", out)
+	}
+	if st, err := (reconcile.DocStore{Docs: d.q}).Load(ctx); err != nil || st.SHA != "" || st.Generation != 0 || st.Fleets["green"].SHA != head || st.Hosts["green-1"].SHA != head {
+		t.Fatalf("applied state after cl apply --cluster green: %+v %v", st, err)
+	}
+	mark("green applied")
+	mustCL("deploy green", "host", "deploy", "--cluster", "green") // the seed's line: HEAD again, green only
+	mark("green deployed")
 	if d.current(hs[2]) != head || d.current(hs[3]) != head || d.current(hs[0]) != blueSHA {
 		t.Fatalf("after deploying green: blue-1 runs %s (was %s), green runs %s %s (want %s)", d.current(hs[0]), blueSHA, d.current(hs[2]), d.current(hs[3]), head)
 	}
-	beat.signal(syscall.SIGHUP) // the beat learns green's hosts
-	time.Sleep(1500 * time.Millisecond)
-
+	// The beats' schedule set does not know green yet: the switch is refused.
+	if _, stderr, code := d.cl(ctx, "cluster", "switch", "green"); code != 1 || !strings.Contains(stderr, "has no host of fleet green") || !strings.Contains(stderr, "publish the commit") {
+		t.Fatalf("switch before the beats know green: exit %d: %s", code, stderr)
+	}
 	// Destroying the active fleet is refused.
 	if _, stderr, code := d.cl(ctx, "cluster", "destroy", "blue"); code != 1 || !strings.Contains(stderr, "active fleet") || !strings.Contains(stderr, "cl cluster switch green") {
 		t.Fatalf("destroy the active fleet: exit %d: %s", code, stderr)
 	}
+	beat.signal(syscall.SIGHUP) // the beat publishes cl.yaml with green's hosts
 
 	firstTick := time.Now().Unix()
-	mustCL("switch to green", "cluster", "switch", "green")
+	var switched string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, stderr, code := d.cl(ctx, "cluster", "switch", "green")
+		if code == 0 {
+			switched = out
+			break
+		}
+		if !strings.Contains(stderr, "has no host of fleet green") || time.Now().After(deadline) {
+			t.Fatalf("switch to green: exit %d: %s", code, stderr)
+		}
+	}
 	switchedAt := time.Now().Unix()
+	if !strings.Contains(switched, "acknowledged by 1 beat(s)") {
+		t.Fatalf("switch printed (want the beat's acknowledgement):\n%s", switched)
+	}
+	if bs := mustCL("beat status", "beat", "status"); !strings.Contains(bs, "fleet:     green (generation 1, switched at ") {
+		t.Fatalf("cl beat status after the switch:\n%s", bs)
+	}
 	if got := taskHosts(); strings.Join(got, ",") != "green-1,green-2" {
 		t.Fatalf("a task after the switch went to %v, want green's hosts", got)
 	}
@@ -101,11 +145,17 @@ func TestBlueGreenFleets(t *testing.T) {
 			State  struct {
 				Gen int64 `json:"generation"`
 			} `json:"state"`
+			Fleets []struct{ Name, Applied string } `json:"fleets"`
 		} `json:"fleets"`
 	}
 	out, _, _ = d.cl(ctx, "-o", "json", "cluster", "status")
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Fleets.Active != "green" || st.Fleets.State.Gen != 1 {
 		t.Fatalf("cluster status after the switch: %+v %v\n%s", st, err, out)
+	}
+	for _, f := range st.Fleets.Fleets { // green: its own apply; blue: never applied (cl host deploy records nothing)
+		if want := map[string]string{"green": head, "blue": ""}[f.Name]; f.Applied != want {
+			t.Errorf("cluster status: fleet %s applied %q, want %q", f.Name, f.Applied, want)
+		}
 	}
 	out = mustCL("audit", "-o", "json", "audit", "logs", "--action", "cluster.switch")
 	if !strings.Contains(out, `"fleet:green"`) {

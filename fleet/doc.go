@@ -19,7 +19,9 @@
 // generation before it plans a tick and its claim script checks it again
 // in the same script that records the fire, so a tick is claimed for
 // exactly one fleet: never fired twice or lost across a switch. Runs queued
-// before a switch stay on their fleet's queues and finish there.
+// before a switch stay on their fleet's queues and finish there. Switch
+// refuses a fleet the published schedule set has no host of, and waits for
+// the running beats to report the switch (Beats, schedule.Switching).
 //
 // A configuration without fleets (no host sets fleet:) is one implicit
 // fleet: queues, keys and routing are exactly as without this package.

@@ -2,9 +2,12 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
@@ -55,6 +58,11 @@ type Fleet struct {
 	Active bool     `json:"active"`
 	Hosts  []string `json:"hosts"`
 	Queues []string `json:"queues"`
+	// Applied is the SHA applied to the fleet: its own from a fleet-only
+	// apply (cl apply --cluster), else the cluster's ("" : none).
+	// ApplyError is why its last fleet-only apply failed.
+	Applied    string `json:"applied,omitempty"`
+	ApplyError string `json:"apply_error,omitempty"`
 }
 
 // Report is the fleets part of `cl cluster status`.
@@ -111,12 +119,36 @@ type SwitchResult struct {
 	To      string           `json:"to"`
 	Changed bool             `json:"changed"`
 	State   queue.FleetState `json:"state"`
+	// Acked are the running beats that reported the new generation within
+	// AckWait; Pending those that did not (still correct: their claims are
+	// refused until they re-plan for the new fleet).
+	Acked   []string `json:"acked_by"`
+	Pending []string `json:"not_acked_by,omitempty"`
 }
+
+// Beats is the beats' side of a switch (schedule.Switching).
+type Beats interface {
+	// Serves reports whether the published schedule set lists hosts of
+	// fleet name (true when no set is published yet); why says what not.
+	Serves(ctx context.Context, name string) (ok bool, why string, err error)
+	// Await announces generation gen and waits up to wait for every
+	// running beat to report it.
+	Await(ctx context.Context, gen int64, wait time.Duration) (acked, pending []string, err error)
+}
+
+// AckWait is how long a switch waits for the running beats to report it.
+const AckWait = 5 * time.Second
+
+// ErrNotServed refuses a switch to a fleet the published schedule set has
+// no host of: the beats would fire every schedule to no host.
+var ErrNotServed = errors.New("the beats cannot fire to it")
 
 // Switch makes fleet to the active one. The beat's next claim and every
 // `cl task` without --cluster go to it; runs queued on the old fleet stay
-// there. by names who switched (recorded with the state).
-func Switch(ctx context.Context, cfg *config.Config, st State, to, by string) (*SwitchResult, error) {
+// there. by names who switched (recorded with the state). With beats, a
+// fleet the published schedule set has no host of is refused, and the
+// switch waits up to AckWait for the running beats to report it.
+func Switch(ctx context.Context, cfg *config.Config, st State, beats Beats, to, by string) (*SwitchResult, error) {
 	if !cfg.HasFleet(to) {
 		return nil, fmt.Errorf("switch: %w", cfg.UnknownFleetError(to))
 	}
@@ -127,11 +159,26 @@ func Switch(ctx context.Context, cfg *config.Config, st State, to, by string) (*
 	if from == to {
 		return &SwitchResult{From: from, To: to, State: fs}, nil
 	}
+	if beats != nil {
+		ok, why, err := beats.Serves(ctx, to)
+		if err != nil {
+			return nil, fmt.Errorf("switch to fleet %s: %w", to, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("switch to fleet %s refused: %w: %s; publish the commit that added its hosts first (cl apply, or let the agent apply it; a beat running cl.yaml: cl beat restart or SIGHUP)", to, ErrNotServed, why)
+		}
+	}
 	ns, changed, err := st.SwitchFleet(ctx, fs.Active, to, by) // fs.Active is "" before the first switch
 	if err != nil {
 		return nil, err
 	}
-	return &SwitchResult{From: from, To: to, Changed: changed, State: ns}, nil
+	res := &SwitchResult{From: from, To: to, Changed: changed, State: ns}
+	if beats != nil && changed {
+		if res.Acked, res.Pending, err = beats.Await(ctx, ns.Gen, AckWait); err != nil {
+			return res, fmt.Errorf("switched to fleet %s, but could not tell the beats: %w (the next claim round sees it anyway)", to, err)
+		}
+	}
+	return res, nil
 }
 
 // Line is the one-line summary of a switch.
@@ -139,8 +186,15 @@ func (r *SwitchResult) Line() string {
 	if r.From == r.To {
 		return fmt.Sprintf("fleet %s is already active (generation %d)", r.To, r.State.Gen)
 	}
-	return fmt.Sprintf("switched the active fleet from %s to %s (generation %d): schedules and tasks without --cluster now go to %s; runs already queued on %s finish there",
+	line := fmt.Sprintf("switched the active fleet from %s to %s (generation %d): schedules and tasks without --cluster now go to %s; runs already queued on %s finish there",
 		r.From, r.To, r.State.Gen, r.To, r.From)
+	switch {
+	case len(r.Pending) > 0:
+		line += fmt.Sprintf("; not yet acknowledged by beat(s) %s within %s (their claims for %s are refused until they re-read it)", strings.Join(r.Pending, ", "), AckWait, r.From)
+	case len(r.Acked) > 0:
+		line += fmt.Sprintf("; acknowledged by %d beat(s)", len(r.Acked))
+	}
+	return line
 }
 
 // WriteText prints the report.
@@ -154,6 +208,13 @@ func (r *Report) WriteText(b io.Writer) {
 		if f.Active {
 			mark = "*"
 		}
-		fmt.Fprintf(b, "  %s %-12s %d hosts: %s\n", mark, f.Name, len(f.Hosts), strings.Join(f.Hosts, ", "))
+		applied := ""
+		if f.Applied != "" {
+			applied = ", applied " + f.Applied[:min(12, len(f.Applied))]
+		}
+		if f.ApplyError != "" {
+			applied += " (last fleet apply failed: " + strconv.Quote(f.ApplyError) + ")" // host text, escaped
+		}
+		fmt.Fprintf(b, "  %s %-12s %d hosts: %s%s\n", mark, f.Name, len(f.Hosts), strings.Join(f.Hosts, ", "), applied)
 	}
 }

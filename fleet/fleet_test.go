@@ -87,7 +87,7 @@ func TestCreateSwitchDestroy(t *testing.T) {
 		t.Fatalf("destroy the active fleet: %v (stopped %v)", err, st.stopped)
 	}
 
-	sw, err := fleet.Switch(ctx, cfg, q, "green", "tester")
+	sw, err := fleet.Switch(ctx, cfg, q, nil, "green", "tester")
 	if err != nil || !sw.Changed || sw.From != "blue" || sw.State.Gen != 1 || sw.State.By != "tester" {
 		t.Fatalf("switch: %+v %v", sw, err)
 	}
@@ -100,7 +100,7 @@ func TestCreateSwitchDestroy(t *testing.T) {
 	if _, err := fleet.Route(ctx, cfg, q, "red"); err == nil {
 		t.Fatal("route to an unknown fleet accepted")
 	}
-	if again, err := fleet.Switch(ctx, cfg, q, "green", "tester"); err != nil || again.Changed {
+	if again, err := fleet.Switch(ctx, cfg, q, nil, "green", "tester"); err != nil || again.Changed {
 		t.Fatalf("switch to the active fleet: %+v %v", again, err)
 	}
 	rep, err := fleet.Status(ctx, cfg, q)
@@ -143,7 +143,7 @@ func TestNoFleetsNoRouting(t *testing.T) {
 	if rep, err := fleet.Status(ctx, cfg, q); err != nil || rep != nil {
 		t.Fatalf("status without fleets: %+v %v", rep, err)
 	}
-	if _, err := fleet.Switch(ctx, cfg, q, "green", "x"); err == nil || !strings.Contains(err.Error(), "has no fleets") {
+	if _, err := fleet.Switch(ctx, cfg, q, nil, "green", "x"); err == nil || !strings.Contains(err.Error(), "has no fleets") {
 		t.Fatalf("switch without fleets: %v", err)
 	}
 }

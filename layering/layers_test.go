@@ -37,7 +37,7 @@ var layers = map[string][]string{
 	"reconcile":        {"config", "schedule"},
 	"cluster":          {"config", "queue", "sync", "reconcile"},
 	"fleet":            {"config", "queue", "deploy"},
-	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe", "alert"},
+	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe", "alert", "secrets"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

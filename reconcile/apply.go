@@ -66,6 +66,7 @@ type Result struct {
 	PlanID   string                `json:"plan_id"`
 	SHA      string                `json:"sha"`
 	Repair   bool                  `json:"drift_only,omitempty"` // a drift-only plan: the cluster did not move
+	Fleet    string                `json:"fleet,omitempty"`      // a fleet-only plan: only this fleet moved
 	OK       bool                  `json:"ok"`
 	Error    string                `json:"error,omitempty"`
 	Hosts    map[string]HostResult `json:"hosts"`
@@ -85,7 +86,8 @@ var ErrApplyFailed = errors.New("apply failed")
 // against the current state (else ErrStale). The applied SHA advances only
 // when every action succeeded; a failure marks the SHA bad. A drift-only
 // plan never moves the applied SHA or generation: only its hosts' outcomes
-// are recorded.
+// are recorded. A fleet-only plan (Plan.Fleet) records its hosts' outcomes
+// and the fleet's own SHA (State.Fleets), never the cluster's.
 func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, error) {
 	now := a.now()
 	st, err := a.Store.Load(ctx)
@@ -98,7 +100,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	if rev.SHA != p.To {
 		return nil, fmt.Errorf("apply plan %s: the revision is %s, the plan is for %s", p.ID, short(rev.SHA), short(p.To))
 	}
-	res := &Result{PlanID: p.ID, SHA: p.To, Repair: p.DriftOnly, Hosts: map[string]HostResult{}, Started: now}
+	res := &Result{PlanID: p.ID, SHA: p.To, Repair: p.DriftOnly, Fleet: p.Fleet, Hosts: map[string]HostResult{}, Started: now}
 	var failures []string
 	if hosts := p.Deploys(); len(hosts) > 0 {
 		began := a.now()
@@ -156,6 +158,9 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	// cluster's SHA, generation and bad SHAs stay.
 	o := Outcome{Expect: st.Generation, SHA: p.To, Hosts: map[string]HostApplied{}, Remove: res.Removed, OK: res.OK, Error: res.Error, At: a.now(),
 		Repair: p.DriftOnly}
+	if !p.DriftOnly {
+		o.Fleet = p.Fleet
+	}
 	for h, r := range res.Hosts {
 		o.Hosts[h] = HostApplied{SHA: p.To, OK: r.OK, Error: r.Error, Applied: o.At}
 		if !r.OK {
@@ -175,7 +180,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, rev *Revision) (*Result, e
 	res.State = st
 	res.Duration = a.now().Sub(now)
 	a.timing(ctx, "apply", res.Duration, res.OK)
-	a.log().Info("apply", "plan", p.ID, "sha", p.To, "ok", res.OK, "hosts", len(res.Hosts), "removed", len(res.Removed),
+	a.log().Info("apply", "plan", p.ID, "sha", p.To, "fleet", p.Fleet, "ok", res.OK, "hosts", len(res.Hosts), "removed", len(res.Removed),
 		"scheduler_reloaded", res.Reloaded, "generation", st.Generation, "error", res.Error)
 	if !res.OK {
 		return res, fmt.Errorf("%w: %s", ErrApplyFailed, res.Error)
@@ -244,6 +249,11 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, "repaired drift (the cluster stays at %s, generation %d)", orNone(r.State.SHA), r.State.Generation)
 	case r.Repair:
 		fmt.Fprintf(&b, "FAILED drift repair: %s", r.Error)
+	case r.Fleet != "" && r.OK:
+		fmt.Fprintf(&b, "applied %s to fleet %s (the cluster stays at %s, generation %d; scheduler not reloaded)",
+			r.SHA[:min(12, len(r.SHA))], r.Fleet, orNone(r.State.SHA), r.State.Generation)
+	case r.Fleet != "":
+		fmt.Fprintf(&b, "FAILED %s on fleet %s: %s", r.SHA[:min(12, len(r.SHA))], r.Fleet, r.Error)
 	case r.OK:
 		fmt.Fprintf(&b, "applied %s (generation %d)", r.SHA[:min(12, len(r.SHA))], r.State.Generation)
 	default:

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -269,5 +270,74 @@ func TestDriftOnlyApplyKeepsTheAppliedSHA(t *testing.T) {
 	st, _ = store.Load(ctx)
 	if st.SHA != revA.SHA || st.Generation != 1 || len(st.Bad) != 0 || st.Hosts["dbserver01"].OK {
 		t.Errorf("state after a failed drift-only apply: %+v", st)
+	}
+}
+
+// fleetRevision is the example fleet with webserver01 in fleet blue and the
+// other hosts in green.
+func fleetRevision(t *testing.T, sha string) *reconcile.Revision {
+	t.Helper()
+	b, err := os.ReadFile("../examples/fleet/cl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "    address: 10.0.1.10\n", "    address: 10.0.1.10\n    fleet: blue\n", 1)
+	s = strings.Replace(s, "    role: webserver\n    address: 10.0.1.11\n", "    role: webserver\n    address: 10.0.1.11\n    fleet: green\n", 1)
+	s = strings.Replace(s, "    role: database\n", "    role: database\n    fleet: green\n", 1)
+	cfg, _, err := config.LoadValid(config.Options{Path: "../examples/fleet/cl.yaml", Env: "dev", Content: []byte(s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reconcile.Revision{SHA: sha, Config: cfg, Files: []reconcile.File{{Path: "tasks/lib/x.sh", Digest: sha}}}
+}
+
+// A fleet-only apply deploys its fleet's hosts, never publishes schedules,
+// records the fleet's SHA and leaves the cluster's SHA and generation; the
+// next full apply moves the cluster and clears the fleets' SHAs.
+func TestFleetOnlyApplyKeepsTheClusterSHA(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	d, pub := &deployer{}, &publisher{}
+	ap := &reconcile.Applier{Store: store, Deployer: d, Publisher: pub}
+	a := fleetRevision(t, strings.Repeat("a", 40))
+	if _, err := ap.Apply(ctx, plan(t, store, a), a); err != nil {
+		t.Fatal(err)
+	}
+	b := fleetRevision(t, strings.Repeat("b", 40))
+	st, _ := store.Load(ctx)
+	p := reconcile.Build(reconcile.Input{To: b, State: st, Revisions: map[string]*reconcile.Revision{a.SHA: a}, ID: "green-b", Fleet: "green"})
+	if got := strings.Join(p.Deploys(), ","); got != "webserver02,dbserver01" || p.ReloadsScheduler() {
+		t.Fatalf("fleet plan deploys %q, reloads %v", got, p.ReloadsScheduler())
+	}
+	res, err := ap.Apply(ctx, p, b)
+	if err != nil {
+		t.Fatalf("fleet apply: %v", err)
+	}
+	if res.Reloaded || len(pub.shas) != 1 {
+		t.Errorf("a fleet-only apply published schedules: %v", pub.shas)
+	}
+	if got := res.Summary(); !strings.HasPrefix(got, "applied bbbbbbbbbbbb to fleet green (the cluster stays at aaaaaaa, generation 1; scheduler not reloaded)") {
+		t.Errorf("summary %q", got)
+	}
+	st, _ = store.Load(ctx)
+	if st.SHA != a.SHA || st.Generation != 1 || st.Fleets["green"].SHA != b.SHA || !st.Fleets["green"].OK ||
+		st.Hosts["webserver02"].SHA != b.SHA || st.Hosts["webserver01"].SHA != a.SHA {
+		t.Fatalf("state after the fleet apply: %+v", st)
+	}
+	// A failing fleet apply marks the fleet, not the SHA, bad.
+	c := fleetRevision(t, strings.Repeat("c", 40))
+	d.fail = map[string]string{"dbserver01": "health: no heartbeat"}
+	p = reconcile.Build(reconcile.Input{To: c, State: st, Revisions: map[string]*reconcile.Revision{a.SHA: a, b.SHA: b}, ID: "green-c", Fleet: "green"})
+	if _, err := ap.Apply(ctx, p, c); !errors.Is(err, reconcile.ErrApplyFailed) {
+		t.Fatalf("failing fleet apply: %v", err)
+	}
+	st, _ = store.Load(ctx)
+	if f := st.Fleets["green"]; f.SHA != b.SHA || f.OK || !strings.Contains(f.Error, "dbserver01") || len(st.Bad) != 0 || st.Generation != 1 {
+		t.Fatalf("state after a failed fleet apply: fleets %+v, bad %v, generation %d", st.Fleets, st.Bad, st.Generation)
+	}
+	d.fail = nil
+	res, err = ap.Apply(ctx, plan(t, store, c, a, b), c)
+	if err != nil || res.State.SHA != c.SHA || res.State.Generation != 2 || res.State.Fleets != nil || !res.Reloaded {
+		t.Fatalf("full apply after fleet applies: %v %+v", err, res.State)
 	}
 }

@@ -116,6 +116,11 @@ type Plan struct {
 	// apply records the hosts' outcomes but never moves the cluster's
 	// applied SHA or generation, nor marks a SHA bad.
 	DriftOnly bool `json:"drift_only,omitempty"`
+	// Fleet: the plan covers one blue-green fleet only (cl plan --cluster
+	// F): the hosts of F, no scheduler reload. Its apply records the
+	// hosts' outcomes and the fleet's own applied SHA; the cluster's SHA,
+	// generation and bad SHAs stay.
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -180,8 +185,9 @@ type Input struct {
 	Observed  map[string]Observation // nil: hosts were not observed
 	Published *schedule.Set          // the schedule set the beats run (nil: none)
 	Prune     bool
-	DriftOnly bool // plan only corrective actions
-	NoRepair  bool // plan no corrective actions (self-heal off): drift is reported only
+	DriftOnly bool   // plan only corrective actions
+	Fleet     string // plan only this fleet's hosts, and no scheduler reload ("" : every host)
+	NoRepair  bool   // plan no corrective actions (self-heal off): drift is reported only
 	Now       time.Time
 	ID        string
 }
@@ -190,8 +196,11 @@ type Input struct {
 func Build(in Input) *Plan {
 	p := &Plan{FormatVersion: FormatVersion, ID: in.ID, Cluster: in.To.Config.Cluster.Name, Env: in.Env,
 		ClusterID: in.State.ClusterID, Generation: in.State.Generation, From: in.State.SHA, To: in.To.SHA,
-		Created: in.Now, Actions: []Action{}, Hosts: []Finding{}, DriftOnly: in.DriftOnly}
+		Created: in.Now, Actions: []Action{}, Hosts: []Finding{}, DriftOnly: in.DriftOnly, Fleet: in.Fleet}
 	for _, name := range in.To.Config.Hosts.Keys() {
+		if in.Fleet != "" && in.To.Config.FleetOf(name) != in.Fleet {
+			continue
+		}
 		a, f := in.host(name)
 		if a != nil && a.Corrective() && (in.NoRepair || in.assessOnly(name)) {
 			f.Detail += "; not repaired (" + in.whyNot(name) + ")"
@@ -205,7 +214,7 @@ func Build(in Input) *Plan {
 	}
 	var gone []string
 	for name := range in.State.Hosts {
-		if _, ok := in.To.Config.Hosts.Get(name); !ok {
+		if _, ok := in.To.Config.Hosts.Get(name); !ok && (in.Fleet == "" || in.appliedFleet(name) == in.Fleet) {
 			gone = append(gone, name)
 		}
 	}
@@ -220,7 +229,14 @@ func Build(in Input) *Plan {
 		}
 		p.Hosts = append(p.Hosts, Finding{Host: name, State: StateExtra, Detail: detail})
 	}
-	if !in.DriftOnly {
+	switch {
+	case in.Fleet != "":
+		// One fleet moves: the beats keep their schedules (which fleet
+		// they fire to is `cl cluster switch`'s business).
+		if in.scheduler() != nil {
+			p.Notes = append(p.Notes, "fleet "+in.Fleet+" only: the schedule set changed but is not published (plan without --cluster to reload the scheduler and move the cluster)")
+		}
+	case !in.DriftOnly:
 		if a := in.scheduler(); a != nil {
 			p.Actions = append(p.Actions, *a)
 		}

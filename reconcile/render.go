@@ -22,8 +22,14 @@ func (p *Plan) WriteText(w io.Writer, c Colors) error {
 	if p.Env != "" {
 		fmt.Fprintf(&b, " (env %s)", p.Env)
 	}
+	if p.Fleet != "" {
+		fmt.Fprintf(&b, ", fleet %s only", p.Fleet)
+	}
 	fmt.Fprintf(&b, ", %s → %s, generation %d\n", orNone(p.From), short(p.To), p.Generation)
-	if p.Empty() {
+	switch {
+	case p.Empty() && p.Fleet != "":
+		b.WriteString("no changes: fleet " + p.Fleet + " is in sync with " + short(p.To) + "\n")
+	case p.Empty():
 		b.WriteString("no changes: the cluster is in sync with " + short(p.To) + "\n")
 	}
 	for _, a := range p.Actions {

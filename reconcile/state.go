@@ -16,6 +16,20 @@ type State struct {
 	Applied    time.Time              `json:"applied"`
 	Hosts      map[string]HostApplied `json:"hosts"`
 	Bad        map[string]BadSHA      `json:"bad,omitempty"`
+	// Fleets are the SHAs applied to single blue-green fleets by fleet-only
+	// plans (cl apply --cluster F) since the last full apply, which clears
+	// them (every fleet is then at SHA).
+	Fleets map[string]FleetApplied `json:"fleets,omitempty"`
+}
+
+// FleetApplied is what a fleet-only apply recorded for its fleet: the last
+// SHA applied to all of its hosts, and the outcome of the last attempt.
+type FleetApplied struct {
+	SHA     string    `json:"sha"` // "" : no fleet-only apply succeeded yet
+	Applied time.Time `json:"applied,omitzero"`
+	OK      bool      `json:"ok"` // the last attempt succeeded
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"` // the last attempt
 }
 
 // BadSHA is a commit whose apply failed. It is retried with backoff and
@@ -54,8 +68,12 @@ type Outcome struct {
 	// hosts back on what was applied to them: only Hosts are recorded; the
 	// SHA, generation and bad SHAs stay.
 	Repair bool
-	Error  string // why not
-	At     time.Time
+	// Fleet: a fleet-only apply (cl apply --cluster F): Hosts and Remove
+	// are recorded and the fleet's own SHA when OK; the cluster's SHA,
+	// generation and bad SHAs stay.
+	Fleet string
+	Error string // why not
+	At    time.Time
 }
 
 // Store keeps the applied state (package queue implements it on Redis).

@@ -62,6 +62,15 @@ func (s DocStore) Record(ctx context.Context, o Outcome) (State, error) {
 			}
 			continue
 		}
+		if o.Fleet != "" {
+			recordFleet(&st, o)
+			if ok, err := s.write(ctx, v, st); err != nil {
+				return State{}, err
+			} else if ok {
+				return st, nil
+			}
+			continue
+		}
 		if st.Generation != o.Expect {
 			return st, fmt.Errorf("%w: another apply moved the cluster to generation %d (%s) meanwhile", ErrStale, st.Generation, orNone(st.SHA))
 		}
@@ -74,6 +83,7 @@ func (s DocStore) Record(ctx context.Context, o Outcome) (State, error) {
 		if o.OK {
 			st.SHA, st.Generation, st.Applied = o.SHA, st.Generation+1, o.At
 			delete(st.Bad, o.SHA)
+			st.Fleets = nil // every fleet is at o.SHA now
 		} else {
 			b := st.Bad[o.SHA]
 			st.Bad[o.SHA] = BadSHA{Attempts: b.Attempts + 1, Last: o.At, Error: o.Error}
@@ -86,6 +96,25 @@ func (s DocStore) Record(ctx context.Context, o Outcome) (State, error) {
 		}
 	}
 	return State{}, fmt.Errorf("record the apply: the applied state keeps changing; try again")
+}
+
+// recordFleet records a fleet-only apply: its hosts, and its fleet's SHA.
+func recordFleet(st *State, o Outcome) {
+	for h, r := range o.Hosts {
+		st.Hosts[h] = r
+	}
+	for _, h := range o.Remove {
+		delete(st.Hosts, h)
+	}
+	if st.Fleets == nil {
+		st.Fleets = map[string]FleetApplied{}
+	}
+	f := st.Fleets[o.Fleet]
+	f.OK, f.Error, f.At = o.OK, o.Error, o.At
+	if o.OK {
+		f.SHA, f.Applied = o.SHA, o.At
+	}
+	st.Fleets[o.Fleet] = f
 }
 
 // UsePlan marks a plan id used.

@@ -127,6 +127,7 @@ type Beat struct {
 	roleSince time.Time
 	next      time.Time // the leader's next due tick, for status
 	started   time.Time
+	fleet     queue.FleetState // the active fleet as this beat last read it (member record)
 }
 
 // New returns a beat firing cfg's schedules through q. Run starts it.

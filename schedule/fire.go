@@ -102,6 +102,7 @@ func (b *Beat) activeFleet(ctx context.Context, ld *loaded) (fleetView, error) {
 	if err != nil {
 		return fleetView{}, err
 	}
+	b.setFleet(st)
 	if st.Active == "" {
 		st.Active = def
 	}

@@ -3,6 +3,7 @@ package schedule_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +98,48 @@ func TestBeatNoFleetsIgnoresFleetState(t *testing.T) {
 	start := time.Now().Unix() + 1
 	time.Sleep(2500 * time.Millisecond)
 	checkExactlyOnce(t, queuetest.RunsPerTick(t, q, hosts), []string{"every-second"}, start, time.Now().Unix()-1, 2)
+}
+
+// TestSwitchingServesAndAwait: Serves refuses a fleet the published set
+// has no host of and accepts one it has (and any before a set is
+// published); Await sees every running beat — leader and standby — report
+// the new generation well within its wait.
+func TestSwitchingServesAndAwait(t *testing.T) {
+	q := redisQueue(t)(t)
+	ctx := context.Background()
+	sw := schedule.Switching(q)
+	if ok, _, err := sw.Serves(ctx, "green"); !ok || err != nil {
+		t.Fatalf("before any set is published: %v %v", ok, err)
+	}
+	set := testSet(nil, "s0")
+	set.Hosts = append(set.Hosts, schedule.Host{Name: "blue1", Role: "web", Fleet: "blue"})
+	a, _ := startBeat(t, q, set, schedule.Options{ID: "a"})
+	waitRole(t, a, schedule.RoleLeader, 3*time.Second)
+	b, _ := startBeat(t, q, set, schedule.Options{ID: "b"})
+	waitRole(t, b, schedule.RoleStandby, 3*time.Second)
+	ok, why, err := sw.Serves(ctx, "green")
+	if ok || err != nil || !strings.Contains(why, "has no host of fleet green") {
+		t.Fatalf("green, not in the set: %v %q %v", ok, why, err)
+	}
+	if ok, _, _ := sw.Serves(ctx, "blue"); !ok {
+		t.Fatal("blue, in the set, refused")
+	}
+	if bs, err := schedule.ReadStatus(ctx, q, 1); err != nil || bs.Fleet == nil || !bs.Fleet.Default || bs.Fleet.Active != "blue" {
+		t.Fatalf("beat status before a switch: %+v %v", bs.Fleet, err)
+	}
+	st, _, err := q.SwitchFleet(ctx, "", "blue", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := schedule.ReadStatus(ctx, q, 1); err != nil || bs.Fleet == nil || bs.Fleet.Default || bs.Fleet.Active != "blue" || bs.Fleet.Gen != st.Gen || bs.Fleet.By != "test" || bs.Fleet.SwitchedAt.IsZero() {
+		t.Fatalf("beat status after a switch: %+v %v", bs.Fleet, err)
+	}
+	acked, pending, err := sw.Await(ctx, st.Gen, 5*time.Second)
+	if err != nil || len(pending) != 0 || strings.Join(acked, ",") != "a,b" && strings.Join(acked, ",") != "b,a" {
+		t.Fatalf("await gen %d: acked %v pending %v err %v", st.Gen, acked, pending, err)
+	}
+	ms, err := schedule.Members(ctx, q)
+	if err != nil || len(ms) != 2 || ms[0].Fleet != "blue" || ms[0].FleetGen != st.Gen {
+		t.Fatalf("member records: %+v %v", ms, err)
+	}
 }

@@ -23,6 +23,11 @@ type Member struct {
 	Schedules int       `json:"schedules"`
 	NextFire  time.Time `json:"next_fire,omitzero"`
 	Seen      time.Time `json:"seen"`
+	// Fleet and FleetGen: the active blue-green fleet as the beat last read
+	// it ("" and 0 before the first switch); `cl cluster switch` waits for
+	// every beat to report the new generation.
+	Fleet    string `json:"fleet,omitempty"`
+	FleetGen int64  `json:"fleet_gen"`
 }
 
 func (b *Beat) member() Member {
@@ -31,7 +36,8 @@ func (b *Beat) member() Member {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := Member{ID: b.opt.ID, Host: host, PID: os.Getpid(), Version: b.opt.Version, Role: b.role, RoleSince: b.roleSince,
-		Started: b.started, SHA: ld.set.SHA, Digest: ld.digest, Gen: ld.gen, Schedules: len(ld.set.Schedules), Seen: time.Now()}
+		Started: b.started, SHA: ld.set.SHA, Digest: ld.digest, Gen: ld.gen, Schedules: len(ld.set.Schedules), Seen: time.Now(),
+		Fleet: b.fleet.Active, FleetGen: b.fleet.Gen}
 	if b.role == RoleLeader {
 		m.NextFire = b.next
 	}

@@ -78,6 +78,7 @@ func (b *Beat) watchConfig(ctx context.Context) {
 			return
 		}
 	}
+	b.noteFleet(ctx)
 	msgs := sub.C
 	poll := time.NewTicker(b.opt.ConfigPoll)
 	defer poll.Stop()
@@ -97,9 +98,14 @@ func (b *Beat) watchConfig(ctx context.Context) {
 				}
 				continue
 			}
+			if isFleetEvent(m) { // cl cluster switch waits for every beat to report it
+				b.noteFleet(ctx)
+				continue
+			}
 			b.follow(ctx)
 		case <-poll.C:
 			b.follow(ctx)
+			b.noteFleet(ctx)
 		}
 	}
 }

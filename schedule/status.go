@@ -22,6 +22,17 @@ type Status struct {
 	Beats     []Member         `json:"beats"`
 	Published *Published       `json:"published"`
 	Schedules []ScheduleStatus `json:"schedules"`
+	// Fleet is the active blue-green fleet the beats fire to (nil when the
+	// published set has no fleets and no switch was ever made).
+	Fleet *FleetStatus `json:"fleet,omitempty"`
+}
+
+// FleetStatus is the active fleet as `cl beat status` shows it.
+type FleetStatus struct {
+	queue.FleetState
+	// Default: no switch yet; the active fleet is the published set's
+	// first fleet.
+	Default bool `json:"default,omitempty"`
 }
 
 // LeaderInfo describes the lease holder: the status read model's
@@ -58,6 +69,21 @@ func ReadStatus(ctx context.Context, q *queue.Queue, n int) (*Status, error) {
 	}
 	if st.Published, err = readPublished(ctx, bs, true); err != nil {
 		return nil, err
+	}
+	fs, err := bs.ActiveFleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := ""
+	if st.Published != nil {
+		def = st.Published.Set.DefaultFleet()
+	}
+	switch {
+	case fs.Active != "":
+		st.Fleet = &FleetStatus{FleetState: fs}
+	case def != "":
+		fs.Active = def
+		st.Fleet = &FleetStatus{FleetState: fs, Default: true}
 	}
 	if st.Published == nil {
 		return st, nil

@@ -19,13 +19,20 @@ func (w *worker) runBuiltin(ctx context.Context, c *release, r *queue.Run, t *co
 	if t.Name == "ping" { // no process; its line goes with its result
 		return queue.Result{Lines: []queue.LogLine{{Stream: "stdout", Text: "pong"}}}, false
 	}
+	// ${secret:…} in a built-in's params is resolved here, on the worker,
+	// like a task's; the value is checked against the built-in's schema
+	// (builtinCommand) and masked in the command line noted and the output.
+	params, _, mask, err := w.resolveSecrets(ctx, c, r, params, nil)
+	if err != nil {
+		return w.refuse(ctx, r, err), false
+	}
 	argv, env, err := builtinCommand(t.Name, params, exec.LookPath, systemdRunning())
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("%s: %w", t.Name, err)), false
 	}
 	env = append(append(baseEnv(c), env...), w.contextEnv(c, r, t)...)
-	w.appendNote(ctx, r.ID, "running "+fmt.Sprint(argv))
-	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout})
+	w.appendNote(ctx, r.ID, "running "+mask.String(fmt.Sprint(argv)))
+	return w.runSpec(ctx, r, spec{Argv: argv, Dir: "/", Env: env, Stdin: []byte("{}"), Timeout: timeout, Mask: mask})
 }
 
 // ErrNoPackageManager: none of the supported package managers is installed.
@@ -48,7 +55,7 @@ func builtinCommand(task string, params map[string]any, look lookPathFunc, syste
 	}
 	checked := map[string]string{}
 	for _, p := range spec.Params.Values() {
-		v, err := p.Check(params[p.Name])
+		v, err := p.CheckValue(params[p.Name]) // the value itself, secret references resolved
 		if err != nil {
 			return nil, nil, err
 		}

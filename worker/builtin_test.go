@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -132,5 +134,59 @@ func TestInstallThroughDetectedPackageManager(t *testing.T) {
 	}
 	if log := f.logText(install); !strings.Contains(log, "stdout: fake install of install") {
 		t.Errorf("install log:\n%s", log)
+	}
+}
+
+// TestBuiltinSecretParams: a built-in's ${secret:…} param is resolved on
+// the worker (the package manager gets the value), masked in the run's log,
+// kept as the reference in Redis; a resolved value that breaks the
+// built-in's pattern is refused without being quoted. Not parallel: it
+// sets PATH.
+func TestBuiltinSecretParams(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	bin := t.TempDir()
+	calls := filepath.Join(t.TempDir(), "calls")
+	if err := os.WriteFile(filepath.Join(bin, "apt-get"), []byte(fakeManager), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("FAKE_PM_LOG", calls)
+	const pkg, hostile = "planted-pkg-Qx7", "x; rm -rf / planted-Vb3"
+	t.Setenv("WT_BSECRET_PKG", pkg)
+	t.Setenv("WT_BSECRET_BAD", hostile)
+	f := newFixture(t, roleOpts{})
+	p := filepath.Join(f.dir, "cl.yaml")
+	b, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, append(b, "secrets:\n  provider: env\n  path: WT_BSECRET_\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.LoadValid(config.Options{Path: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.start(nil)
+	ok := f.enqueue("install", "builtin", map[string]any{"package": "${secret:PKG}"}, nil)
+	bad := f.enqueue("install", "builtin", map[string]any{"package": "${secret:BAD}"}, nil)
+	runs := f.wait(15*time.Second, ok, bad)
+	if runs[0].State != queue.StateSucceeded {
+		t.Fatalf("install: %s %q\n%s", runs[0].State, runs[0].Reason, f.logText(ok))
+	}
+	if got, _ := os.ReadFile(calls); !strings.Contains(string(got), " "+pkg+" ") {
+		t.Errorf("the package manager did not get the resolved name: %q", got)
+	}
+	log := f.logText(ok)
+	if strings.Contains(log, pkg) || !strings.Contains(log, "fake install of install") || !strings.Contains(log, "***") {
+		t.Errorf("install log (want the name masked as ***):\n%s", log)
+	}
+	if r, _ := f.q.Get(context.Background(), ok); r.Params["package"] != "${secret:PKG}" {
+		t.Errorf("the run record holds %v, want the reference", r.Params["package"])
+	}
+	r := runs[1]
+	if r.State != queue.StateFailed || !strings.Contains(r.Reason, "does not match the pattern") || strings.Contains(r.Reason, "planted") {
+		t.Errorf("hostile secret value: %s %q; want failed naming the pattern, not the value", r.State, r.Reason)
+	}
+	if got, _ := os.ReadFile(calls); strings.Contains(string(got), "rm -rf") || strings.Contains(f.logText(bad), "planted") {
+		t.Errorf("the hostile value reached the package manager or the log: %q", got)
 	}
 }

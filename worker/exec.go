@@ -26,6 +26,10 @@ type spec struct {
 	Timeout        time.Duration   // 0: none
 	KillGrace      time.Duration   // SIGTERM → SIGKILL
 	Mask           *secrets.Masker // secret values to hide in the output (runSpec); nil: none
+	// timedOut, when set, stands for the Timeout's timer: the timeout
+	// passes when it delivers (tests make it wait for the process to be
+	// ready, so that a loaded machine cannot reorder the two).
+	timedOut <-chan struct{}
 }
 
 // outcome is how a subprocess ended.
@@ -76,7 +80,7 @@ func execute(ctx context.Context, s spec) outcome {
 	go func() { _ = cmd.Wait(); close(done) }()
 
 	var timeout <-chan time.Time
-	if s.Timeout > 0 {
+	if s.Timeout > 0 && s.timedOut == nil {
 		t := time.NewTimer(s.Timeout)
 		defer t.Stop()
 		timeout = t.C
@@ -84,6 +88,9 @@ func execute(ctx context.Context, s spec) outcome {
 	var o outcome
 	select {
 	case <-done:
+	case <-s.timedOut:
+		o.TimedOut = true
+		stopGroup(pgid, done, s.KillGrace)
 	case <-timeout:
 		o.TimedOut = true
 		stopGroup(pgid, done, s.KillGrace)

@@ -129,6 +129,11 @@ func (w *worker) runProcess(ctx context.Context, c *release, r *queue.Run, t *co
 	if err != nil {
 		return w.refuse(ctx, r, err), false
 	}
+	if mask != nil { // the values references stood for meet the params' types, patterns and enums
+		if params, err = t.CheckResolved(params); err != nil {
+			return w.refuse(ctx, r, err), false
+		}
+	}
 	stdin, err := json.Marshal(params)
 	if err != nil {
 		return w.refuse(ctx, r, fmt.Errorf("encode params of run %s: %w", r.ID, err)), false

@@ -46,7 +46,12 @@ func (w *worker) resolveSecrets(ctx context.Context, c *release, r *queue.Run, p
 		return nil, nil, nil, err
 	}
 	w.log.Info("secrets resolved", "run", r.ID, "secrets", strings.Join(res.Names, ","))
-	w.auditSecrets(ctx, c, r, res.Names)
+	if err := w.auditSecrets(ctx, c, r, res.Names); err != nil {
+		if c.cfg.Audit.FailClosed { // the values are dropped with res: the task never sees them
+			return nil, nil, nil, fmt.Errorf("refused: the audit record of its secrets cannot be written (audit.fail_closed is on): %w", err)
+		}
+		w.log.Warn("audit record of resolved secrets not written", "run", r.ID, "err", fmt.Sprint(err))
+	}
 	return res.Params, res.Env, res.Masker, nil
 }
 
@@ -68,16 +73,16 @@ func (w *worker) secretsProvider(c *release) (secrets.Provider, error) {
 }
 
 // auditSecrets appends a "secret.resolve" record naming the secrets (never
-// their values) and the run. A trail that cannot be written is a warning:
-// the run goes on.
-func (w *worker) auditSecrets(ctx context.Context, c *release, r *queue.Run, names []string) {
+// their values) and the run, before the task starts. A trail that cannot be
+// written is a warning and the run goes on, unless audit.fail_closed (the
+// caller refuses the run then).
+func (w *worker) auditSecrets(ctx context.Context, c *release, r *queue.Run, names []string) error {
 	w.sec.mu.Lock()
 	if w.sec.trail == nil {
 		t, err := audit.ForConfig(c.cfg, c.cfg.Source.Env, w.q, false)
 		if err != nil {
 			w.sec.mu.Unlock()
-			w.log.Warn("audit record of resolved secrets not written", "run", r.ID, "err", err)
-			return
+			return err
 		}
 		w.sec.trail = t
 	}
@@ -90,7 +95,6 @@ func (w *worker) auditSecrets(ctx context.Context, c *release, r *queue.Run, nam
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	targets := append(slices.Clone(names), "run:"+r.ID)
-	if _, err := t.Append(actx, audit.Record{Actor: actor, Action: "secret.resolve", Targets: targets, SHA: c.sha, Result: audit.ResultOK}); err != nil {
-		w.log.Warn("audit record of resolved secrets not written", "run", r.ID, "err", fmt.Sprint(err))
-	}
+	_, err := t.Append(actx, audit.Record{Actor: actor, Action: "secret.resolve", Targets: targets, SHA: c.sha, Result: audit.ResultOK})
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,48 @@ func TestSecretReferencesResolvedAndMasked(t *testing.T) {
 	rec := recs[0]
 	if rec.Action != "secret.resolve" || rec.Actor.Via != "worker" || strings.Join(rec.Targets, " ") != "API_TOKEN DB#password run:"+id {
 		t.Errorf("audit record %+v", rec)
+	}
+}
+
+// TestSecretRunRefusedWhenFailClosedAuditFails: with audit.fail_closed a
+// run whose secret.resolve record cannot be written is refused before its
+// process starts (the task never gets the value); without it the run goes
+// on with a warning.
+func TestSecretRunRefusedWhenFailClosedAuditFails(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("WF_SECRET_TOKEN", "tok-planted-Fc1")
+	for _, failClosed := range []bool{true, false} {
+		f := newFixture(t, roleOpts{})
+		p := filepath.Join(f.dir, "cl.yaml")
+		b, _ := os.ReadFile(p)
+		// The mirror's directory is a file: every append fails.
+		extra := fmt.Sprintf("secrets:\n  provider: env\n  path: WF_SECRET_\naudit:\n  fail_closed: %v\n  file: /dev/null/audit.jsonl\n", failClosed)
+		if err := os.WriteFile(p, append(b, extra...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mod := filepath.Join(f.dir, "tasks/t.yaml")
+		mb, _ := os.ReadFile(mod)
+		if err := os.WriteFile(mod, append(mb, "  touch:\n    params:\n      token: {type: string, required: true}\n      out: {type: string, required: true}\n    command: [\"/bin/sh\", \"-c\", \"touch \\\"$CL_PARAM_OUT\\\"\"]\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := config.LoadValid(config.Options{Path: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cfg = cfg
+		f.start(nil)
+		out := filepath.Join(t.TempDir(), "ran")
+		id := f.enqueue("touch", "t", map[string]any{"token": "${secret:TOKEN}", "out": out}, nil)
+		r := f.wait(15*time.Second, id)[0]
+		_, ranErr := os.Stat(out)
+		switch {
+		case failClosed && (r.State != queue.StateFailed || !strings.Contains(r.Reason, "audit.fail_closed") || ranErr == nil):
+			t.Errorf("fail-closed: %s %q, ran=%v; want refused before the process", r.State, r.Reason, ranErr == nil)
+		case !failClosed && (r.State != queue.StateSucceeded || ranErr != nil):
+			t.Errorf("not fail-closed: %s %q, ran=%v; want the run to go on", r.State, r.Reason, ranErr == nil)
+		}
+		if strings.Contains(r.Reason+f.logText(id), "tok-planted") {
+			t.Errorf("the value leaked: %q", r.Reason)
+		}
 	}
 }

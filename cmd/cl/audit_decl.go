@@ -59,6 +59,9 @@ func (c *ApplyCmd) auditEntry() auditEntry {
 	if c.File != "" {
 		e.targets = []string{"plan:" + filepath.Base(c.File)}
 	}
+	if c.Cluster != "" {
+		e.targets = append(e.targets, "fleet:"+c.Cluster)
+	}
 	return e
 }
 func (c *TaskInstallCmd) auditEntry() auditEntry {

@@ -55,6 +55,31 @@ func TestConfigValidateExitCodes(t *testing.T) {
 	}
 }
 
+// TestConfigValidateSecretReferences: a malformed reference and one
+// without a provider fail validation; --secrets fetches each referenced
+// secret (env provider here) and names the missing one, never a value.
+func TestConfigValidateSecretReferences(t *testing.T) {
+	path := initProject(t)
+	data, _ := os.ReadFile(path)
+	base := string(data)
+	write := func(extra string) { os.WriteFile(path, []byte(base+extra), 0o644) }
+	write("monitoring:\n  alert_channels:\n    - webhook: \"${secret:hook\"\n    - slack: \"${secret:slack#url}\"\n")
+	out, _, code := cl(t, "-c", path, "config", "validate")
+	if code != ExitError || !strings.Contains(out, "monitoring.alert_channels[0].webhook: bad secret reference") ||
+		!strings.Contains(out, "references secret slack#url but cl.yaml has no secrets.provider") {
+		t.Fatalf("bad references: code %d\n%s", code, out)
+	}
+	t.Setenv("CV_SECRET_hook", "https://hooks.example/planted-Zz9")
+	write("secrets: {provider: env, path: CV_SECRET_}\nmonitoring:\n  alert_channels:\n    - webhook: \"${secret:hook}\"\n    - slack: \"${secret:slack#url}\"\n")
+	if out, _, code := cl(t, "-c", path, "config", "validate"); code != 0 {
+		t.Fatalf("well-formed references, not fetched: code %d\n%s", code, out)
+	}
+	out, _, code = cl(t, "-c", path, "config", "validate", "--secrets")
+	if code != ExitError || !strings.Contains(out, "alert_channels[1].slack: secret slack#url") || strings.Contains(out, "alert_channels[0]") || strings.Contains(out, "planted") {
+		t.Fatalf("--secrets: code %d\n%s", code, out)
+	}
+}
+
 func TestConfigShowMasksSecrets(t *testing.T) {
 	path := initProject(t)
 	data, _ := os.ReadFile(path)

@@ -17,6 +17,7 @@ type ApplyCmd struct {
 	AutoApprove bool   `name:"auto-approve" help:"Apply without asking."`
 	Abort       bool   `help:"Stop the apply (or deploy) in progress: its hosts keep or get back their old release."`
 	Prune       bool   `help:"Remove hosts that left cl.yaml (when planning now)."`
+	Cluster     string `placeholder:"FLEET" help:"Plan and apply one blue-green fleet only (when planning now): its hosts, no scheduler reload, the cluster's applied SHA stays."`
 }
 
 // Run applies a plan under the deploy lock; exit 0 applied (or nothing to
@@ -71,8 +72,12 @@ func (c *ApplyCmd) plan(a *App, co *checkout) (*reconcile.Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.Cluster != "" && c.Cluster != p.Fleet {
+			return nil, fmt.Errorf("--cluster %s: the saved plan %s covers %s: plan again with cl plan --cluster %s", c.Cluster, c.File, fleetLabel(p.Fleet), c.Cluster)
+		}
 		return p, reconcile.UseSaved(a.Ctx, co.store, p)
 	}
+	co.planner.Fleet = c.Cluster
 	rev, err := co.loader.Revision(a.Ctx, co.head)
 	if err != nil {
 		return nil, err
@@ -98,4 +103,11 @@ func (c *ApplyCmd) plan(a *App, co *checkout) (*reconcile.Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+func fleetLabel(f string) string {
+	if f == "" {
+		return "every fleet"
+	}
+	return "fleet " + f
 }

@@ -45,14 +45,29 @@ func printBeatStatus(a *App, st *schedule.Status) {
 	} else {
 		fmt.Fprintln(w, "published: none (no beat has started in this namespace)")
 	}
+	switch f := st.Fleet; {
+	case f == nil:
+	case f.Default:
+		fmt.Fprintf(w, "fleet:     %s (the first fleet of the schedule set: never switched)\n", f.Active)
+	default:
+		from := "" // the first switch leaves the (implicit) first fleet
+		if f.Previous != "" {
+			from = " from " + f.Previous
+		}
+		fmt.Fprintf(w, "fleet:     %s (generation %d, switched%s at %s by %s)\n", f.Active, f.Gen, from, f.SwitchedAt.Format(time.RFC3339), orNone(f.By))
+	}
 	fmt.Fprintln(w)
-	t := newTable(w, "BEAT", "HOST", "PID", "ROLE", "SINCE", "LOADED", "SCHEDULES", "NEXT_FIRE")
+	t := newTable(w, "BEAT", "HOST", "PID", "ROLE", "SINCE", "LOADED", "SCHEDULES", "NEXT_FIRE", "FLEET_GEN")
 	for _, m := range st.Beats {
 		next := "-"
 		if !m.NextFire.IsZero() {
 			next = m.NextFire.Format(time.RFC3339)
 		}
-		t.row(m.ID, m.Host, m.PID, m.Role, m.RoleSince.Format(time.RFC3339), setLabel(m.SHA, m.Digest), m.Schedules, next)
+		fleet := "-" // the fleet generation the beat has seen
+		if st.Fleet != nil {
+			fleet = fmt.Sprint(m.FleetGen)
+		}
+		t.row(m.ID, m.Host, m.PID, m.Role, m.RoleSince.Format(time.RFC3339), setLabel(m.SHA, m.Digest), m.Schedules, next, fleet)
 	}
 	_ = t.flush()
 	fmt.Fprintln(w)

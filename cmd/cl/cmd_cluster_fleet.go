@@ -10,6 +10,7 @@ import (
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/deploy"
 	bluegreen "github.com/celeroot/celeroot/fleet"
+	"github.com/celeroot/celeroot/schedule"
 )
 
 // ClusterCreateCmd is `cl cluster create NAME --clone FROM`.
@@ -55,7 +56,7 @@ func (c *ClusterSwitchCmd) Run(a *App) error {
 		return err
 	}
 	defer q.Close()
-	res, err := bluegreen.Switch(a.Ctx, cfg, q, c.Name, audit.CLIActor(cfg.SSH.DefaultKey).String())
+	res, err := bluegreen.Switch(a.Ctx, cfg, q, schedule.Switching(q), c.Name, audit.CLIActor(cfg.SSH.DefaultKey).String())
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/secrets"
 )
 
 // ConfigCmd groups the commands that read or edit cl.yaml only.
@@ -44,13 +45,19 @@ func (c *ConfigInitCmd) Run(a *App) error {
 }
 
 // ConfigValidateCmd is `cl config validate`.
-type ConfigValidateCmd struct{}
+type ConfigValidateCmd struct {
+	Secrets bool `help:"Also fetch every referenced secret from the provider to check that it exists (values are discarded)."`
+}
 
 // Run validates and prints every diagnostic.
-func (ConfigValidateCmd) Run(a *App) error {
+func (c ConfigValidateCmd) Run(a *App) error {
 	cfg, diags, err := config.Load(a.LoadOptions())
 	if err != nil {
 		return err
+	}
+	if cfg != nil { // secret references: syntax and provider always, existence with --secrets
+		diags = append(diags, secrets.CheckConfig(a.Ctx, cfg, c.Secrets)...)
+		diags.Sort()
 	}
 	valid := !diags.HasErrors()
 	if a.JSON() {

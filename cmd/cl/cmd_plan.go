@@ -15,6 +15,7 @@ type PlanCmd struct {
 	Out       string   `placeholder:"FILE" help:"Save the plan (JSON) for cl apply FILE."`
 	DriftOnly bool     `name:"drift-only" help:"Plan only the repair of drift (hosts changed outside celeroot)."`
 	Prune     bool     `help:"Plan the removal of hosts that left cl.yaml (off by default)."`
+	Cluster   string   `placeholder:"FLEET" help:"Plan one blue-green fleet only: its hosts, no scheduler reload; its apply records the fleet's SHA, not the cluster's."`
 }
 
 // Run plans HEAD of the work tree's repository (exit 0 no changes, 2
@@ -31,6 +32,7 @@ func (c *PlanCmd) Run(a *App) error {
 		return err
 	}
 	defer co.Close()
+	co.planner.Fleet = c.Cluster
 	rev, err := co.loader.Revision(a.Ctx, co.head)
 	if err != nil {
 		return err
