@@ -80,7 +80,10 @@ type alertCollector struct {
 	stats func() []alert.ChannelStats
 }
 
-func (c alertCollector) Describe(ch chan<- *prometheus.Desc) { ch <- alertNoticesDesc; ch <- alertErrorsDesc }
+func (c alertCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- alertNoticesDesc
+	ch <- alertErrorsDesc
+}
 
 func (c alertCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.stats() {
