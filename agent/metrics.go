@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/celeroot/celeroot/alert"
 	"github.com/celeroot/celeroot/drift"
 	"github.com/celeroot/celeroot/reconcile"
 	"github.com/celeroot/celeroot/sync/webhook"
@@ -60,6 +61,37 @@ func NewMetrics() *Metrics {
 // deliveries exports the webhook ledger's counts by outcome.
 func (m *Metrics) deliveries(counts func() map[webhook.Outcome]uint64) {
 	m.Registry.MustRegister(deliveryCollector{counts})
+}
+
+// alerts exports the alert channels' delivery counts.
+func (m *Metrics) alerts(stats func() []alert.ChannelStats) {
+	m.Registry.MustRegister(alertCollector{stats})
+}
+
+var (
+	alertNoticesDesc = prometheus.NewDesc("cl_alert_notices_total",
+		"Alert notices by channel (webhook paths masked) and result: sent, failed (given up after every attempt), dropped (the channel's queue was full).",
+		[]string{"channel", "result"}, nil)
+	alertErrorsDesc = prometheus.NewDesc("cl_alert_send_errors_total",
+		"Failed tries to send an alert notice, by channel (each retried with backoff until the attempts run out).", []string{"channel"}, nil)
+)
+
+type alertCollector struct {
+	stats func() []alert.ChannelStats
+}
+
+func (c alertCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- alertNoticesDesc
+	ch <- alertErrorsDesc
+}
+
+func (c alertCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		for r, n := range map[string]int64{"sent": s.Sent, "failed": s.Failed, "dropped": s.Dropped} {
+			ch <- prometheus.MustNewConstMetric(alertNoticesDesc, prometheus.CounterValue, float64(n), s.Channel, r)
+		}
+		ch <- prometheus.MustNewConstMetric(alertErrorsDesc, prometheus.CounterValue, float64(s.Errors), s.Channel)
+	}
 }
 
 var deliveryDesc = prometheus.NewDesc("cl_agent_webhook_deliveries_total", "Webhook deliveries, by outcome.", []string{"outcome"}, nil)

@@ -151,6 +151,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	run := a.Run
 	if al := NewAlerts(cfg, q, queues, a.Status, log); al != nil {
 		defer al.Manager.Close()
+		a.Metrics.alerts(al.Manager.Stats)
 		run = func(ctx context.Context) error { go al.Run(ctx); return a.Run(ctx) }
 	}
 	return lead(ctx, q, o.LeaderTTL, log, run)

@@ -75,6 +75,7 @@ type ChannelStats struct {
 	Sent      int64  `json:"sent"`
 	Failed    int64  `json:"failed"`  // notices given up after every attempt
 	Dropped   int64  `json:"dropped"` // notices dropped because its queue was full
+	Errors    int64  `json:"errors"`  // failed tries (each retried until the attempts run out)
 	LastError string `json:"last_error,omitempty"`
 }
 
@@ -233,6 +234,7 @@ func (s *sender) deliver(n Notice) {
 		}
 		s.o.Log.Warn("alert channel failed", "channel", s.ch.Name(), "key", n.Key, "try", try, "of", s.o.Attempts, "err", err)
 		s.mu.Lock()
+		s.st.Errors++
 		s.st.LastError = err.Error()
 		s.mu.Unlock()
 		if try == s.o.Attempts {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/celeroot/celeroot/agent"
 	"github.com/celeroot/celeroot/queue"
@@ -95,11 +96,18 @@ func next(choices []string, cur string) string {
 	return ""
 }
 
-// View draws the screen.
+// View draws the screen, each line cut to the terminal's width.
 func (m Model) View() string {
-	return Render(m.snap, m.filter, m.now(), true) + "\n" +
+	v := Render(m.snap, m.filter, m.now(), true) + "\n" +
 		newStyles().dim.Render("r: next role · h: next host · a: all · q: quit")
+	if m.width > 0 {
+		v = lipgloss.NewStyle().MaxWidth(m.width).Render(v)
+	}
+	return v
 }
+
+// Filter is the filter the view applies now.
+func (m Model) Filter() Filter { return m.filter }
 
 // Run shows the live view on a terminal until q or ctx ends.
 func Run(ctx context.Context, fetch Fetch, every time.Duration, f Filter, in io.Reader, out io.Writer) error {

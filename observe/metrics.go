@@ -7,10 +7,10 @@ import (
 	"io"
 	"math"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/termtext"
 )
 
 // MetricsReader is what Collect reads (*queue.Queue).
@@ -186,32 +186,44 @@ func (m *Metrics) Op(kind string) OpMetrics {
 	return OpMetrics{Kind: kind}
 }
 
-// WriteText renders the report as tables.
+// WriteText renders the report as tables (names cleaned for a terminal,
+// columns aligned by display width).
 func (m *Metrics) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TASK\tRUNS\tFAILED\tFAILURE RATE\tP50\tP95\tP99\tMAX\n")
+	tasks := &termtext.Table{}
+	tasks.Row("TASK", "RUNS", "FAILED", "FAILURE RATE", "P50", "P95", "P99", "MAX")
 	for _, t := range m.Tasks {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%s\t%s\t%s\t%s\n", t.Task, t.Runs, t.Failed, t.FailureRate,
+		tasks.Row(t.Task, itoa(int64(t.Runs)), itoa(int64(t.Failed)), fmt.Sprintf("%.1f%%", t.FailureRate),
 			dur(t.Time.P50), dur(t.Time.P95), dur(t.Time.P99), dur(t.Time.Max))
 	}
 	if len(m.Tasks) == 0 {
-		fmt.Fprintf(tw, "(no task ran yet)\n")
+		tasks.Row("(no task ran yet)")
 	}
-	fmt.Fprintf(tw, "\nQUEUE\tSIZE\tWAITING\tPENDING\tRUNNING\tDELAYED\n")
+	queues := &termtext.Table{}
+	queues.Row("QUEUE", "SIZE", "WAITING", "PENDING", "RUNNING", "DELAYED")
 	for _, s := range m.Queues {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", s.Queue, QueueSize(s), s.Waiting, s.Pending, s.Running, s.Delayed)
+		queues.Row(s.Queue, itoa(QueueSize(s)), itoa(s.Waiting), itoa(s.Pending), itoa(s.Running), itoa(s.Delayed))
 	}
-	fmt.Fprintf(tw, "\nOPERATION\tCOUNT\tFAILED\tP50\tP95\tP99\tMAX\tLAST\n")
+	ops := &termtext.Table{}
+	ops.Row("OPERATION", "COUNT", "FAILED", "P50", "P95", "P99", "MAX", "LAST")
 	for _, o := range m.Ops {
 		last := "never"
 		if !o.Last.IsZero() {
 			last = o.Last.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Count, o.Failed,
-			dur(o.Time.P50), dur(o.Time.P95), dur(o.Time.P99), dur(o.Time.Max), last)
+		ops.Row(o.Kind, itoa(int64(o.Count)), itoa(int64(o.Failed)), dur(o.Time.P50), dur(o.Time.P95), dur(o.Time.P99), dur(o.Time.Max), last)
 	}
-	fmt.Fprintf(tw, "\n(over the last %d executions of each queue and operation)\n", m.Window)
-	return tw.Flush()
+	for i, t := range []*termtext.Table{tasks, queues, ops} {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := t.WriteTo(w); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n(over the last %d executions of each queue and operation)\n", m.Window)
+	return err
 }
 
 func dur(d time.Duration) string {

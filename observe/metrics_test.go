@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/celeroot/celeroot/queue"
 	"github.com/celeroot/celeroot/queue/queuetest"
+	"github.com/celeroot/celeroot/termtext"
 )
 
 // addTimings writes task timings of known durations (1..n ms) into a
@@ -90,5 +92,35 @@ func TestCompletedRunsAreTimed(t *testing.T) {
 	r, _ := m.Task("app.slow")
 	if r.Runs != 2 || r.Failed != 1 || r.FailureRate != 50 || r.Time.P50 < 60*time.Millisecond || r.Time.Max > 5*time.Second {
 		t.Errorf("app.slow: %+v", r)
+	}
+}
+
+// TestWriteTextCleansNames: a queue or task name read from Redis with an
+// escape sequence is shown escaped, and wide names keep the columns.
+func TestWriteTextCleansNames(t *testing.T) {
+	m := &Metrics{Window: 10,
+		Tasks:  []TaskMetrics{{Task: "m.\x1b]0;pwned\x07", Runs: 2}, {Task: "m.日本語", Runs: 1}},
+		Queues: []queue.QueueStats{{Queue: "role:\x1b[2J", Waiting: 3}, {Queue: "host:ウェブ", Waiting: 1}},
+		Ops:    []OpMetrics{{Kind: "apply"}}}
+	var b strings.Builder
+	if err := m.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `m.\x1b]0;pwned\x07`) || !strings.Contains(out, `role:\x1b[2J`) {
+		t.Fatalf("names not cleaned:\n%q", out)
+	}
+	lines := strings.Split(out, "\n")
+	col := func(prefix, word string) int {
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				return termtext.Width(l[:strings.Index(l, word)])
+			}
+		}
+		t.Fatalf("no line %q in\n%s", prefix, out)
+		return 0
+	}
+	if a, b := col("TASK", "RUNS"), col("m.日本語", "1"); a != b {
+		t.Errorf("RUNS column at %d, the wide task's count at %d:\n%s", a, b, out)
 	}
 }

@@ -43,7 +43,7 @@ func (c *ClusterLogsCmd) Run(a *App) error {
 		if a.JSON() {
 			return enc.Encode(l)
 		}
-		_, err := fmt.Fprintln(a.Stdout, observe.FormatLine(l))
+		_, err := fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, observe.FormatLine(l)))
 		return err
 	}
 	for _, l := range lines {

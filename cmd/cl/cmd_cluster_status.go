@@ -61,7 +61,7 @@ func printClusterStatus(a *App, st *agent.ClusterStatus) error {
 	}
 	fmt.Fprintf(a.Stdout, "\nrunning tasks: %d\n", len(st.Tasks.Running))
 	for _, r := range st.Tasks.Running {
-		fmt.Fprintf(a.Stdout, "  %s %s on %s\n", r.ID, r.Task, r.Host)
+		fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("  %s %s on %s", r.ID, r.Task, r.Host)))
 	}
 	if st.Fleets != nil {
 		st.Fleets.WriteText(a.Stdout)
@@ -70,20 +70,20 @@ func printClusterStatus(a *App, st *agent.ClusterStatus) error {
 	case nil:
 		fmt.Fprintln(a.Stdout, "beat leader: none (no cl beat running)")
 	default:
-		fmt.Fprintf(a.Stdout, "beat leader: %s (leading since %s)\n", b.Holder, ago(now, b.Since))
+		fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("beat leader: %s (leading since %s)", b.Holder, ago(now, b.Since))))
 	}
 	switch ag := st.Agent; ag {
 	case nil:
 		fmt.Fprintln(a.Stdout, "agent: none leading")
 	default:
-		fmt.Fprintf(a.Stdout, "agent: %s (leading since %s)\n", ag.Holder, ago(now, ag.Since))
+		fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("agent: %s (leading since %s)", ag.Holder, ago(now, ag.Since))))
 	}
 	la := st.Apply
 	switch la.Result {
 	case "none":
 		fmt.Fprintln(a.Stdout, "last apply: never applied")
 	case "failed":
-		fmt.Fprintf(a.Stdout, "last apply: FAILED %s %s: %s (applied: %s, generation %d)\n", shortSHA(la.Failed), ago(now, la.FailedAt), la.Error, shortSHA(la.SHA), la.Generation)
+		fmt.Fprintln(a.Stdout, forTerminal(a.Stdout, fmt.Sprintf("last apply: FAILED %s %s: %s (applied: %s, generation %d)", shortSHA(la.Failed), ago(now, la.FailedAt), la.Error, shortSHA(la.SHA), la.Generation)))
 	default:
 		fmt.Fprintf(a.Stdout, "last apply: ok %s %s (generation %d)\n", shortSHA(la.SHA), ago(now, la.At), la.Generation)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/celeroot/celeroot/sshkeys"
+	"github.com/celeroot/celeroot/termtext"
 )
 
 // HostRotateKeysCmd is `cl host rotate-keys`.
@@ -30,21 +31,21 @@ func (c *HostRotateKeysCmd) Run(a *App) error {
 
 func printRotation(a *App, rep *sshkeys.Report) {
 	for _, k := range rep.Keys {
-		fmt.Fprintf(a.Stdout, "key %s (%s)\n", sanitize(k.File), k.OldFingerprint)
+		fmt.Fprintf(a.Stdout, "key %s (%s)\n", termtext.Clean(k.File), k.OldFingerprint)
 		t := newTable(a.Stdout, "HOST", "STEP", "RESULT")
 		for _, h := range k.Hosts {
 			res := "ok"
 			if !h.OK {
 				res = "FAILED: " + h.Error
 			}
-			t.row(h.Host, h.Step, sanitize(res))
+			t.row(h.Host, h.Step, termtext.Clean(res))
 		}
 		_ = t.flush()
 		switch {
 		case rep.DryRun && len(k.Failed()) == 0:
 			fmt.Fprintf(a.Stdout, "dry run: all %s can take a new key; nothing changed\n", plural(len(k.Hosts), "host"))
 		case k.Rotated:
-			fmt.Fprintf(a.Stdout, "rotated: %s is now %s; the old key is kept as %s\n", sanitize(k.File), k.NewFingerprint, sanitize(k.Backup))
+			fmt.Fprintf(a.Stdout, "rotated: %s is now %s; the old key is kept as %s\n", termtext.Clean(k.File), k.NewFingerprint, termtext.Clean(k.Backup))
 		}
 	}
 	for _, s := range rep.Skipped {

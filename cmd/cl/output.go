@@ -5,22 +5,27 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/celeroot/celeroot/termtext"
 )
 
-// table prints aligned columns. Cells may hold text from outside cl (tag
-// values, worker names, task reasons): on a terminal they are sanitised,
-// and a tab or line break in a cell never breaks the columns.
+// table prints columns aligned by display width (termtext.Table). Cells
+// may hold text from outside cl (tag values, worker names, task reasons):
+// on a terminal they are cleaned (termtext.Line), in a pipe they keep their
+// bytes, and a tab or line break in a cell never breaks the columns.
 type table struct {
-	w   *tabwriter.Writer
-	tty bool
+	w io.Writer
+	t termtext.Table
 }
 
 func newTable(w io.Writer, headers ...string) *table {
-	t := &table{w: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), tty: isTerminal(w)}
-	fmt.Fprintln(t.w, strings.Join(headers, "\t"))
+	t := &table{w: w}
+	if !isTerminal(w) {
+		t.t.Clean = cellSpace.Replace
+	}
+	t.t.Row(headers...)
 	return t
 }
 
@@ -30,15 +35,15 @@ func (t *table) row(cells ...any) {
 	parts := make([]string, len(cells))
 	for i, c := range cells {
 		parts[i] = fmt.Sprint(c)
-		if t.tty {
-			parts[i] = sanitize(parts[i])
-		}
-		parts[i] = cellSpace.Replace(parts[i])
 	}
-	fmt.Fprintln(t.w, strings.Join(parts, "\t"))
+	t.t.Row(parts...)
 }
 
-func (t *table) flush() error { return t.w.Flush() }
+func (t *table) flush() error {
+	_, err := t.t.WriteTo(t.w)
+	t.t = termtext.Table{Clean: t.t.Clean}
+	return err
+}
 
 // plural is n with the noun in the right number: "1 host", "2 hosts",
 // "0 hosts" (nouns of cl's output take an s).

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/celeroot/celeroot/queue"
+	"github.com/celeroot/celeroot/termtext"
 )
 
 // ttyBuffer is a buffer that says it is a terminal.
@@ -27,7 +28,7 @@ func TestSanitize(t *testing.T) {
 		{"bad\xffbyte", `bad\xffbyte`},
 	}
 	for _, c := range cases {
-		if got := sanitize(c.in); got != c.want {
+		if got := termtext.Clean(c.in); got != c.want {
 			t.Errorf("sanitize(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
