@@ -37,6 +37,9 @@ type Options struct {
 	Grace     time.Duration
 	Version   string
 	Log       *slog.Logger
+	// UI, when set, serves the dashboard under /ui/ of the agent's server
+	// (cmd/cl passes dashboard.New).
+	UI agent.UI
 }
 
 // Info is what runs, for the banner.
@@ -132,6 +135,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 		Opts: agent.Options{Interval: o.Interval, DriftInterval: 30 * time.Second, AutoApply: true, ApplyTimeout: 5 * time.Minute},
 	}
 	a.Before = agent.BackupBeforeApply(o.Queue, loader.Trees, o.Log)
+	a.History = o.Queue
 	// Applies are audited as cl agent's are (the trail of the cl.yaml cl dev
 	// was started with: its audit.file is relative to that directory).
 	if a.Audit, err = agent.NewAuditOptions(o.Config, o.Env, o.Queue, src); err != nil {
@@ -140,7 +144,11 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	if err := gitsync.Watch(ctx, repo, func() { a.Trigger() }); err != nil {
 		o.Log.Warn("cl dev: not watching the dev repository: polling only", "repo", repo, "err", err)
 	}
-	addr, err := d.serve(ctx, o.Listen, agent.Handler(a, store, nil, nil))
+	var ui http.Handler
+	if o.UI != nil {
+		ui = o.UI(&agent.ReadModel{Agent: a, Store: store, Queue: o.Queue, Revisions: loader, Commits: src, Env: o.Env})
+	}
+	addr, err := d.serve(ctx, o.Listen, agent.Handler(a, store, nil, nil, ui))
 	if err != nil {
 		return nil, err
 	}
