@@ -44,17 +44,19 @@ type Options struct {
 
 // Info is what runs, for the banner.
 type Info struct {
-	Repo        string   `json:"repo"`
-	RepoCreated bool     `json:"repo_created"`
-	Branch      string   `json:"branch"`
-	Head        string   `json:"head_sha"`
-	Applied     string   `json:"applied_sha"`
-	ApplyError  string   `json:"apply_error,omitempty"`
-	AgentURL    string   `json:"agent_url"`
-	StatusURL   string   `json:"status_url"`
-	Workers     []Worker `json:"workers"`
-	Remote      []string `json:"remote_hosts"` // hosts without a local address: no worker
-	Beat        *Beat    `json:"beat"`
+	Repo        string `json:"repo"`
+	RepoCreated bool   `json:"repo_created"`
+	Branch      string `json:"branch"`
+	Head        string `json:"head_sha"`
+	Applied     string `json:"applied_sha"`
+	ApplyError  string `json:"apply_error,omitempty"`
+	AgentURL    string `json:"agent_url"`
+	StatusURL   string `json:"status_url"`
+	// DashboardURL is the dashboard's ("" without Options.UI).
+	DashboardURL string   `json:"dashboard_url,omitempty"`
+	Workers      []Worker `json:"workers"`
+	Remote       []string `json:"remote_hosts"` // hosts without a local address: no worker
+	Beat         *Beat    `json:"beat"`
 }
 
 // Dev is a running cl dev: the agent, its fleet and the beat.
@@ -154,6 +156,9 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	}
 	d.info.AgentURL = "http://" + addr
 	d.info.StatusURL = d.info.AgentURL + "/api/v1/status"
+	if ui != nil {
+		d.info.DashboardURL = d.info.AgentURL + "/ui/"
+	}
 	d.wg.Go(func() { _ = a.Run(ctx) })
 	d.waitApplied(ctx, a, store, head)
 	beat.wait(ctx, o.Log)
