@@ -41,7 +41,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 	p.Now = time.Now().UTC()
 	tmpl := "layout"
 	if r.Header.Get("X-CL-Partial") == "1" {
-		tmpl = "live"
+		tmpl = "livepart"
 	}
 	var buf bytes.Buffer
 	if err := d.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
