@@ -20,7 +20,7 @@ type ApplyHistory interface {
 // the plan's actions with their reasons, each host's outcome, and whether
 // the SHA was marked bad.
 type ApplyRecord struct {
-	ID       string                          `json:"id"`   // the plan's id ("" for a repair)
+	ID       string                          `json:"id"`   // the plan's id; repair-<time> for a repair
 	Kind     string                          `json:"kind"` // apply | repair
 	At       time.Time                       `json:"at"`
 	Duration time.Duration                   `json:"duration_ns"`
@@ -75,7 +75,8 @@ func applyRecord(start time.Time, plan *reconcile.Plan, sha string, res *reconci
 
 // repairRecord builds the record of one self-heal repair.
 func repairRecord(start time.Time, sha string, r *Repair, err error) ApplyRecord {
-	rec := ApplyRecord{Kind: "repair", At: start.UTC(), Duration: time.Since(start), SHA: sha, Result: "ok"}
+	rec := ApplyRecord{ID: "repair-" + start.UTC().Format("20060102T150405.000"), Kind: "repair", At: start.UTC(),
+		Duration: time.Since(start), SHA: sha, Result: "ok"}
 	if r != nil {
 		rec.Hosts, rec.Repaired = r.Hosts, r.SHA
 	}

@@ -68,7 +68,7 @@ type FleetHost struct {
 	Tags     map[string]string `json:"tags,omitempty"`
 	State    string            `json:"state"` // in-sync | drifted | pending | unknown
 	Reason   string            `json:"reason,omitempty"`
-	Running  string            `json:"running_sha,omitempty"` // the release `current` points to (last drift check)
+	Running  string            `json:"running_sha,omitempty"` // the worker's heartbeat SHA, else `current` at the last drift check
 	Applied  string            `json:"applied_sha,omitempty"` // applied to this host
 	Worker   *queue.Heartbeat  `json:"worker,omitempty"`      // nil: no live heartbeat
 	Findings []drift.Finding   `json:"findings,omitempty"`
@@ -109,8 +109,11 @@ func (m *ReadModel) Fleet(ctx context.Context) (*FleetView, error) {
 	v := &FleetView{Cluster: cfg.Cluster.Name, Env: m.Env, Head: head, Applied: st.SHA, ReadAt: time.Now().UTC(), Hosts: []FleetHost{}}
 	s := m.Agent.Status
 	s.mu.Lock()
-	rep, findings := s.drift, s.hosts
+	rep, findings, last := s.drift, s.hosts, s.lastApply
 	s.mu.Unlock()
+	// The drift check's states hold until an apply comes after it (the
+	// plan's states, updated by the apply, are newer then).
+	driftState := rep != nil && (last == nil || rep.Checked.After(last.At))
 	reports := map[string]drift.HostReport{}
 	if rep != nil {
 		v.DriftChecked = rep.Checked
@@ -138,17 +141,14 @@ func (m *ReadModel) Fleet(ctx context.Context) (*FleetView, error) {
 		}
 		if r, ok := reports[h.Name]; ok {
 			fh.Running, fh.Findings, fh.Releases, fh.Facts = r.Current, r.Findings, r.Releases, r.Facts
-			// The drift check is newer than the plan when it ran after it;
-			// a pending change from the plan still wins.
-			if fh.State != string(reconcile.StatePending) || r.State == drift.StateDrifted {
+			// A pending change from the plan wins over the check's state.
+			if driftState && (fh.State != string(reconcile.StatePending) || r.State == drift.StateDrifted) {
 				fh.State, fh.Reason = string(r.State), firstFinding(r.Findings)
 			}
 		}
 		if hb, ok := beats[h.Name]; ok {
 			fh.Worker = &hb
-			if fh.Running == "" {
-				fh.Running = hb.SHA
-			}
+			fh.Running = hb.SHA // what the worker runs now, fresher than the last check
 		}
 		v.Hosts = append(v.Hosts, fh)
 	}

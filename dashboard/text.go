@@ -140,6 +140,20 @@ func param(name string, v any) string {
 	return clean(s)
 }
 
+// humanBytes is n in binary units.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // stateClass is the CSS class of a state word (colour is a second cue: the
 // word itself is always shown).
 func stateClass(s string) string {
@@ -156,7 +170,7 @@ func stateClass(s string) string {
 
 var funcs = template.FuncMap{
 	"clean": clean, "short": short, "ago": ago, "dur": dur, "span": span, "stamp": stamp, "iso": iso,
-	"tags": tags, "param": param, "stateClass": stateClass,
+	"tags": tags, "param": param, "bytes": humanBytes, "stateClass": stateClass,
 	"pathEscape": pathEscape, "add": func(a, b int) int { return a + b },
 	"str": func(v any) string { return fmt.Sprint(v) },
 }
