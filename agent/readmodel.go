@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -312,48 +313,66 @@ func (m *ReadModel) Tasks(ctx context.Context, n int) (*TasksView, error) {
 	for i, qs := range st.Queues {
 		queues[i] = qs.Queue
 	}
-	fin, err := m.Queue.Finished(ctx, max(n, 200), queues...)
+	fin, err := m.Queue.Finished(ctx, n, queues...)
 	if err != nil {
 		return nil, err
 	}
 	v := &TasksView{Status: st, Finished: []dispatch.RunView{}, Schedules: []ScheduleView{}}
-	for i, r := range fin {
-		if i < n {
-			v.Finished = append(v.Finished, dispatch.View(r))
-		}
+	for _, r := range fin {
+		v.Finished = append(v.Finished, dispatch.View(r))
 	}
-	rows, err := schedule.Upcoming(cfg, time.Now(), 1)
+	bst, err := schedule.ReadStatus(ctx, m.Queue, 1)
 	if err != nil {
 		return nil, err
 	}
-	last := map[string]dispatch.BeatFire{}
-	if st.Beat != nil {
-		for _, f := range st.Beat.LastFires {
-			last[f.Schedule] = f
+	if bst.Published == nil { // nothing published yet: cl.yaml's schedules, never fired
+		rows, err := schedule.Upcoming(cfg, time.Now(), 1)
+		if err != nil {
+			return nil, err
 		}
-	}
-	for _, row := range rows {
-		sv := ScheduleView{Name: row.Name, Cron: row.Cron, Task: row.Task, Enabled: row.IsEnabled(), Results: []dispatch.RunView{}}
-		if len(row.Next) > 0 {
-			sv.Next = row.Next[0]
-		}
-		if f, ok := last[row.Name]; ok {
-			sv.Last = &f
-			for _, r := range append(runsOf(st.Running), fin...) {
-				if r.ScheduleID == row.Name && r.Tick.Equal(f.Tick) {
-					sv.Results = append(sv.Results, dispatch.View(r))
-				}
+		for _, row := range rows {
+			sv := ScheduleView{Name: row.Name, Cron: row.Cron, Task: row.Task, Enabled: row.IsEnabled(), Results: []dispatch.RunView{}}
+			if len(row.Next) > 0 {
+				sv.Next = row.Next[0]
 			}
+			v.Schedules = append(v.Schedules, sv)
+		}
+		return v, nil
+	}
+	for _, ss := range bst.Schedules {
+		sv := ScheduleView{Name: ss.Name, Cron: ss.Cron, Enabled: ss.Enabled, Results: []dispatch.RunView{}}
+		if s, ok := cfg.Schedules.Get(ss.Name); ok {
+			sv.Task = s.Task
+		}
+		if len(ss.Next) > 0 {
+			sv.Next = ss.Next[0]
+		}
+		if f := ss.Last; f != nil {
+			sv.Last = &dispatch.BeatFire{Schedule: f.Schedule, Tick: f.Tick, Beat: f.Beat, Hosts: f.Hosts, Enqueued: f.Enqueued,
+				Duplicates: f.Duplicates, Errors: f.Errors, Error: f.Error}
+			sv.Results = m.fireRuns(ctx, f.Runs)
 		}
 		v.Schedules = append(v.Schedules, sv)
 	}
 	return v, nil
 }
 
-func runsOf(vs []dispatch.RunView) []*queue.Run {
-	out := make([]*queue.Run, len(vs))
-	for i, v := range vs {
-		out[i] = v.Run
+// maxFireRuns caps the per-host results read for one fire.
+const maxFireRuns = 200
+
+// fireRuns reads the runs of one fire (host → run id), by host; a run
+// whose record expired shows as state "expired".
+func (m *ReadModel) fireRuns(ctx context.Context, runs map[string]string) []dispatch.RunView {
+	out := []dispatch.RunView{}
+	for _, h := range slices.Sorted(maps.Keys(runs)) {
+		if len(out) == maxFireRuns {
+			break
+		}
+		r, err := m.Queue.Get(ctx, runs[h])
+		if err != nil || r == nil {
+			r = &queue.Run{ID: runs[h], Target: queue.HostQueue(h), State: "expired"}
+		}
+		out = append(out, dispatch.RunView{Host: h, Run: r})
 	}
 	return out
 }

@@ -40,6 +40,7 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	addr := "    address: " + h0.Addr + "\n"
 	cfg := strings.Replace(string(cfgText), addr, addr+"    tags:\n      note: \"<script>window.__xss=1</script>\\e[31mred\\e[0m\"\n      dc: ams\n", 1)
+	cfg = strings.Replace(cfg, `cron: "0 1 * * *"`, `cron: "*/2 * * * * *"`, 1) // the beat fires hello every 2 s
 	a.write("cl.yaml", cfg)
 	a.write("tasks/checks.yaml", agentTasks+"  slow:\n    description: counts slowly\n    script: checks/slow.sh\n")
 	a.write("tasks/checks/slow.sh", "#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo \"line $i\"; sleep 1; done\n")
@@ -168,10 +169,14 @@ func TestDashboardBrowser(t *testing.T) {
 	waitText("#live", "succeeded", 5*time.Second)
 	shoot("run")
 
-	// Tasks: the finished run, the queues, the schedule.
+	// Tasks: the finished run, the queues, the schedule's last fire and
+	// its result on each web host (a beat fires it every 2 s).
+	startBeatProc(t, a.cfg, t.TempDir(), "b1", 2*time.Second)
 	do("open the tasks", chromedp.Navigate(base+"/ui/tasks"), chromedp.WaitVisible(chromedp.CSS("#live")))
 	waitText("#live", id, 5*time.Second)
-	waitText("#live", "hello", 5*time.Second)
+	waitText("#schedules", a.f.Hosts[0].Name+": succeeded", 40*time.Second)
+	waitText("#schedules", a.f.Hosts[1].Name+": succeeded", 10*time.Second)
+	waitText("#live", "Leader", 5*time.Second)
 	shoot("tasks")
 
 	dir := t.ArtifactDir()
