@@ -55,6 +55,9 @@ type Agent struct {
 	// Before, when set, runs under the lock before each apply
 	// (BackupBeforeApply); its error refuses the apply.
 	Before BeforeApply
+	// History, when set, keeps a record of each apply and repair (the
+	// dashboard's apply history).
+	History ApplyHistory
 
 	healFails int       // repairs in a row that failed
 	healWake  time.Time // no repair before then (backoff)
@@ -223,6 +226,9 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 		return err
 	})
 	a.Status.applied(start, rev.SHA, res, err)
+	if res != nil || err != nil {
+		a.record(ctx, applyRecord(start, plan, rev.SHA, res, err))
+	}
 	a.auditResult(ctx, plan, rev.SHA, delivery, res, err)
 	a.Metrics.apply(time.Since(start), res, err)
 	if err != nil {

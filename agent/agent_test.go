@@ -138,7 +138,7 @@ func TestStatusAndMetricsEndpoints(t *testing.T) {
 	a, src, _, _ := newTestAgent(t)
 	src.head = sha('a')
 	a.Sync(ctx)
-	srv := httptest.NewServer(Handler(a, a.Planner.Store, nil, nil))
+	srv := httptest.NewServer(Handler(a, a.Planner.Store, nil, nil, nil))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/v1/status")
 	if err != nil {

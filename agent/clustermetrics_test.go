@@ -48,7 +48,7 @@ func TestMetricsEndpointHasTheClusterFigures(t *testing.T) {
 func scrape(t *testing.T, a *Agent) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	Handler(a, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	Handler(a, nil, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	b, _ := io.ReadAll(rec.Body)
 	return string(b)
 }

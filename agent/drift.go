@@ -219,7 +219,7 @@ func (f *Fleet) ObserveHosts(ctx context.Context, cfg *config.Config) ([]drift.O
 		return nil, err
 	}
 	return drift.Observe(ctx, hosts, cfg.Hosts.Values(), drift.ObserveOptions{TargetDir: cfg.Deployment.TargetDirectory,
-		Heartbeats: f.Queue, Parallel: f.Parallel, Service: cfg.Deployment.ServiceName, SupervisorDir: deploy.StateDir, Verify: true,
+		Heartbeats: f.Queue, Parallel: f.Parallel, Service: cfg.Deployment.ServiceName, SupervisorDir: deploy.StateDir, Verify: true, Facts: true,
 		IgnoreAdded: len(cfg.Deployment.SetupCommand) > 0,
 		Timeout:     cfg.SSH.Timeout.D() + time.Minute}), nil
 }

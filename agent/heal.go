@@ -77,6 +77,7 @@ func (a *Agent) heal(ctx context.Context, sha string) {
 		err = errRepairFailed(res)
 	}
 	a.Status.repaired(start, res, err)
+	a.record(ctx, repairRecord(start, sha, res, err))
 	a.Metrics.repaired(time.Since(start), res, err)
 	if err != nil {
 		a.healFails++

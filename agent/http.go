@@ -10,9 +10,10 @@ import (
 )
 
 // Handler serves the agent's HTTP endpoints: /healthz, /metrics,
-// /api/v1/status and, when hooks is set, the webhook receivers under
-// /hooks/. deliveries returns the webhook ledger for the status.
-func Handler(a *Agent, store reconcile.Store, hooks http.Handler, deliveries func() any) http.Handler {
+// /api/v1/status, when hooks is set the webhook receivers under /hooks/,
+// and when ui is set the dashboard under /ui/ (/ redirects there).
+// deliveries returns the webhook ledger for the status.
+func Handler(a *Agent, store reconcile.Store, hooks http.Handler, deliveries func() any, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -32,6 +33,10 @@ func Handler(a *Agent, store reconcile.Store, hooks http.Handler, deliveries fun
 	})
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
+	}
+	if ui != nil {
+		mux.Handle("/ui/", ui)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 	}
 	return mux
 }

@@ -37,6 +37,9 @@ type ServeOptions struct {
 	// RequireSigned, when set, refuses commits whose configuration or
 	// commit signature does not verify (cl agent --require-signed).
 	RequireSigned *SignedPolicy
+	// UI, when set, serves the dashboard under /ui/ (cmd/cl passes
+	// dashboard.New).
+	UI UI
 }
 
 // Serve runs the agent until ctx ends: it clones the repository, connects
@@ -92,6 +95,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Log: log, Opts: o.Options, Status: NewStatus(config.MaskURL(o.Source.URL), o.Source.Branch), Metrics: NewMetrics(),
 	}
 	a.Before = BackupBeforeApply(q, loader.Trees, log)
+	a.History = q
 	queues := dispatch.ConfiguredQueues(cfg)
 	a.Metrics.ClusterMetrics(func(ctx context.Context) (*observe.Metrics, error) { return observe.Collect(ctx, q, queues) })
 
@@ -105,6 +109,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	var hooks http.Handler
 	var deliveries func() any
+	rm := &ReadModel{Agent: a, Store: store, Queue: q, Revisions: loader, Commits: src, Signed: o.RequireSigned != nil, Env: o.Env}
 	if o.WebhookSecret != nil {
 		rcv, err := webhook.New(webhook.Config{Branch: o.Source.Branch, GitHub: *o.WebhookSecret, GitLab: *o.WebhookSecret,
 			Gitea: *o.WebhookSecret, Generic: *o.WebhookSecret, Logger: log})
@@ -113,6 +118,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		hooks = rcv
 		deliveries = func() any { return rcv.Ledger().Snapshot() }
+		rm.Deliveries = rcv.Ledger().Snapshot
 		a.Audit.Delivery = newDeliveries(rcv.Ledger()).next
 		a.Metrics.deliveries(rcv.Ledger().Counts)
 		go func() {
@@ -136,7 +142,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another agent running? choose another --listen)", o.Listen, err)
 	}
-	srv := webhook.NewServer(o.Listen, Handler(a, store, hooks, deliveries))
+	var ui http.Handler
+	if o.UI != nil {
+		ui = o.UI(rm)
+	}
+	srv := webhook.NewServer(o.Listen, Handler(a, store, hooks, deliveries, ui))
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -37,21 +37,26 @@ type Options struct {
 	Grace     time.Duration
 	Version   string
 	Log       *slog.Logger
+	// UI, when set, serves the dashboard under /ui/ of the agent's server
+	// (cmd/cl passes dashboard.New).
+	UI agent.UI
 }
 
 // Info is what runs, for the banner.
 type Info struct {
-	Repo        string   `json:"repo"`
-	RepoCreated bool     `json:"repo_created"`
-	Branch      string   `json:"branch"`
-	Head        string   `json:"head_sha"`
-	Applied     string   `json:"applied_sha"`
-	ApplyError  string   `json:"apply_error,omitempty"`
-	AgentURL    string   `json:"agent_url"`
-	StatusURL   string   `json:"status_url"`
-	Workers     []Worker `json:"workers"`
-	Remote      []string `json:"remote_hosts"` // hosts without a local address: no worker
-	Beat        *Beat    `json:"beat"`
+	Repo        string `json:"repo"`
+	RepoCreated bool   `json:"repo_created"`
+	Branch      string `json:"branch"`
+	Head        string `json:"head_sha"`
+	Applied     string `json:"applied_sha"`
+	ApplyError  string `json:"apply_error,omitempty"`
+	AgentURL    string `json:"agent_url"`
+	StatusURL   string `json:"status_url"`
+	// DashboardURL is the dashboard's ("" without Options.UI).
+	DashboardURL string   `json:"dashboard_url,omitempty"`
+	Workers      []Worker `json:"workers"`
+	Remote       []string `json:"remote_hosts"` // hosts without a local address: no worker
+	Beat         *Beat    `json:"beat"`
 }
 
 // Dev is a running cl dev: the agent, its fleet and the beat.
@@ -132,6 +137,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 		Opts: agent.Options{Interval: o.Interval, DriftInterval: 30 * time.Second, AutoApply: true, ApplyTimeout: 5 * time.Minute},
 	}
 	a.Before = agent.BackupBeforeApply(o.Queue, loader.Trees, o.Log)
+	a.History = o.Queue
 	// Applies are audited as cl agent's are (the trail of the cl.yaml cl dev
 	// was started with: its audit.file is relative to that directory).
 	if a.Audit, err = agent.NewAuditOptions(o.Config, o.Env, o.Queue, src); err != nil {
@@ -140,12 +146,19 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	if err := gitsync.Watch(ctx, repo, func() { a.Trigger() }); err != nil {
 		o.Log.Warn("cl dev: not watching the dev repository: polling only", "repo", repo, "err", err)
 	}
-	addr, err := d.serve(ctx, o.Listen, agent.Handler(a, store, nil, nil))
+	var ui http.Handler
+	if o.UI != nil {
+		ui = o.UI(&agent.ReadModel{Agent: a, Store: store, Queue: o.Queue, Revisions: loader, Commits: src, Env: o.Env})
+	}
+	addr, err := d.serve(ctx, o.Listen, agent.Handler(a, store, nil, nil, ui))
 	if err != nil {
 		return nil, err
 	}
 	d.info.AgentURL = "http://" + addr
 	d.info.StatusURL = d.info.AgentURL + "/api/v1/status"
+	if ui != nil {
+		d.info.DashboardURL = d.info.AgentURL + "/ui/"
+	}
 	d.wg.Go(func() { _ = a.Run(ctx) })
 	d.waitApplied(ctx, a, store, head)
 	beat.wait(ctx, o.Log)

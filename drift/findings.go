@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeroot/celeroot/hostexec"
 	"github.com/celeroot/celeroot/queue"
 )
 
@@ -98,6 +99,10 @@ type HostReport struct {
 	Applied    string    `json:"applied_sha,omitempty"`
 	Current    string    `json:"current,omitempty"`
 	Findings   []Finding `json:"findings"`
+	// Releases (kept on the host, newest first) and Facts are as observed
+	// (nil when not reached, or facts not asked for).
+	Releases []string        `json:"releases,omitempty"`
+	Facts    *hostexec.Facts `json:"facts,omitempty"`
 }
 
 // Repairable reports whether reconcile would repair the host: it drifted,
@@ -198,7 +203,7 @@ func Compare(in Input) *Report {
 
 func compareHost(d Desired, ob Observation, beats bool) HostReport {
 	h := HostReport{Host: d.Host, Address: ob.Address, Role: d.Role, AssessOnly: d.AssessOnly, Applied: d.Applied,
-		Current: ob.Current, Findings: []Finding{}}
+		Current: ob.Current, Findings: []Finding{}, Releases: ob.Releases, Facts: ob.Facts}
 	add := func(k Kind, c Class, want, got, detail string) {
 		h.Findings = append(h.Findings, Finding{Kind: k, Class: c, Want: want, Got: got, Detail: detail})
 	}

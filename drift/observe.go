@@ -85,6 +85,9 @@ type Observation struct {
 	HostKey HostKeyVerdict `json:"host_key"`
 	// Current is the release `current` points to ("" none).
 	Current string `json:"current"`
+	// Releases are the release directories kept on the host, newest
+	// first (nil when SkipRelease or not reached).
+	Releases []string `json:"releases,omitempty"`
 	// Worker is the release the worker's heartbeat reports: a SHA,
 	// WorkerNone or WorkerNoSource.
 	Worker string `json:"worker"`
@@ -140,9 +143,11 @@ func (o Observation) Status() HostStatus {
 // MaxObserveOutput caps what one observation reads back from a host.
 const MaxObserveOutput = hostexec.MaxFactsOutput + 64<<10
 
-// currentScript prints the release `current` points to; $1 is the target
-// directory. It runs first unless ObserveOptions.SkipRelease.
+// currentScript prints the release `current` points to and the releases
+// kept on the host (at most 100); $1 is the target directory. It runs
+// first unless ObserveOptions.SkipRelease.
 const currentScript = `echo '@@current'; readlink "$1/current" 2>/dev/null || :
+echo '@@releases'; ls -1t "$1/releases" 2>/dev/null | head -n 100 || :
 `
 
 // observeScript prints, when $2 names a service on a systemd host, its
@@ -267,6 +272,11 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 		return fail(fmt.Errorf("observe %s: exit status %d, output %.100q, stderr %q: is /bin/sh a POSIX shell there?", h.Name, res.ExitCode, out, strings.TrimSpace(stderr.String())))
 	}
 	ob.Current = strings.TrimPrefix(first(sec["current"]), "releases/")
+	for _, r := range sec["releases"] {
+		if r = strings.TrimSpace(r); r != "" {
+			ob.Releases = append(ob.Releases, r)
+		}
+	}
 	if svc, ok := sec["service"]; ok {
 		active, enabled := false, false
 		for _, l := range svc {

@@ -39,6 +39,7 @@ var layers = map[string][]string{
 	"cluster":          {"config", "queue", "sync", "reconcile"},
 	"fleet":            {"config", "queue", "deploy"},
 	"agent":            {"config", "hostexec", "queue", "dispatch", "drift", "deploy", "fleet", "schedule", "reconcile", "sync", "sync/webhook", "httpserver", "audit", "cluster", "signing", "observe", "alert", "secrets"},
+	"dashboard":        {"agent", "config", "queue", "sync/webhook"},
 	"devfleet":         {"config", "hostexec", "queue", "queue/embedded", "deploy", "schedule", "reconcile", "sync", "worker", "agent", "httpserver"},
 }
 

@@ -359,8 +359,8 @@ func (q *Queue) startBatch(ctx context.Context, consumer, queue string, msgs []r
 // Completer, the results waiting in it ride along in the same round trip.
 func (q *Queue) startChunk(ctx context.Context, consumer, queue string, msgs []redis.XMessage, mode startMode, limit int, ride *Completer) ([]*Delivery, error) {
 	lease := q.opt.leaseTTL.Milliseconds()
-	keys := make([]string, 0, 2+3*len(msgs))
-	keys = append(keys, q.keys.Stream(queue), q.keys.Running(queue))
+	keys := make([]string, 0, 3+3*len(msgs))
+	keys = append(keys, q.keys.Stream(queue), q.keys.Running(queue), q.keys.Finished(queue))
 	args := make([]any, 0, 9+4*len(msgs))
 	args = append(args, consumer, lease, time.Now().UnixMilli(), q.opt.maxDeliveries,
 		q.opt.runTTL.Milliseconds(), group, string(mode), lease, limit)

@@ -208,7 +208,7 @@ func (q *Queue) completeScripts(cs []Completion, full, again bool) []*scriptCall
 				againArg = "1"
 			}
 			cur = &scriptCall{script: scriptComplete,
-				keys: []string{q.keys.Stream(d.Queue), q.keys.Running(d.Queue), q.keys.Delayed(d.Queue), q.keys.Timings(d.Queue)},
+				keys: []string{q.keys.Stream(d.Queue), q.keys.Running(d.Queue), q.keys.Delayed(d.Queue), q.keys.Timings(d.Queue), q.keys.Finished(d.Queue)},
 				args: []any{group, now, q.opt.runTTL.Milliseconds(), q.opt.backoff.Milliseconds(),
 					q.opt.backoffMax.Milliseconds(), fullArg, againArg, TimingsWindow}}
 			calls, curQueue, inCur = append(calls, cur), d.Queue, 0

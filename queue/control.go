@@ -47,7 +47,7 @@ func (q *Queue) Kill(ctx context.Context, id string) (KillResult, error) {
 		return "", fmt.Errorf("kill: %w", err)
 	}
 	keys := []string{q.keys.Run(target, id), q.keys.Cancel(target, id), q.keys.Stream(target),
-		q.keys.Delayed(target), q.keys.Running(target), q.keys.Lease(target, id)}
+		q.keys.Delayed(target), q.keys.Running(target), q.keys.Lease(target, id), q.keys.Finished(target)}
 	octx, cancel := q.op(ctx)
 	defer cancel()
 	res, err := scriptKill.Run(octx, q.rdb, keys, id, time.Now().UnixMilli(),

@@ -115,6 +115,7 @@
 //	{<queue>}:stream          stream of run ids (fields run, attempt)
 //	{<queue>}:delayed         zset "<id>/<attempt>" → due time (retries)
 //	{<queue>}:running         zset run id → start time (cl task status)
+//	{<queue>}:finished        zset run id → finish time, the newest FinishedWindow (the dashboard)
 //	{<queue>}:run:<id>        hash: the run record (TTL, WithRunTTL, 24h)
 //	{<queue>}:lease:<id>      "<consumer>/<token>", PX lease
 //	{<queue>}:cancel:<id>     set by Kill
@@ -127,6 +128,7 @@
 //	{workers}:queues          set of queue names
 //	{beat}:…                  the beat's state (see BeatStore)
 //	{audit}:log               list of audit records (JSON from package audit; no TTL)
+//	{agent}:applies           list of apply records, newest first, capped at HistoryCap (the dashboard)
 //	{audit}:head              "<seq>|<hash>" of the last record: AuditAppend's compare-and-set
 //	{<lease>}:lock            "<holder id>|<epoch>", PX ttl: a fenced lease ({beat}:leader for the beat)
 //	{<lease>}:lock:info       hash: the holder (id, epoch, holder, host, pid, since, version, command)

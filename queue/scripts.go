@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -13,11 +14,15 @@ import (
 // scripts (start, complete) take a fixed set of queue keys followed by three
 // keys per run, so that one call moves a whole batch of one queue.
 
-const luaPrelude = `
+var luaPrelude = `
 local function terminal(s)
   return s == 'succeeded' or s == 'failed' or s == 'killed' or s == 'dead'
 end
 local function int(n) return string.format('%d', n) end
+local function finished(key, id, now)
+  redis.call('ZADD', key, now, id)
+  redis.call('ZREMRANGEBYRANK', key, 0, -` + strconv.Itoa(FinishedWindow+1) + `)
+end
 `
 
 // enqueue: KEYS stream, run, idem; ARGV id, use-idem, run-ttl, idem-ttl, field/value...
@@ -35,7 +40,7 @@ return {'new', ARGV[1]}
 `)
 
 // start moves delivered entries' runs to running and takes their leases.
-// KEYS stream, running, then per entry: run, lease, cancel
+// KEYS stream, running, finished, then per entry: run, lease, cancel
 // ARGV consumer, lease-ms, now, max-deliveries, run-ttl, group,
 //
 //	mode (new|replay|reclaim), min-idle-ms, limit, then per entry: id, entry-id, attempt, token
@@ -65,6 +70,7 @@ local function finish(run, lease, id, state, reason)
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[2], id)
   redis.call('PEXPIRE', run, ttl)
+  finished(KEYS[3], id, now)
 end
 local function start(run, lease, cancel, id, eid, attempt, token)
   if id == '' then acks[#acks + 1] = eid return {'empty'} end
@@ -113,8 +119,8 @@ local function start(run, lease, cancel, id, eid, attempt, token)
   return out
 end
 local out = {}
-for i = 1, (#KEYS - 2) / 3 do
-  local k, a = 2 + (i - 1) * 3, 9 + (i - 1) * 4
+for i = 1, (#KEYS - 3) / 3 do
+  local k, a = 3 + (i - 1) * 3, 9 + (i - 1) * 4
   out[i] = start(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
 if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[6], unpack(acks)) end
@@ -137,7 +143,7 @@ return 1
 
 // complete records results, acks and deletes the stream entries, and
 // schedules a retry for a failed run with retries left (unless permanent).
-// KEYS stream, running, delayed, timings, then per run: run, lease, cancel
+// KEYS stream, running, delayed, timings, finished, then per run: run, lease, cancel
 // ARGV group, now, run-ttl, backoff-ms, backoff-max-ms, full (1: reply with
 //
 //	the whole record), again (1: a repeated call), timings-cap, then per
@@ -145,7 +151,8 @@ return 1
 //
 // Every recorded result also appends (task, duration ms, outcome) to the
 // queue's timings stream (capped at about timings-cap entries): the window
-// the metrics' quantiles and failure rates are computed from.
+// the metrics' quantiles and failure rates are computed from. A run that
+// ends (not retrying) is added to the queue's finished index (FinishedWindow).
 //
 // Returns one reply per run: {'ok', …} or {'lost', state}. The token of the
 // delivery that recorded a result is kept as 'ended', so that a call
@@ -188,14 +195,15 @@ local function complete(run, lease, cancel, id, token, eid, outcome, exit, reaso
   else
     redis.call('HSET', run, 'state', state, 'exit', exit, 'reason', reason, 'finished', now,
       'token', '', 'ended', token)
+    finished(KEYS[5], id, now)
   end
   redis.call('PEXPIRE', run, ttl)
   if ARGV[6] == '1' then return reply(run) end
   return {'ok', state, exit, reason, int(attempt)}
 end
 local out = {}
-for i = 1, (#KEYS - 4) / 3 do
-  local k, a = 4 + (i - 1) * 3, 8 + (i - 1) * 7
+for i = 1, (#KEYS - 5) / 3 do
+  local k, a = 5 + (i - 1) * 3, 8 + (i - 1) * 7
   out[i] = complete(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
@@ -239,7 +247,7 @@ return 1
 // kill cancels a run: a queued, retrying or orphaned running run becomes
 // killed at once; a running run with a live lease keeps running until its
 // worker reacts to the cancel key or the control message.
-// KEYS run, cancel, stream, delayed, running, lease; ARGV id, now, ttl, group
+// KEYS run, cancel, stream, delayed, running, lease, finished; ARGV id, now, ttl, group
 var scriptKill = redis.NewScript(luaPrelude + `
 local h = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'entry', 'worker')
 if not h[1] then return {'missing'} end
@@ -259,5 +267,6 @@ if h[3] then
   redis.call('XDEL', KEYS[3], h[3])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+finished(KEYS[7], ARGV[1], ARGV[2])
 return {'killed'}
 `)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/celeroot/celeroot/agent"
+	"github.com/celeroot/celeroot/dashboard"
 	gitsync "github.com/celeroot/celeroot/sync"
 	"github.com/celeroot/celeroot/sync/webhook"
 )
@@ -20,7 +22,9 @@ type AgentCmd struct {
 	Path              string        `placeholder:"DIR" help:"The directory of cl.yaml inside the repository (default: its root)."`
 	Interval          time.Duration `default:"60s" help:"Poll period (jittered ±10%)."`
 	DriftInterval     string        `name:"drift-interval" placeholder:"D" help:"Check the hosts for drift this often, and repair it when monitoring.self_heal is on (default: monitoring.health_check_interval; 0: only on new commits)."`
-	Listen            string        `default:"127.0.0.1:8080" help:"Address of /healthz, /metrics, /api/v1/status and /hooks/* (put a TLS proxy in front for remote use)."`
+	Listen            string        `default:"127.0.0.1:8080" help:"Address of /healthz, /metrics, /api/v1/status, /hooks/* and the dashboard /ui/ (put a TLS proxy in front for remote use)."`
+	UI                bool          `name:"ui" default:"true" negatable:"" help:"Serve the read-only dashboard under /ui/ (loopback clients only, unless --ui-token-file)."`
+	UITokenFile       string        `name:"ui-token-file" type:"path" placeholder:"FILE" help:"Bearer token of the dashboard for remote clients (or CL_UI_TOKEN)."`
 	WebhookSecretFile string        `name:"webhook-secret-file" placeholder:"FILE" help:"Secret of the webhooks (GitHub, GitLab, Gitea, generic); without it (or CL_WEBHOOK_SECRET) no webhook is accepted."`
 	AutoApply         bool          `name:"auto-apply" default:"true" negatable:"" help:"Apply plans at once; with --no-auto-apply they wait for cl apply."`
 	Prune             bool          `help:"Stop the workers of hosts that leave cl.yaml (off by default)."`
@@ -75,6 +79,13 @@ func (c *AgentCmd) Run(a *App) error {
 	if c.RequireSigned {
 		o.RequireSigned = &agent.SignedPolicy{AllowedSigners: c.AllowedSigners, RevokedKeys: c.RevokedKeys, PGPKeyRing: c.PGPKeyring}
 	}
+	if c.UI {
+		tok, err := uiToken(c.UITokenFile)
+		if err != nil {
+			return err
+		}
+		o.UI = dashboard.UI(dashboard.Options{Token: tok, Log: a.Log})
+	}
 	o.Ready = func(addr string) {
 		fmt.Fprintf(a.Stderr, "cl agent: tracking %s on %s; http://%s/api/v1/status\n", c.Branch, o.Source.URL, addr)
 	}
@@ -93,4 +104,21 @@ func (c *AgentCmd) stateDir() string {
 	}
 	sum := sha256.Sum256([]byte(c.Repo + "\x00" + c.Branch))
 	return filepath.Join(base, "celeroot", "agent", hex.EncodeToString(sum[:8]))
+}
+
+// uiToken reads the dashboard's token from file, else CL_UI_TOKEN ("" for
+// none: loopback clients only).
+func uiToken(file string) (string, error) {
+	tok, from := os.Getenv("CL_UI_TOKEN"), "CL_UI_TOKEN"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--ui-token-file: %w (write the token to that file, or use CL_UI_TOKEN)", err)
+		}
+		tok, from = strings.TrimSpace(string(b)), "--ui-token-file "+file
+	}
+	if tok != "" && len(tok) < 16 {
+		return "", fmt.Errorf("%s: the dashboard token is shorter than 16 characters: use a long random one (openssl rand -hex 32)", from)
+	}
+	return tok, nil
 }

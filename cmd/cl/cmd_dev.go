@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/celeroot/celeroot/config"
+	"github.com/celeroot/celeroot/dashboard"
 	"github.com/celeroot/celeroot/devfleet"
 )
 
@@ -19,7 +20,7 @@ type DevCmd struct {
 	Grace    time.Duration `default:"10s" help:"How long running tasks may finish on Ctrl-C (or a redeploy) before they are stopped."`
 	Repo     string        `placeholder:"DIR" help:"The dev repository: created from the config directory when absent or empty, reused otherwise (default: <state-dir>/repo)."`
 	StateDir string        `name:"state-dir" placeholder:"DIR" help:"Where cl dev keeps its repository, the agent's clone and the hosts' releases (default: $XDG_STATE_HOME/celeroot/dev/<cluster> or ~/.local/state/celeroot/dev/<cluster>)."`
-	Listen   string        `default:"127.0.0.1:0" help:"Address of the agent's /api/v1/status, /metrics and /healthz (port 0: a free one)."`
+	Listen   string        `default:"127.0.0.1:0" help:"Address of the agent's dashboard /ui/, /api/v1/status, /metrics and /healthz (port 0: a free one)."`
 }
 
 // devInfo is what cl dev prints when it is ready (-o json: this object).
@@ -51,7 +52,8 @@ func (c *DevCmd) Run(a *App) error {
 	ctx, stop := context.WithCancel(a.Ctx)
 	defer stop()
 	dev, err := devfleet.Start(ctx, devfleet.Options{Config: cfg, ConfigDir: filepath.Dir(a.ConfigPath), Env: a.Env, Queue: q,
-		StateDir: c.stateDir(cfg), RepoDir: c.Repo, Listen: c.Listen, Grace: c.Grace, Version: version, Log: a.Log})
+		StateDir: c.stateDir(cfg), RepoDir: c.Repo, Listen: c.Listen, Grace: c.Grace, Version: version, Log: a.Log,
+		UI: dashboard.UI(dashboard.Options{Log: a.Log})})
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,9 @@ func printDevInfo(a *App, info *devInfo) error {
 		applied = "not applied: " + info.ApplyError
 	}
 	fmt.Fprintf(w, "  agent    %s (head %s, %s)\n", info.StatusURL, deploy.ShortVersion(info.Head), applied)
+	if info.DashboardURL != "" {
+		fmt.Fprintf(w, "  web      %s (the dashboard)\n", info.DashboardURL)
+	}
 	for i, wk := range info.Workers {
 		label := "  "
 		if i == 0 {

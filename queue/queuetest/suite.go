@@ -67,6 +67,7 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"ClaimWaitsOnAllQueues", testClaimWaitsOnAllQueues},
 		{"HeartbeatTTL", testHeartbeatTTL},
+		{"FinishedIndex", testFinishedIndex},
 		{"Stress", testStress},
 	}
 	for _, tc := range tests {
