@@ -1,0 +1,114 @@
+package deploy
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef"
+
+// writeChunks writes s to m in pieces of n bytes.
+func writeChunks(t *testing.T, m *markerSplitter, s string, n int) {
+	t.Helper()
+	for len(s) > 0 {
+		k := min(n, len(s))
+		if w, err := m.Write([]byte(s[:k])); w != k || err != nil {
+			t.Fatalf("Write: %d, %v", w, err)
+		}
+		s = s[k:]
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestMarkerSplitterSplitsAcrossWrites: whatever the size of the writes
+// (markers cut anywhere), the probe's and the stage's output come apart at
+// the markers, and what follows the end marker is dropped.
+func TestMarkerSplitterSplitsAcrossWrites(t *testing.T) {
+	probe := "os=Linux\ncurrent=abc\n@@manifest\nceleroot-manifest v1 abc\n"
+	stage := "staged\npruned=old\nswitched\n"
+	out := probe + "\n@@ready-" + testToken + "\n" + stage + "\n@@end-" + testToken + "\n" + "late output\n"
+	for n := 1; n <= len(out); n++ {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, out, n)
+		if m.probe.String() != probe || m.stage.String() != stage || !isClosed(m.readied) || !isClosed(m.ended) {
+			t.Fatalf("writes of %d: probe %q stage %q ready %v end %v", n, m.probe.String(), m.stage.String(), isClosed(m.readied), isClosed(m.ended))
+		}
+	}
+}
+
+// TestMarkerSplitterEndWithoutReady: a probe that fails prints its end
+// marker without a ready one: the output is the probe's, ready never comes.
+func TestMarkerSplitterEndWithoutReady(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, "os=Linux\n\n@@end-"+testToken+"\n", n)
+		if isClosed(m.readied) || !isClosed(m.ended) || m.probe.String() != "os=Linux\n" || m.stage.Len() != 0 {
+			t.Fatalf("writes of %d: ready %v end %v probe %q stage %q", n, isClosed(m.readied), isClosed(m.ended), m.probe.String(), m.stage.String())
+		}
+	}
+}
+
+// TestMarkerSplitterIgnoresFakeMarkers: output from the host (a file name
+// in the manifest, a task's output) that holds markers with another token,
+// a truncated token or no newline does not move the split.
+func TestMarkerSplitterIgnoresFakeMarkers(t *testing.T) {
+	fakes := "\n@@ready-deadbeef\n\n@@end-deadbeef\n\n@@ready-" + testToken[:31] + "\n\n@@end-\n@@ready-" + testToken + "x\n" +
+		"text @@ready-" + testToken + "\n" // not at the start of a line
+	probe := "os=Linux\n@@manifest\n" + fakes
+	stage := "staged\n" + fakes + "\n@@ready-" + testToken + "\n" // a second ready marker is only output
+	out := probe + "\n@@ready-" + testToken + "\n" + stage + "\n@@end-" + testToken + "\n"
+	for _, n := range []int{1, 7, 64, len(out)} {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, out, n)
+		if m.probe.String() != probe || m.stage.String() != stage || !isClosed(m.ended) {
+			t.Fatalf("writes of %d: probe %q stage %q end %v", n, m.probe.String(), m.stage.String(), isClosed(m.ended))
+		}
+	}
+	m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+	writeChunks(t, m, probe, 5)
+	if isClosed(m.readied) || isClosed(m.ended) {
+		t.Fatal("fake markers ended the probe")
+	}
+}
+
+// TestMarkerSplitterCaps: output past a part's cap is dropped, and over
+// is called once (it stops the command).
+func TestMarkerSplitterCaps(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		probe     int
+	}{
+		{"probe", strings.Repeat("p", 300), 100},
+		{"stage", "ok\n\n@@ready-" + testToken + "\n" + strings.Repeat("s", 300), 3},
+	} {
+		calls := 0
+		m := newMarkerSplitter(testToken, 100, 50, func() { calls++ })
+		writeChunks(t, m, tc.out, 7)
+		writeChunks(t, m, "\n@@end-"+testToken+"\n more", 3)
+		if calls != 1 || !isClosed(m.ended) || m.probe.Len() != tc.probe || m.stage.Len() > 50 {
+			t.Errorf("%s: over called %d times, ended %v, probe %d bytes, stage %d bytes", tc.name, calls, isClosed(m.ended), m.probe.Len(), m.stage.Len())
+		}
+	}
+}
+
+func TestStageInput(t *testing.T) {
+	in, ok := stageInput([]string{"/opt/celeroot", "v2", "", "sv-restart", "a b"})
+	if !ok || in != "5\n/opt/celeroot\nv2\n\nsv-restart\na b\n" {
+		t.Errorf("got %q %v", in, ok)
+	}
+	if _, ok := stageInput([]string{"x", "two\nlines"}); ok {
+		t.Error("an argument with a newline went on a line")
+	}
+	if !bytes.Contains([]byte(hostLib), []byte("probestage | stage")) {
+		t.Error("the host library does not dispatch probestage")
+	}
+}
