@@ -151,9 +151,9 @@ func (s *stageSession) wait(ctx context.Context) (hostexec.Result, string, strin
 	case <-s.done:
 	case <-ctx.Done():
 		s.stop(ctx.Err())
-	}
-	if s.err == nil && ctx.Err() != nil {
-		s.err = ctx.Err()
+		if s.err == nil {
+			s.err = ctx.Err()
+		}
 	}
 	return s.res, s.out.stage.String(), s.stderr, s.err
 }

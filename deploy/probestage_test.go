@@ -2,8 +2,13 @@ package deploy
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/celeroot/celeroot/hostexec"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef"
@@ -110,5 +115,54 @@ func TestStageInput(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(hostLib), []byte("probestage | stage")) {
 		t.Error("the host library does not dispatch probestage")
+	}
+}
+
+// TestStageSessionLocal runs the host library's probestage on this
+// machine: a skip ends the session cleanly; a stage that fails after
+// setting its own trap still prints the end marker and removes its
+// staging directory; a session whose host exits before the ready marker
+// (the library missing) reports that exit.
+func TestStageSessionLocal(t *testing.T) {
+	ctx := context.Background()
+	target := t.TempDir()
+	var sent atomic.Int64
+	r := &remote{host: &hostexec.Local{Name: "local1"}, name: "local1", target: target, sent: &sent}
+	probeArgs := []string{target, "v1", "/nonexistent.service", "celeroot-worker", t.TempDir()}
+
+	s, err := r.startStage(ctx, probeArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.ready(ctx); ok || err != nil || s.res.ExitCode != libMissing {
+		t.Fatalf("without the library: ready %v err %v exit %d, want exit %d before the marker", ok, err, s.res.ExitCode, libMissing)
+	}
+	if err := r.install(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ = r.startStage(ctx, probeArgs...)
+	out, ok, err := s.ready(ctx)
+	if !ok || err != nil || !bytes.HasPrefix(out, []byte("os=Linux\n")) {
+		t.Fatalf("probe: ready %v err %v output %q", ok, err, out)
+	}
+	s.end()
+	if !isClosed(s.out.ended) || s.err != nil || !s.res.OK() || s.out.stage.Len() != 0 {
+		t.Fatalf("skip: ended %v err %v res %+v stage output %q", isClosed(s.out.ended), s.err, s.res, s.out.stage.String())
+	}
+
+	// A stage whose upload is not a tar: untar dies after stage made its
+	// staging directory and set its trap.
+	s, _ = r.startStage(ctx, probeArgs...)
+	if _, ok, _ := s.ready(ctx); !ok {
+		t.Fatal("no ready marker")
+	}
+	in, _ := stageInput([]string{target, "v1", "", "x", "0", "3"})
+	res, _, stderr, err := s.send(ctx, in, strings.NewReader("not a tar stream"))
+	if err != nil || res.ExitCode != 1 || !strings.Contains(stderr, "unpack release v1") || !isClosed(s.out.ended) {
+		t.Fatalf("failed stage: res %+v err %v stderr %q ended %v", res, err, stderr, isClosed(s.out.ended))
+	}
+	if left, _ := filepath.Glob(filepath.Join(target, "releases", ".stage-*")); len(left) > 0 {
+		t.Errorf("staging directory left: %v", left)
 	}
 }
