@@ -89,6 +89,8 @@ done
 tree_files=$(find "$work/tree2" -type f | wc -l)
 tree_bytes=$(du -sb "$work/tree2" | cut -f1)
 changed_bytes=$(stat -c %s "$repo/tasks/nginx_management/reload.sh")
+first_s=$(awk '{print $1}' "$work/cl_first" | median)
+first_b=$(awk '{print $2}' "$work/cl_first" | median)
 cl_s=$(awk '{print $1}' "$work/cl_runs" | median)
 cl_b=$(awk '{print $2}' "$work/cl_runs" | median)
 rs_first_s=$(awk '{print $1}' "$work/rs_first" | median)
