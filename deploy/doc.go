@@ -41,7 +41,10 @@
 // Every host-side operation is one SSH command running the library with
 // arguments as argv (nothing is spliced into shell text): probe (platform,
 // current release, its manifest, whether the new one is already there),
-// stage, activate (switch and restart), deactivate, prune. stage builds
+// stage, activate (switch and restart), deactivate, prune; probestage
+// runs the probe and then stage in one session, cl writing stage's
+// arguments and the tar on its stdin once it has read the probe
+// (probestage.go: ready and end markers with a random token). stage builds
 // releases/.stage-<version>-<pid>/ and renames it into place only when it
 // is complete, so an interrupted deploy leaves at most a staging directory
 // (removed by the next deploy), never a half-made release, let alone a

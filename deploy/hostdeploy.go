@@ -47,6 +47,9 @@ type hostRun struct {
 	activated bool
 	// repair: the host's copy of the release is not trusted (Options.Repair).
 	repair bool
+	// stageS is the probe's session, waiting for what to stage (see
+	// probestage.go); nil once it was used or ended.
+	stageS *stageSession
 }
 
 func (e *Engine) newRun(rel *Release, h *config.Host) *hostRun {
@@ -80,6 +83,7 @@ func (r *hostRun) deploy(ctx context.Context) *HostReport {
 			break
 		}
 	}
+	r.endStage()
 	switch {
 	case err != nil:
 		r.fail(ctx, err)
@@ -124,12 +128,14 @@ func (r *hostRun) connect(ctx context.Context) error {
 // probe reads the host's state and assembles its release; a host already
 // running the release with a live worker is done.
 func (r *hostRun) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	p, err := r.r.probe(ctx, r.rel.Version, r.svc)
+	// The session outlives the step: the transfer feeds it.
+	p, err := r.openStage(ctx, stepCtx)
 	if err != nil {
 		return err
 	}
+	ctx = stepCtx
 	r.p, r.svc.systemd = p, p.Systemd
 	r.rep.Arch, r.rep.From, r.rep.Current = p.Arch, p.Current, p.Current
 	bin, err := r.e.binaries().For("linux", p.Arch)
@@ -143,9 +149,45 @@ func (r *hostRun) probe(ctx context.Context) error {
 	if p.Current == r.rel.Version && p.Present == r.hr.Manifest.Hash() && !r.repair {
 		if b := r.lastBeat(ctx); b.ok && b.hb.SHA == r.rel.Version {
 			r.done = true
+			r.endStage()
 		}
 	}
 	return nil
+}
+
+// openStage starts the probe-and-stage session (probestage.go) and
+// returns the probe's result; the session then waits for the transfer.
+// A host without the library gets it installed, and the session again.
+func (r *hostRun) openStage(ctx, stepCtx context.Context) (probeResult, error) {
+	args := []string{r.target(), r.rel.Version, r.svc.unitPath(), r.svc.name, StateDir}
+	for attempt := 0; ; attempt++ {
+		s, err := r.r.startStage(ctx, args...)
+		if err != nil {
+			return probeResult{}, fmt.Errorf("probe on %s: %w", r.h.Name, err)
+		}
+		out, ok, err := s.ready(stepCtx)
+		switch {
+		case ok:
+			r.stageS = s
+			return r.r.probeOf(out)
+		case err != nil:
+			return probeResult{}, fmt.Errorf("probe on %s: %w", r.h.Name, err)
+		case s.err == nil && s.res.ExitCode == libMissing && attempt == 0:
+			if err := r.r.install(stepCtx); err != nil {
+				return probeResult{}, err
+			}
+			continue
+		}
+		return probeResult{}, r.r.failed("probe", s.res, s.stderr, s.err)
+	}
+}
+
+// endStage ends the probe's session when it still waits: nothing staged.
+func (r *hostRun) endStage() {
+	if r.stageS != nil {
+		r.stageS.end()
+		r.stageS = nil
+	}
 }
 
 // transfer makes releases/<version> on the host: hard links to the
@@ -153,6 +195,7 @@ func (r *hostRun) probe(ctx context.Context) error {
 func (r *hostRun) transfer(ctx context.Context) error {
 	if r.p.Present == r.hr.Manifest.Hash() && !r.repair {
 		r.rep.Transfer = "none"
+		r.endStage()
 		return nil
 	}
 	base, baseName := r.p.Manifest, ""
@@ -218,7 +261,6 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 	if o.gzip {
 		gz = "1"
 	}
-	var out bytes.Buffer
 	args := []string{r.target(), r.rel.Version, base, r.hr.Manifest.Hash(), gz, strconv.Itoa(r.e.Config.Deployment.KeepReleases)}
 	early := r.activateEarly()
 	if early {
@@ -228,18 +270,34 @@ func (r *hostRun) stage(ctx context.Context, d Delta, base string, o payloadOpti
 		}
 		args = append(args, r.svc.restartArgv()...)
 	}
-	res, stderr, err := r.r.call(ctx, &out, maxOutput, data.Reader(), "stage", args...)
+	res, out, stderr, err := r.sendStage(ctx, data, args)
 	if err == nil && res.ExitCode == manifestMismatch {
 		return errManifestMismatch
 	}
-	r.pruned(out.String())
-	if early && strings.Contains(out.String(), "switched\n") {
+	r.pruned(out)
+	if early && strings.Contains(out, "switched\n") {
 		// Current points to the new release now; a failed restart is
 		// rolled back like any failure after the switch.
 		r.switched, r.activated = true, true
-		r.rep.Reloaded = strings.Contains(out.String(), "reloaded\n")
+		r.rep.Reloaded = strings.Contains(out, "reloaded\n")
 	}
 	return r.r.failed("stage release "+r.rel.Short(), res, stderr, err)
+}
+
+// sendStage runs stage with args and data on its stdin: on the probe's
+// session when it still waits, else (a retry, an argument with a newline)
+// in a session of its own. It returns stage's output.
+func (r *hostRun) sendStage(ctx context.Context, data payloadParts, args []string) (hostexec.Result, string, string, error) {
+	if s := r.stageS; s != nil {
+		r.stageS = nil
+		if input, ok := stageInput(args); ok {
+			return s.send(ctx, input, data.Reader())
+		}
+		s.end()
+	}
+	var out bytes.Buffer
+	res, stderr, err := r.r.call(ctx, &out, maxOutput, data.Reader(), "stage", args...)
+	return res, out.String(), stderr, err
 }
 
 // pruned records the releases the host library reports it deleted.

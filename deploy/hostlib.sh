@@ -11,6 +11,18 @@ umask 077
 LC_ALL=C
 export LC_ALL
 
+# finish is the one EXIT trap, so that no trap set later drops another's
+# work: it removes stage's unfinished directory (STAGING) and then, in a
+# probestage session, prints the end marker (END is its token) last.
+STAGING=
+END=
+finish() {
+	st=$?
+	if [ -n "$STAGING" ]; then rm -rf "$STAGING"; fi
+	if [ -n "$END" ]; then printf '\n@@end-%s\n' "$END"; fi
+	exit "$st"
+}
+
 die() {
 	printf 'cl-host: %s\n' "$*" >&2
 	exit 1
@@ -149,7 +161,8 @@ stage() {
 	S=$R/.stage-$V-$$
 	clean "$R"
 	mkdir -p "$S"
-	trap 'rm -rf "$S"' EXIT
+	STAGING=$S
+	trap finish EXIT
 	untar "$S" "$GZ" "$V"
 	C=$S/.celeroot/stage
 	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
@@ -184,11 +197,35 @@ stage() {
 	else
 		mv "$S" "$R/$V"
 	fi
-	trap - EXIT
+	STAGING=
 	echo staged
 	prune "$T" "$KEEP" "$V"
 	shift 6
 	if [ $# -gt 0 ]; then activate "$T" "$V" "$@"; fi
+}
+
+# probestage TOKEN T V UNIT SERVICE STATE: probe (its arguments), then
+# "@@ready-TOKEN" on a line of its own; then, from stdin, a line with a
+# count N and N lines, stage's arguments, and stage with the rest of stdin
+# (N = 0: nothing to stage, exit 0). One session does both: cl decides
+# what to send from the probe's output. At exit, whatever the status,
+# "@@end-TOKEN" on a line of its own (unless a restart was exec'd: the
+# output then ends with the command).
+probestage() {
+	END=$1
+	shift
+	trap finish EXIT
+	probe "$@"
+	printf '\n@@ready-%s\n' "$END"
+	IFS= read -r n || die "no staging input after the probe (cl stopped?)"
+	case $n in '' | *[!0-9]*) die "bad staging input: $n" ;; esac
+	set --
+	while [ "$n" -gt 0 ]; do
+		IFS= read -r a || die "the staging input was cut short"
+		set -- "$@" "$a"
+		n=$((n - 1))
+	done
+	if [ $# -gt 0 ]; then stage "$@"; fi
 }
 
 # untar S GZ V: unpack the tar on stdin (gzip'd when GZ=1) into S. On
@@ -308,6 +345,6 @@ prune() {
 cmd=$1
 shift
 case $cmd in
-probe | stage | activate | deactivate | prune) "$cmd" "$@" ;;
+probe | probestage | stage | activate | deactivate | prune) "$cmd" "$@" ;;
 *) die "unknown command $cmd" ;;
 esac

@@ -3,7 +3,6 @@ package deploy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 
@@ -31,13 +30,9 @@ type probeResult struct {
 	Manifest *Manifest
 }
 
-// probe reads the host's platform and deploy state in one command.
-func (r *remote) probe(ctx context.Context, version string, svc service) (probeResult, error) {
-	var out bytes.Buffer
-	if err := r.callCheck(ctx, &out, maxProbeOutput, nil, "probe", "probe", r.target, version, svc.unitPath(), svc.name, StateDir); err != nil {
-		return probeResult{}, err
-	}
-	p, err := parseProbe(out.Bytes())
+// probeOf parses what the probe printed on a host.
+func (r *remote) probeOf(out []byte) (probeResult, error) {
+	p, err := parseProbe(out)
 	if err != nil {
 		return p, fmt.Errorf("probe %s: %w", r.name, err)
 	}

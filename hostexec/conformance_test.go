@@ -157,6 +157,32 @@ func testHostConformance(t *testing.T, h Host) {
 	t.Run("MaxStdout", func(t *testing.T) {
 		testMaxStdout(t, h)
 	})
+	t.Run("ExitWithoutReadingStdin", func(t *testing.T) {
+		testExitWithoutReadingStdin(t, h)
+	})
+}
+
+// testExitWithoutReadingStdin runs a command that exits without reading
+// its stdin, a pipe nobody writes to or closes (as a deploy's probe that
+// fails before the host reads what comes next): Run must return once the
+// command exited, not wait for the stdin. The deadline is far beyond what
+// `exit 3` takes and shorter than Local's wait for stragglers (WaitDelay)
+// with the KillGrace of the Local under test.
+func testExitWithoutReadingStdin(t *testing.T, h Host) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var out strings.Builder
+	res, err := h.Run(ctx, Command{Line: "echo bye; exit 3", Stdin: pr, Stdout: &out})
+	if err != nil || res.ExitCode != 3 || out.String() != "bye\n" {
+		t.Fatalf("Run with a stdin that blocks: res %+v err %v out %q, want exit 3 and \"bye\"", res, err, out.String())
+	}
+	// The stdin is still usable afterwards: a write fails, it does not hang.
+	pr.CloseWithError(errors.New("done"))
+	if _, err := pw.Write([]byte("late")); err == nil {
+		t.Error("write into a closed stdin succeeded")
+	}
 }
 
 // testMaxStdout runs a command that prints without end under a 64 KiB cap:

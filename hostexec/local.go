@@ -62,9 +62,22 @@ func (l *Local) run(ctx context.Context, c Command) (Result, error) {
 	// Without sudo the environment is set directly; through sudo it has to
 	// travel as an `env K=V` prefix, since sudo resets the environment.
 	argv := c.argv(l.Become, l.Become == BecomeSudo)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// stdinFailed stops the command when reading c.Stdin fails (see feedStdin).
+	runCtx, stdinFailed := context.WithCancelCause(ctx)
+	defer stdinFailed(nil)
+	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Stdin = c.Stdin
+	var stdin io.WriteCloser
+	if f, ok := c.Stdin.(*os.File); ok || c.Stdin == nil {
+		if ok {
+			cmd.Stdin = f
+		}
+	} else {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return Result{}, fmt.Errorf("run on %s: %w", l.name(), err)
+		}
+	}
 	cmd.Stdout = c.Stdout
 	cmd.Stderr = c.Stderr
 	if l.Become != BecomeSudo && len(c.Env) > 0 {
@@ -86,7 +99,15 @@ func (l *Local) run(ctx context.Context, c Command) (Result, error) {
 	cmd.WaitDelay = grace + time.Second
 
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if stdin != nil {
+			go feedStdin(stdin, c.Stdin, stdinFailed)
+		}
+		err = cmd.Wait()
+	} else if stdin != nil {
+		stdin.Close()
+	}
 	res := Result{Duration: time.Since(start), ExitCode: -1}
 	if cmd.Process == nil && ctx.Err() == nil {
 		// Not started: report it the way a shell (and so the SSH
@@ -103,6 +124,9 @@ func (l *Local) run(ctx context.Context, c Command) (Result, error) {
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("run on %s: %w", l.name(), ctx.Err())
 	}
+	if cause := context.Cause(runCtx); runCtx.Err() != nil && !errors.Is(cause, context.Canceled) {
+		return res, fmt.Errorf("run on %s: read stdin: %w", l.name(), cause)
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil, errors.As(err, &ee):
@@ -112,6 +136,22 @@ func (l *Local) run(ctx context.Context, c Command) (Result, error) {
 		return res, nil
 	}
 	return res, fmt.Errorf("run on %s: %w", l.name(), err)
+}
+
+// feedStdin copies r into the command's stdin pipe and closes it at EOF.
+// It runs in its own goroutine rather than as exec's copier, which Wait
+// waits for: a command that exits without reading all of a stdin that
+// blocks (a pipe fed later, or never) would otherwise hold Run until
+// WaitDelay. A failed read stops the command (fail) without closing the
+// pipe, so that it never takes the truncated input as complete.
+func feedStdin(w io.WriteCloser, r io.Reader, fail context.CancelCauseFunc) {
+	tr := &trackingReader{r: r}
+	_, _ = io.Copy(w, tr)
+	if tr.err != nil {
+		fail(tr.err)
+		return
+	}
+	w.Close()
 }
 
 func startFailure(err error, dir string) int {

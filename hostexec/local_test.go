@@ -3,13 +3,33 @@ package hostexec
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLocalConformance(t *testing.T) {
 	testHostConformance(t, &Local{KillGrace: 2e9})
+}
+
+// TestLocalExitWithoutReadingStdin: with a long KillGrace (and so a long
+// WaitDelay), a command that exits without reading a stdin that blocks
+// still ends Run at once; before, exec's own stdin copier held Wait until
+// WaitDelay.
+func TestLocalExitWithoutReadingStdin(t *testing.T) {
+	testExitWithoutReadingStdin(t, &Local{KillGrace: time.Minute})
+}
+
+// TestLocalStdinReadFails: a stdin whose read fails stops the command
+// (it never sees EOF) and Run returns the read error.
+func TestLocalStdinReadFails(t *testing.T) {
+	bad := io.MultiReader(strings.NewReader("partial"), errReader{errors.New("disk on fire")})
+	res, err := (&Local{KillGrace: time.Second}).Run(context.Background(), Command{Line: "cat >/dev/null; echo got EOF", Stdin: bad})
+	if err == nil || !strings.Contains(err.Error(), "read stdin: disk on fire") {
+		t.Fatalf("res %+v err %v, want the read error", res, err)
+	}
 }
 
 func TestLocalRejectsBadBecome(t *testing.T) {

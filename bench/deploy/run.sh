@@ -9,7 +9,8 @@
 #   - a one-file change (one task script edited and committed): wall time
 #     until every host's worker reports the new SHA and its health URL
 #     answers, and bytes sent, vs rsync of the second tree over the first.
-# Every measure is taken RUNS times (default 5); the table shows medians.
+# Every measure is taken RUNS times (default 5), each cl run followed by
+# its rsync run (the same load for both); the table shows medians.
 # Prints a markdown table with cl/rsync ratios (docs/benchmarks.md keeps one).
 #
 # Usage: bench/deploy/run.sh [HOSTS]      (default 20; needs root)
@@ -49,40 +50,47 @@ print("%.3f %d" % (float(sys.argv[2]) - float(sys.argv[1]), total))
 EOF
 }
 
-echo "== cl: first deploy to $N fresh hosts, $RUNS runs" >&2
-: >"$work/cl_first"
+# fetch_tree VERSION DIR copies the release VERSION from the first host.
+fetch_tree() { rsync -a -e "ssh $ssh_opts" "$user@${addrs[0]}:/opt/celeroot/releases/$1/" "$2/"; }
+# clear_rsync empties the rsync target on every host.
+clear_rsync() {
+	local i pids=()
+	for i in "${!addrs[@]}"; do ssh $ssh_opts "$user@${addrs[$i]}" 'rm -rf ~/rsync-bench' </dev/null & pids+=($!); done
+	wait "${pids[@]}"
+}
+
+# Each cl run is followed by the rsync run it is compared with, so that
+# both see the same load (other work on the machine comes and goes).
+echo "== first deploy to $N fresh hosts, $RUNS runs: cl, then rsync into an empty directory" >&2
+: >"$work/cl_first" ; : >"$work/rs_first"
 for r in $(seq "$RUNS"); do
 	[ "$r" = 1 ] || bench_fresh_hosts
 	deploy | tee -a "$work/cl_first" >&2
+	if [ "$r" = 1 ]; then fetch_tree "$(git -C "$repo" rev-parse HEAD)" "$work/tree1"; fi
+	clear_rsync
+	rsync_all "$work/tree1" "~/rsync-bench" | tee -a "$work/rs_first" >&2
 done
-first_s=$(awk '{print $1}' "$work/cl_first" | median)
-first_b=$(awk '{print $2}' "$work/cl_first" | median)
 
-echo "== cl: one-file change, $RUNS runs" >&2
-: >"$work/cl_runs"
+echo "== one-file change, $RUNS runs: cl, then rsync of the same two trees (as on ${names[0]})" >&2
+: >"$work/cl_runs" ; : >"$work/rs_runs"
 for r in $(seq "$RUNS"); do
 	change "$r"
 	deploy | tee -a "$work/cl_runs" >&2
-done
-v_before=$(git -C "$repo" rev-parse HEAD~1)
-v_after=$(git -C "$repo" rev-parse HEAD)
-
-echo "== rsync: the same two release trees (as on ${names[0]}) to the same hosts" >&2
-rsync -a -e "ssh $ssh_opts" "$user@${addrs[0]}:/opt/celeroot/releases/$v_before/" "$work/tree1/"
-rsync -a -e "ssh $ssh_opts" "$user@${addrs[0]}:/opt/celeroot/releases/$v_after/" "$work/tree2/"
-diff -rq "$work/tree1" "$work/tree2" >&2 || true
-: >"$work/rs_first" ; : >"$work/rs_runs"
-for r in $(seq "$RUNS"); do
-	pids=()
-	for i in "${!addrs[@]}"; do ssh $ssh_opts "$user@${addrs[$i]}" 'rm -rf ~/rsync-bench' </dev/null & pids+=($!); done
-	wait "${pids[@]}"
-	rsync_all "$work/tree1" "~/rsync-bench" | tee -a "$work/rs_first" >&2
+	if [ "$r" = 1 ]; then
+		rm -rf "$work/tree1"
+		fetch_tree "$(git -C "$repo" rev-parse HEAD~1)" "$work/tree1"
+		fetch_tree "$(git -C "$repo" rev-parse HEAD)" "$work/tree2"
+		diff -rq "$work/tree1" "$work/tree2" >&2 || true
+	fi
+	rsync_all "$work/tree1" "~/rsync-bench" >/dev/null # back to the first tree (not timed)
 	rsync_all "$work/tree2" "~/rsync-bench" | tee -a "$work/rs_runs" >&2
 done
 
 tree_files=$(find "$work/tree2" -type f | wc -l)
 tree_bytes=$(du -sb "$work/tree2" | cut -f1)
 changed_bytes=$(stat -c %s "$repo/tasks/nginx_management/reload.sh")
+first_s=$(awk '{print $1}' "$work/cl_first" | median)
+first_b=$(awk '{print $2}' "$work/cl_first" | median)
 cl_s=$(awk '{print $1}' "$work/cl_runs" | median)
 cl_b=$(awk '{print $2}' "$work/cl_runs" | median)
 rs_first_s=$(awk '{print $1}' "$work/rs_first" | median)

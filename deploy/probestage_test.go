@@ -1,0 +1,168 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/celeroot/celeroot/hostexec"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef"
+
+// writeChunks writes s to m in pieces of n bytes.
+func writeChunks(t *testing.T, m *markerSplitter, s string, n int) {
+	t.Helper()
+	for len(s) > 0 {
+		k := min(n, len(s))
+		if w, err := m.Write([]byte(s[:k])); w != k || err != nil {
+			t.Fatalf("Write: %d, %v", w, err)
+		}
+		s = s[k:]
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestMarkerSplitterSplitsAcrossWrites: whatever the size of the writes
+// (markers cut anywhere), the probe's and the stage's output come apart at
+// the markers, and what follows the end marker is dropped.
+func TestMarkerSplitterSplitsAcrossWrites(t *testing.T) {
+	probe := "os=Linux\ncurrent=abc\n@@manifest\nceleroot-manifest v1 abc\n"
+	stage := "staged\npruned=old\nswitched\n"
+	out := probe + "\n@@ready-" + testToken + "\n" + stage + "\n@@end-" + testToken + "\n" + "late output\n"
+	for n := 1; n <= len(out); n++ {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, out, n)
+		if m.probe.String() != probe || m.stage.String() != stage || !isClosed(m.readied) || !isClosed(m.ended) {
+			t.Fatalf("writes of %d: probe %q stage %q ready %v end %v", n, m.probe.String(), m.stage.String(), isClosed(m.readied), isClosed(m.ended))
+		}
+	}
+}
+
+// TestMarkerSplitterEndWithoutReady: a probe that fails prints its end
+// marker without a ready one: the output is the probe's, ready never comes.
+func TestMarkerSplitterEndWithoutReady(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, "os=Linux\n\n@@end-"+testToken+"\n", n)
+		if isClosed(m.readied) || !isClosed(m.ended) || m.probe.String() != "os=Linux\n" || m.stage.Len() != 0 {
+			t.Fatalf("writes of %d: ready %v end %v probe %q stage %q", n, isClosed(m.readied), isClosed(m.ended), m.probe.String(), m.stage.String())
+		}
+	}
+}
+
+// TestMarkerSplitterIgnoresFakeMarkers: output from the host (a file name
+// in the manifest, a task's output) that holds markers with another token,
+// a truncated token or no newline does not move the split.
+func TestMarkerSplitterIgnoresFakeMarkers(t *testing.T) {
+	fakes := "\n@@ready-deadbeef\n\n@@end-deadbeef\n\n@@ready-" + testToken[:31] + "\n\n@@end-\n@@ready-" + testToken + "x\n" +
+		"text @@ready-" + testToken + "\n" // not at the start of a line
+	probe := "os=Linux\n@@manifest\n" + fakes
+	stage := "staged\n" + fakes + "\n@@ready-" + testToken + "\n" // a second ready marker is only output
+	out := probe + "\n@@ready-" + testToken + "\n" + stage + "\n@@end-" + testToken + "\n"
+	for _, n := range []int{1, 7, 64, len(out)} {
+		m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+		writeChunks(t, m, out, n)
+		if m.probe.String() != probe || m.stage.String() != stage || !isClosed(m.ended) {
+			t.Fatalf("writes of %d: probe %q stage %q end %v", n, m.probe.String(), m.stage.String(), isClosed(m.ended))
+		}
+	}
+	m := newMarkerSplitter(testToken, 1<<20, 1<<20, nil)
+	writeChunks(t, m, probe, 5)
+	if isClosed(m.readied) || isClosed(m.ended) {
+		t.Fatal("fake markers ended the probe")
+	}
+}
+
+// TestMarkerSplitterCaps: output past a part's cap is dropped, and over
+// is called once (it stops the command).
+func TestMarkerSplitterCaps(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		probe     int
+	}{
+		{"probe", strings.Repeat("p", 300), 100},
+		{"stage", "ok\n\n@@ready-" + testToken + "\n" + strings.Repeat("s", 300), 3},
+	} {
+		calls := 0
+		m := newMarkerSplitter(testToken, 100, 50, func() { calls++ })
+		writeChunks(t, m, tc.out, 7)
+		writeChunks(t, m, "\n@@end-"+testToken+"\n more", 3)
+		if calls != 1 || !isClosed(m.ended) || m.probe.Len() != tc.probe || m.stage.Len() > 50 {
+			t.Errorf("%s: over called %d times, ended %v, probe %d bytes, stage %d bytes", tc.name, calls, isClosed(m.ended), m.probe.Len(), m.stage.Len())
+		}
+	}
+}
+
+func TestStageInput(t *testing.T) {
+	in, ok := stageInput([]string{"/opt/celeroot", "v2", "", "sv-restart", "a b"})
+	if !ok || in != "5\n/opt/celeroot\nv2\n\nsv-restart\na b\n" {
+		t.Errorf("got %q %v", in, ok)
+	}
+	if _, ok := stageInput([]string{"x", "two\nlines"}); ok {
+		t.Error("an argument with a newline went on a line")
+	}
+	if !bytes.Contains([]byte(hostLib), []byte("probestage | stage")) {
+		t.Error("the host library does not dispatch probestage")
+	}
+}
+
+// TestStageSessionLocal runs the host library's probestage on this
+// machine: a skip ends the session cleanly; a stage that fails after
+// setting its own trap still prints the end marker and removes its
+// staging directory; a session whose host exits before the ready marker
+// (the library missing) reports that exit.
+func TestStageSessionLocal(t *testing.T) {
+	ctx := context.Background()
+	target := t.TempDir()
+	var sent atomic.Int64
+	r := &remote{host: &hostexec.Local{Name: "local1"}, name: "local1", target: target, sent: &sent}
+	probeArgs := []string{target, "v1", "/nonexistent.service", "celeroot-worker", t.TempDir()}
+
+	s, err := r.startStage(ctx, probeArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.ready(ctx); ok || err != nil || s.res.ExitCode != libMissing {
+		t.Fatalf("without the library: ready %v err %v exit %d, want exit %d before the marker", ok, err, s.res.ExitCode, libMissing)
+	}
+	if err := r.install(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ = r.startStage(ctx, probeArgs...)
+	out, ok, err := s.ready(ctx)
+	if !ok || err != nil || !bytes.HasPrefix(out, []byte("os=Linux\n")) {
+		t.Fatalf("probe: ready %v err %v output %q", ok, err, out)
+	}
+	s.end()
+	if !isClosed(s.out.ended) || s.err != nil || !s.res.OK() || s.out.stage.Len() != 0 {
+		t.Fatalf("skip: ended %v err %v res %+v stage output %q", isClosed(s.out.ended), s.err, s.res, s.out.stage.String())
+	}
+
+	// A stage whose upload is not a tar: untar dies after stage made its
+	// staging directory and set its trap.
+	s, _ = r.startStage(ctx, probeArgs...)
+	if _, ok, _ := s.ready(ctx); !ok {
+		t.Fatal("no ready marker")
+	}
+	in, _ := stageInput([]string{target, "v1", "", "x", "0", "3"})
+	res, _, stderr, err := s.send(ctx, in, strings.NewReader("not a tar stream"))
+	if err != nil || res.ExitCode != 1 || !strings.Contains(stderr, "unpack release v1") || !isClosed(s.out.ended) {
+		t.Fatalf("failed stage: res %+v err %v stderr %q ended %v", res, err, stderr, isClosed(s.out.ended))
+	}
+	if left, _ := filepath.Glob(filepath.Join(target, "releases", ".stage-*")); len(left) > 0 {
+		t.Errorf("staging directory left: %v", left)
+	}
+}
