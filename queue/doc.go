@@ -129,6 +129,7 @@
 //	{beat}:…                  the beat's state (see BeatStore)
 //	{audit}:log               list of audit records (JSON from package audit; no TTL)
 //	{agent}:applies           list of apply records, newest first, capped at HistoryCap (the dashboard)
+//	{agent}:deliveries        list of webhook delivery records, newest first, capped by the agent's ledger size
 //	{audit}:head              "<seq>|<hash>" of the last record: AuditAppend's compare-and-set
 //	{<lease>}:lock            "<holder id>|<epoch>", PX ttl: a fenced lease ({beat}:leader for the beat)
 //	{<lease>}:lock:info       hash: the holder (id, epoch, holder, host, pid, since, version, command)

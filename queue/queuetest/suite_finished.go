@@ -11,7 +11,8 @@ import (
 
 // testFinishedIndex: a completed run and a run killed before it started
 // are in their queue's finished index, newest first across queues; a
-// retry is not; n caps the answer. Then the apply history.
+// retry is not; n caps the answer. Then the apply history and the
+// delivery ledger.
 func testFinishedIndex(t *testing.T, newQueue NewQueue) {
 	q := newQueue(t)
 	ctx := ctxT(t)
@@ -54,6 +55,17 @@ func testFinishedIndex(t *testing.T, newQueue NewQueue) {
 	}
 	if len(h) != queue.HistoryCap || string(h[0]) != fmt.Sprintf(`{"n":%d}`, queue.HistoryCap+2) {
 		t.Fatalf("history: %d records, first %s; want %d, newest first", len(h), h[0], queue.HistoryCap)
+	}
+
+	// The webhook delivery ledger: batches oldest first, newest first out,
+	// capped at keep.
+	for _, batch := range [][][]byte{{[]byte("a"), []byte("b")}, {[]byte("c"), []byte("d")}, nil} {
+		if err := q.AppendDeliveries(ctx, batch, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds, err := q.Deliveries(ctx, 10); err != nil || fmt.Sprintf("%s", ds) != "[d c b]" {
+		t.Fatalf("deliveries = %s, %v; want [d c b]", ds, err)
 	}
 }
 
