@@ -12,7 +12,9 @@
 // invalid commit is reported once and skipped; a failed one is retried with
 // backoff and never blocks a newer commit. Status (the read model behind
 // /api/v1/status) and Metrics (Prometheus) record every sync, plan and
-// apply.
+// apply. The apply history and the webhook ledger outlive the process in
+// Redis (ApplyHistory, DeliveryStore: capped lists through queue); the
+// ledger is written off the request path and read back at start.
 //
 // DriftCheck is the drift use-case of `cl cluster drift`, `cl cluster
 // reconcile`, `cl cluster status` and the agent's self-heal: it observes the

@@ -63,6 +63,14 @@ func (m *Metrics) deliveries(counts func() map[webhook.Outcome]uint64) {
 	m.Registry.MustRegister(deliveryCollector{counts})
 }
 
+// unsavedDeliveries exports how many webhook deliveries were not written
+// to Redis.
+func (m *Metrics) unsavedDeliveries(n func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cl_agent_webhook_ledger_unsaved_total",
+		Help: "Webhook deliveries kept in memory only: writing them to Redis failed (logged) or too many waited."},
+		func() float64 { return float64(n()) }))
+}
+
 // alerts exports the alert channels' delivery counts.
 func (m *Metrics) alerts(stats func() []alert.ChannelStats) {
 	m.Registry.MustRegister(alertCollector{stats})

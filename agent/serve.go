@@ -116,6 +116,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		if err != nil {
 			return err
 		}
+		// Deferred before the HTTP server's shutdown, so run after it: the
+		// last deliveries are written too.
+		kctx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
+		keeper := keepLedger(kctx, rcv.Ledger(), q, webhook.DefaultLedgerSize, log)
+		defer keeper.Wait()
+		defer stopKeeper()
+		a.Metrics.unsavedDeliveries(keeper.Unsaved)
 		hooks = rcv
 		deliveries = func() any { return rcv.Ledger().Snapshot() }
 		rm.Deliveries = rcv.Ledger().Snapshot

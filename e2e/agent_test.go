@@ -184,6 +184,22 @@ func (a *agentFleet) startAgent(ctx context.Context, args ...string) *agentProc 
 	return p
 }
 
+// stop interrupts the agent and waits until it has exited (its deferred
+// writes done).
+func (p *agentProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("stop the agent: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not exit within 30 s of an interrupt")
+	}
+}
+
 // agentStatus is the part of /api/v1/status the tests read.
 type agentStatus struct {
 	Head       string `json:"head_sha"`
@@ -201,6 +217,7 @@ type agentStatus struct {
 		Detail string `json:"detail"`
 	} `json:"hosts"`
 	Deliveries []struct {
+		ID      string `json:"id"`
 		Outcome string `json:"outcome"`
 	} `json:"deliveries"`
 }

@@ -23,8 +23,10 @@ const hostileNote = `<script>window.__xss=1</script>"'&`
 // (Debian's chromium) against a real agent, redis-server, SSH test hosts
 // and a git daemon: the fleet page lists the hosts with their SHAs; a push
 // shows the new SHA without a reload; a run's log streams while it runs;
-// every page is captured and checked non-blank (saved as test artifacts;
-// CL_UPDATE_SCREENSHOTS=1 also writes docs/img/dashboard-*.png).
+// the fleet page fits a phone's width; the deliveries are still listed
+// after the agent restarts; every page is captured and checked non-blank
+// (saved as test artifacts; CL_UPDATE_SCREENSHOTS=1 also writes
+// docs/img/dashboard-*.png).
 func TestDashboardBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -45,7 +47,8 @@ func TestDashboardBrowser(t *testing.T) {
 	a.write("tasks/checks.yaml", agentTasks+"  slow:\n    description: counts slowly\n    script: checks/slow.sh\n")
 	a.write("tasks/checks/slow.sh", "#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo \"line $i\"; sleep 1; done\n")
 	first := a.push("dashboard " + hostileNote + " \x1b[31mred\x1b[0m")
-	a.startAgent(ctx, "--interval", "1h", "--drift-interval", "3s")
+	agentArgs := []string{"--interval", "1h", "--drift-interval", "3s"}
+	agent1 := a.startAgent(ctx, agentArgs...)
 	a.waitStatus(90*time.Second, "first apply", func(s agentStatus) bool { return s.Applied == first })
 	base := "http://" + a.api
 
@@ -135,6 +138,32 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	shoot("fleet")
 
+	// A phone (390×844): no horizontal scrolling of the page, whatever a
+	// table needs scrolls inside it; every host name is on the screen.
+	phone := chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait)
+	do("emulate a phone", phone, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("table.fleet")))
+	waitText("#live", second[:12], 5*time.Second)
+	fits := func(page string) {
+		t.Helper()
+		if w, sw := evalInt(`window.innerWidth`), evalInt(`document.documentElement.scrollWidth`); w != 390 || sw > w {
+			t.Errorf("%s on a phone: the page is %d px wide in a %d px viewport (want 390, no horizontal scrolling)", page, sw, w)
+		}
+	}
+	fits("fleet")
+	for _, h := range a.f.Hosts {
+		js := fmt.Sprintf(`(() => { const a = [...document.querySelectorAll('table.fleet tbody th a')].find(e => e.textContent === %q);
+  if (!a) return 0; const r = a.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth ? 1 : 0; })()`, h.Name)
+		if evalInt(js) != 1 {
+			t.Errorf("host %s is not visible on the phone's screen", h.Name)
+		}
+	}
+	shoot("fleet-phone")
+	for _, page := range []string{"/ui/hosts/" + h0.Name, "/ui/applies", "/ui/deliveries", "/ui/tasks"} {
+		do("open "+page+" on a phone", chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("#live")))
+		fits(page)
+	}
+	do("back to the desktop", chromedp.ResetViewport())
+
 	// A host: facts and releases from the agent's drift check.
 	do("open a host", chromedp.Navigate(base+"/ui/hosts/"+h0.Name), chromedp.WaitVisible(chromedp.CSS("dl.facts")))
 	waitText("#live", "Kernel", 30*time.Second)
@@ -147,7 +176,20 @@ func TestDashboardBrowser(t *testing.T) {
 	waitText("#live", "by e2e, unsigned", 5*time.Second)
 	shoot("applies")
 
+	// A restart: the webhook deliveries are still listed (kept in Redis).
+	before := a.status().Deliveries
+	if len(before) == 0 || before[0].ID == "" {
+		t.Fatalf("no delivery with an id in the status before the restart: %+v", before)
+	}
+	agent1.stop(t)
+	a.api = a.startAgent(ctx, agentArgs...).api
+	base = "http://" + a.api
+	a.waitStatus(60*time.Second, "the restarted agent's first sync", func(s agentStatus) bool { return s.Head == second && s.Applied == second })
+	if after := a.status().Deliveries; len(after) != len(before) || after[0] != before[0] {
+		t.Errorf("deliveries after the restart: %+v, want %+v", after, before)
+	}
 	do("open the deliveries", chromedp.Navigate(base+"/ui/deliveries"), chromedp.WaitVisible(chromedp.CSS("#live table")))
+	waitText("#live", before[0].ID, 5*time.Second)
 	waitText("#live", "accepted", 5*time.Second)
 	shoot("deliveries")
 

@@ -43,7 +43,8 @@
 //   - Claim reads new entries (XREADGROUP ">", with the due retries in the
 //     same round trip) and starts all of them in one script call: state
 //     running, a new fencing token each, a lease key with a TTL
-//     (WithLeaseTTL). A run killed before it started is finished as killed
+//     (WithLeaseTTL). A killed run that comes back (its worker died or
+//     handed it back before it reacted to the kill) is finished as killed
 //     instead. Waiting for work is one blocking read of all the queues (on
 //     Cluster, one queue after the other), abandoned at once when the
 //     caller's context ends. ClaimNow reads several queues in one round
@@ -103,7 +104,11 @@
 // with a consumer group (ReadControl, AckControl): a worker that is offline
 // gets the message when it comes back, and a worker that crashed before
 // acknowledging it gets it again. Renew reports the kill too, and Cancelled
-// answers it for any run id. A killed run is never retried.
+// answers it for any run id. A killed run is never retried; one whose
+// worker dies (or hands it back) before it reacts is finished as killed by
+// the next start. Every end — completed, killed, dead — puts the run in
+// its queue's finished index; a run taken over after its worker died is
+// not finished.
 //
 // # Keys and hash tags
 //
@@ -129,6 +134,7 @@
 //	{beat}:…                  the beat's state (see BeatStore)
 //	{audit}:log               list of audit records (JSON from package audit; no TTL)
 //	{agent}:applies           list of apply records, newest first, capped at HistoryCap (the dashboard)
+//	{agent}:deliveries        list of webhook delivery records, newest first, capped by the agent's ledger size
 //	{audit}:head              "<seq>|<hash>" of the last record: AuditAppend's compare-and-set
 //	{<lease>}:lock            "<holder id>|<epoch>", PX ttl: a fenced lease ({beat}:leader for the beat)
 //	{<lease>}:lock:info       hash: the holder (id, epoch, holder, host, pid, since, version, command)

@@ -93,7 +93,13 @@ local function start(run, lease, cancel, id, eid, attempt, token)
   if terminal(state) then drop(eid) return {'done', state} end
   if tonumber(v[IX.attempt]) ~= tonumber(attempt) then drop(eid) return {'stale', state} end
   if redis.call('EXISTS', cancel) == 1 then
-    finish(run, lease, id, 'killed', 'killed before start')
+    -- Kill finishes a run that never started at once; a cancelled run is
+    -- started again only after its worker stopped (Release) or died.
+    local reason = 'killed before start'
+    if v[IX.worker] and v[IX.worker] ~= '' then
+      reason = 'killed after its worker ' .. v[IX.worker] .. ' stopped or lost the lease'
+    end
+    finish(run, lease, id, 'killed', reason)
     drop(eid)
     return {'killed'}
   end

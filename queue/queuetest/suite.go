@@ -68,6 +68,7 @@ func RunSuite(t *testing.T, newQueue NewQueue) {
 		{"ClaimWaitsOnAllQueues", testClaimWaitsOnAllQueues},
 		{"HeartbeatTTL", testHeartbeatTTL},
 		{"FinishedIndex", testFinishedIndex},
+		{"FinishedIndexWorkerDied", testFinishedIndexWorkerDied},
 		{"Stress", testStress},
 	}
 	for _, tc := range tests {

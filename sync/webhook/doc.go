@@ -54,6 +54,10 @@
 // the ledger nor the log ever holds a secret or a body; Secret prints as
 // [redacted] wherever it ends up.
 //
+// The ledger lives in memory. Ledger.OnAdd hands each recorded delivery to
+// a keeper (the agent writes them to Redis, off the request path), and
+// Ledger.Restore puts the ones kept before a restart back.
+//
 // # Server
 //
 // NewServer sets header, read, write and idle timeouts and a header size

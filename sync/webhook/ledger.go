@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -84,6 +85,7 @@ type Ledger struct {
 	full   bool
 	counts map[Outcome]uint64
 	log    *slog.Logger
+	onAdd  func(Delivery)
 }
 
 // NewLedger returns a ledger keeping the last size deliveries (at least 1)
@@ -95,20 +97,28 @@ func NewLedger(size int, log *slog.Logger) *Ledger {
 	return &Ledger{ring: make([]Delivery, size), counts: make(map[Outcome]uint64, len(Outcomes)), log: log}
 }
 
+// OnAdd sets fn to be called with every delivery Add records, as kept
+// (clipped), on the goroutine that answers the request: fn must not block
+// (the agent hands it to a bounded queue for Redis). Set it before the
+// ledger is in use.
+func (l *Ledger) OnAdd(fn func(Delivery)) {
+	l.mu.Lock()
+	l.onAdd = fn
+	l.mu.Unlock()
+}
+
 // Add records d and logs it: refusals at Warn (rate-limited ones at Debug,
 // so a flood does not flood the log), the others at Info.
 func (l *Ledger) Add(d Delivery) {
-	d.ID = clip(d.ID)
-	d.Event = clip(d.Event)
-	d.Branch = clip(d.Branch)
+	d = clipped(d)
 	l.mu.Lock()
-	l.ring[l.next] = d
-	l.next++
-	if l.next == len(l.ring) {
-		l.next, l.full = 0, true
-	}
+	l.put(d)
 	l.counts[d.Outcome]++
+	onAdd := l.onAdd
 	l.mu.Unlock()
+	if onAdd != nil {
+		onAdd(d)
+	}
 	if l.log == nil {
 		return
 	}
@@ -133,10 +143,50 @@ func (l *Ledger) Add(d Delivery) {
 	l.log.LogAttrs(context.Background(), level, "webhook delivery", attrs...)
 }
 
+// put stores d in the ring, over the oldest when it is full; l.mu is held.
+func (l *Ledger) put(d Delivery) {
+	l.ring[l.next] = d
+	l.next++
+	if l.next == len(l.ring) {
+		l.next, l.full = 0, true
+	}
+}
+
+// Restore puts deliveries recorded earlier (newest first, e.g. read back
+// from Redis after a restart) behind the ones the ledger holds, as many as
+// fit. They are clipped as Add clips, but not counted, logged or passed to
+// OnAdd: they were when they arrived. One with an unknown provider or
+// outcome is left out.
+func (l *Ledger) Restore(older []Delivery) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kept := l.snapshot()
+	all := kept
+	for _, d := range older {
+		if slices.Contains(Providers, d.Provider) && slices.Contains(Outcomes, d.Outcome) {
+			all = append(all, d)
+		}
+	}
+	clear(l.ring)
+	l.next, l.full = 0, false
+	for i := min(len(all), len(l.ring)) - 1; i >= 0; i-- {
+		d := all[i]
+		if i >= len(kept) {
+			d = clipped(d)
+		}
+		l.put(d)
+	}
+}
+
 // Snapshot returns the kept deliveries, newest first.
 func (l *Ledger) Snapshot() []Delivery {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.snapshot()
+}
+
+// snapshot is Snapshot with l.mu held.
+func (l *Ledger) snapshot() []Delivery {
 	n := l.next
 	if l.full {
 		n = len(l.ring)
@@ -160,14 +210,26 @@ func (l *Ledger) Counts() map[Outcome]uint64 {
 	return out
 }
 
-// maxField is how many bytes of a header-supplied field the ledger keeps.
-const maxField = 128
+// clipped returns d with the fields a client or a stored record supplied
+// clipped.
+func clipped(d Delivery) Delivery {
+	d.ID, d.Event, d.Branch = clip(d.ID), clip(d.Event), clip(d.Branch)
+	d.Remote, d.Detail = clip(d.Remote), clipN(d.Detail, maxDetail)
+	return d
+}
+
+// maxField is how many bytes of a header-supplied field the ledger keeps;
+// maxDetail, of a detail (which quotes such fields).
+const maxField, maxDetail = 128, 512
 
 // clip shortens s to maxField bytes and replaces control characters and
 // invalid UTF-8, so header values a client chose cannot forge log lines.
-func clip(s string) string {
-	if len(s) > maxField {
-		s = s[:maxField]
+func clip(s string) string { return clipN(s, maxField) }
+
+// clipN is clip to n bytes.
+func clipN(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
 	}
 	clean := true
 	for _, r := range s {

@@ -85,3 +85,44 @@ func TestOutcomePredicates(t *testing.T) {
 		t.Error("predicates disagree with the outcome table")
 	}
 }
+
+func TestLedgerOnAddAndRestore(t *testing.T) {
+	l := NewLedger(4, nil)
+	var seen []Delivery
+	l.OnAdd(func(d Delivery) { seen = append(seen, d) })
+	l.Add(Delivery{Time: t0.Add(10 * time.Second), ID: "new\x1b[31m", Outcome: OutcomeAccepted})
+	if len(seen) != 1 || seen[0].ID != "new?[31m" {
+		t.Fatalf("OnAdd saw %+v, want the delivery as kept (clipped)", seen)
+	}
+	// Deliveries of an earlier process (newest first) go behind the new
+	// one, as many as fit; they are cleaned, not counted, not handed on;
+	// records naming no known provider or outcome are left out.
+	var older []Delivery
+	for i := 5; i >= 1; i-- {
+		older = append(older, Delivery{Time: t0.Add(time.Duration(i) * time.Second), ID: "old" + strconv.Itoa(i), Provider: GitHub,
+			Outcome: OutcomeOtherBranch, Branch: strings.Repeat("b", 300), Detail: "x\ny"})
+		if i == 4 {
+			older = append(older, Delivery{ID: "forged", Provider: "<b>", Outcome: OutcomeAccepted},
+				Delivery{ID: "forged", Provider: Gitea, Outcome: "<b>"})
+		}
+	}
+	l.Restore(older)
+	var ids []string
+	for _, d := range l.Snapshot() {
+		ids = append(ids, d.ID)
+	}
+	if strings.Join(ids, ",") != "new?[31m,old5,old4,old3" {
+		t.Fatalf("after restore: %v, want the new delivery, then the 3 newest restored", ids)
+	}
+	if d := l.Snapshot()[1]; len(d.Branch) != maxField || d.Detail != "x?y" {
+		t.Errorf("restored delivery not clipped: branch %d bytes, detail %q", len(d.Branch), d.Detail)
+	}
+	if c := l.Counts(); c[OutcomeOtherBranch] != 0 || c[OutcomeAccepted] != 1 || len(seen) != 1 {
+		t.Errorf("restore counted (%v) or handed on (%d) deliveries", c, len(seen))
+	}
+	// New deliveries push the oldest out, as before.
+	l.Add(Delivery{ID: "newer", Outcome: OutcomeAccepted})
+	if got := l.Snapshot(); len(got) != 4 || got[0].ID != "newer" || got[3].ID != "old4" {
+		t.Errorf("after one more: %+v", got)
+	}
+}
