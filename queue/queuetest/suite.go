@@ -233,13 +233,15 @@ func testIdempotentEnqueue(t *testing.T, newQueue NewQueue) {
 }
 
 func testRenewedLeaseNeverReclaimed(t *testing.T, newQueue NewQueue) {
-	lease := 400 * time.Millisecond
+	// A lease 20 times the renewal period: a loaded machine (load average
+	// 40 on 2 cores) delayed a renewal past a 400 ms lease.
+	lease := time.Second
 	q := newQueue(t, queue.WithLeaseTTL(lease))
 	ctx := ctxT(t)
 	target := queue.RoleQueue("batch")
 	id := enqueue(t, q, target, 0)
 	d := claim(t, q, "w1", target, 1)[0]
-	// The run outlives its lease five times; its worker renews (every
+	// The run outlives its lease four times; its worker renews (every
 	// 50 ms, as a worker's heartbeat would), another worker of the role
 	// keeps trying to reclaim it.
 	stop := make(chan struct{})
@@ -265,7 +267,7 @@ func testRenewedLeaseNeverReclaimed(t *testing.T, newQueue NewQueue) {
 			last = time.Now()
 		}
 	}()
-	end := time.Now().Add(5 * lease)
+	end := time.Now().Add(4 * lease)
 	for time.Now().Before(end) {
 		if ds, err := q.Reclaim(ctx, "w2", target, 5); err != nil || len(ds) != 0 {
 			t.Fatalf("reclaim of a renewed run: %d deliveries, err %v", len(ds), err)
