@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/celeroot/celeroot/drift"
 )
 
 // checkStatRecord asserts that release dir of version v has a stat record
@@ -39,5 +42,36 @@ func checkStatRecord(t *testing.T, dir, v string, want ...string) {
 		if got := recorded[p]; got != strings.TrimSpace(string(now)) {
 			t.Errorf("release %s: %s recorded as %q, is %q now", ShortVersion(v), p, got, strings.TrimSpace(string(now)))
 		}
+	}
+}
+
+// TestLocalDeployDoesNotRecordAFileChangedOnTheHost: a file of the live
+// release changed on the host is hard-linked into the next release as it
+// is (the delta trusts the base), but left out of that release's stat
+// record, so the drift check still hashes it and reports it; the files
+// unchanged since staging are recorded.
+func TestLocalDeployDoesNotRecordAFileChangedOnTheHost(t *testing.T) {
+	s := newLocal(t, "")
+	rep, err := s.deploy(t)
+	if err != nil {
+		t.Fatalf("first deploy: %v %+v", err, rep.Hosts)
+	}
+	v1 := rep.Version
+	if err := os.WriteFile(filepath.Join(s.target, "releases", v1, "tasks/a/two.sh"), []byte("echo TWO\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.repo.write("tasks/a/one.sh", "echo ONE\n")
+	v2 := s.repo.commit("change one")
+	if rep, err = s.deploy(t); err != nil || rep.Hosts[0].Transfer != "delta" {
+		t.Fatalf("second deploy: %v %+v", err, rep.Hosts[0])
+	}
+	rel2 := filepath.Join(s.target, "releases", v2)
+	checkStatRecord(t, rel2, v2, "bin/cl", "README", "tasks/a/one.sh")
+	if b, _ := os.ReadFile(filepath.Join(rel2, ".celeroot/stat")); strings.Contains(string(b), " tasks/a/two.sh\n") {
+		t.Errorf("the file changed on the host is recorded:\n%s", b)
+	}
+	ob := drift.Observe(t.Context(), localOpener{}, s.repo.config().Hosts.Values(), drift.ObserveOptions{TargetDir: s.target, Verify: true})[0]
+	if want := []drift.FileChange{{Path: "tasks/a/two.sh", Change: drift.FileChanged}}; !reflect.DeepEqual(ob.Files, want) {
+		t.Errorf("drift check: %+v, want %v", ob, want)
 	}
 }
