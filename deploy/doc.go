@@ -30,7 +30,11 @@
 // the platform matches, ./dist/cl_<os>_<arch>/cl as `make dist` writes
 // it) and .celeroot/worker.yaml (host, role, cluster, env), listed in
 // .celeroot/manifest: one line per file with path, git-style mode, size,
-// sha256 and, for links, the target.
+// sha256 and, for links, the target. Once a release is staged (and the
+// older ones pruned), the host library records each regular file's
+// identity (inode, size, mtime, ctime) in .celeroot/stat, for the drift
+// check (package drift) to hash only files changed since; files it cannot
+// vouch for are left out.
 //
 // # On the host
 //

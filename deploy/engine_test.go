@@ -70,6 +70,7 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 			t.Errorf("release lacks %s: %v", p, err)
 		}
 	}
+	checkStatRecord(t, rel1, v1, "cl.yaml", "tasks/a/one.sh", "bin/cl", ".celeroot/worker.yaml")
 
 	// Same version again: nothing to do.
 	rep, err = s.deploy(t)
@@ -92,6 +93,8 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 	if inode(t, filepath.Join(rel1, "bin/cl")) != inode(t, filepath.Join(rel2, "bin/cl")) {
 		t.Error("bin/cl was not hard-linked")
 	}
+	// The linked files are recorded too: unchanged in rel1 since staged.
+	checkStatRecord(t, rel2, v2, "bin/cl", "tasks/a/one.sh")
 	if inode(t, filepath.Join(rel1, "tasks/a/one.sh")) == inode(t, filepath.Join(rel2, "tasks/a/one.sh")) {
 		t.Error("the changed file shares the old inode")
 	}
@@ -133,6 +136,9 @@ func TestLocalDeployDeltaRollbackPrune(t *testing.T) {
 	if len(names) != 2 || !want[names[0]] || !want[names[1]] {
 		t.Fatalf("releases after prune: %v (want %s, %s)", names, v4, v5)
 	}
+	// Recorded after the pruning, which unlinked bin/cl from the pruned
+	// releases (a new ctime).
+	checkStatRecord(t, filepath.Join(s.target, "releases", v5), v5, "bin/cl", "README", "cl.yaml")
 }
 
 func TestReleaseOfPreparedCommit(t *testing.T) {

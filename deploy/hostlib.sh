@@ -14,11 +14,14 @@ export LC_ALL
 # finish is the one EXIT trap, so that no trap set later drops another's
 # work: it removes stage's unfinished directory (STAGING) and then, in a
 # probestage session, prints the end marker (END is its token) last.
+# STATTMP is statcache's temporary file (and STATTMP.skip its input).
 STAGING=
 END=
+STATTMP=
 finish() {
 	st=$?
 	if [ -n "$STAGING" ]; then rm -rf "$STAGING"; fi
+	if [ -n "$STATTMP" ]; then rm -f "$STATTMP" "$STATTMP.skip"; fi
 	if [ -n "$END" ]; then printf '\n@@end-%s\n' "$END"; fi
 	exit "$st"
 }
@@ -33,6 +36,76 @@ sum256() {
 		set -- $(sha256sum <"$1")
 		printf '%s' "$1"
 	fi
+}
+
+# A file's identity as GNU stat prints it: inode, size, mtime and ctime
+# in nanoseconds, path. No user can set a ctime (only the kernel does, to
+# now, on every write, chmod, link or rename), so a file whose identity is
+# the one recorded in .celeroot/stat when its release was staged has not
+# changed since; the drift check hashes the others only.
+STAT_FMT='%i %s %.9Y %.9Z %n'
+
+# statnow: the identity of each file named on stdin (one a line, relative
+# to the current directory); nothing for a file that is gone.
+statnow() {
+	tr '\n' '\0' | xargs -0 -r stat -c "$STAT_FMT" -- 2>/dev/null || :
+}
+
+# SAME_AWK reads a release's stat record (ARGV[1], V its release), the
+# files' identities now (ARGV[2]) and a list of paths (ARGV[3]), and prints
+# the paths whose identity is not the recorded one: all of them when the
+# record is not release V's or has a malformed line.
+SAME_AWK='
+function id(s) { if (!match(s, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ /)) return 0; k = substr(s, 1, RLENGTH); p = substr(s, RLENGTH + 1); return p != "" }
+FILENAME == ARGV[1] { if (FNR == 1) ok = ($0 == "celeroot-stat v1 " V); else if (ok && id($0)) rec[p] = k; else ok = 0; next }
+FILENAME == ARGV[2] { if (id($0) && (p in rec) && rec[p] == k) same[p] = 1; next }
+!(ok && ($0 in same))'
+
+# STATREC_AWK reads the paths not to record (ARGV[1]) and identities
+# (ARGV[2]) and prints release V's stat record: a header, then the
+# identities of the files last changed before M, when the recording began
+# (a file changed later, even within the clock's granularity, then gets
+# another ctime than the recorded one). Exit 3: some file changed at or
+# after M (unless LAST, which leaves it out); 4: stat lacks the format.
+STATREC_AWK='
+function before(c,   a, b) { split(c, a, "."); split(M, b, "."); return a[1] + 0 < b[1] + 0 || (a[1] + 0 == b[1] + 0 && a[2] + 0 < b[2] + 0) }
+FILENAME == ARGV[1] { skip[$0] = 1; next }
+M !~ /^[0-9]+\.[0-9]+$/ || !match($0, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ /) { bad = 1; exit }
+{
+	p = substr($0, RLENGTH + 1)
+	split($0, f, " ")
+	if (p in skip) next
+	if (!before(f[4])) { racy = 1; next }
+	out[++n] = $0
+}
+END {
+	if (bad) exit 4
+	if (racy && !LAST) exit 3
+	print "celeroot-stat v1 " V
+	for (i = 1; i <= n; i++) print out[i]
+}'
+
+# statcache T V: write releases/V/.celeroot/stat (temporary file, then
+# mv), the identity of every regular file of its manifest but those listed
+# in $STATTMP.skip. Without GNU stat, or on any failure, it writes none:
+# the drift check then hashes every file.
+statcache() {
+	D=$1/releases/$2
+	for last in 0 1; do
+		: >"$STATTMP"
+		M=$(stat -c %.9Z "$STATTMP" 2>/dev/null) || M=
+		st=0
+		(cd "$D" && awk -F '\t' 'NR > 1 && NF >= 4 && $2 != "120000" { print $1 }' .celeroot/manifest | statnow) |
+			awk -v M="$M" -v V="$2" -v LAST="$last" "$STATREC_AWK" "$STATTMP.skip" /dev/stdin >"$STATTMP" || st=$?
+		if [ "$st" = 0 ]; then
+			mv "$STATTMP" "$D/.celeroot/stat"
+			break
+		fi
+		[ "$st" = 3 ] || break
+		sleep 0.02 2>/dev/null || sleep 1
+	done
+	rm -f "$STATTMP" "$STATTMP.skip"
+	STATTMP=
 }
 
 # repair T: a replaced release is moved aside (.old-NAME-PID) and the new
@@ -162,7 +235,9 @@ stage() {
 	clean "$R"
 	mkdir -p "$S"
 	STAGING=$S
+	STATTMP=$R/.stat-$V-$$
 	trap finish EXIT
+	: >"$STATTMP.skip"
 	untar "$S" "$GZ" "$V"
 	C=$S/.celeroot/stage
 	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
@@ -170,6 +245,20 @@ stage() {
 		BM=$R/$B/.celeroot/manifest
 		[ -f "$BM" ] || die "base release $B has no manifest"
 		: >>"$C/drop"
+		# The files kept from B whose identity is not the one recorded
+		# when B was staged (B has none, or a release staged since linked
+		# them) may have changed since: those whose hash is not B's
+		# manifest's are not recorded for V (the drift check hashes them).
+		awk -F '\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next } FNR > 1 && NF >= 4 && $2 != "120000" && !($1 in drop) { print $1 }' "$C/drop" "$BM" >"$C/kept"
+		rec=$R/$B/.celeroot/stat
+		[ -f "$rec" ] || rec=/dev/null
+		(cd "$R/$B" && statnow <"$C/kept") | awk -v V="$B" "$SAME_AWK" "$rec" /dev/stdin "$C/kept" >"$C/doubt"
+		: >"$C/ok"
+		if [ -s "$C/doubt" ] && command -v sha256sum >/dev/null 2>&1; then
+			(cd "$R/$B" && awk -F '\t' 'FILENAME == ARGV[1] { d[$0] = 1; next } FNR > 1 && ($1 in d) { print $4 "  " $1 }' "$C/doubt" .celeroot/manifest |
+				sha256sum -c 2>/dev/null) | sed -n 's/: OK$//p' >"$C/ok" || :
+		fi
+		awk 'FILENAME == ARGV[1] { ok[$0] = 1; next } !($0 in ok)' "$C/ok" "$C/doubt" >"$STATTMP.skip"
 		awk -F '\t' -v B="$R/$B" -v S="$S" -v KEEP="$C/keep" "$LINK_AWK" "$C/drop" "$BM" | sh -e
 		if [ -f "$C/manifest-part" ]; then
 			{
@@ -200,6 +289,8 @@ stage() {
 	STAGING=
 	echo staged
 	prune "$T" "$KEEP" "$V"
+	# Last, once pruning (which unlinks files V shares) has changed ctimes.
+	statcache "$T" "$V" || :
 	shift 6
 	if [ $# -gt 0 ]; then activate "$T" "$V" "$@"; fi
 }

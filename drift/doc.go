@@ -6,6 +6,15 @@
 // memory, free disk, clock skew); with Verify, the files of the live
 // release checked against its manifest.
 //
+// The manifest check hashes only the files whose identity (inode, size,
+// mtime, ctime, as GNU stat prints them) differs from the one deploy
+// recorded in the release's .celeroot/stat after staging it: no user can
+// set a ctime back, so an unchanged identity means unchanged content. A
+// missing, unreadable, foreign or malformed record, or a stat without the
+// format, hashes every file. The record adds no trust: the check's
+// reference is the manifest on the host, which whoever can change the
+// release's files can rewrite as well, with the record.
+//
 // Compare turns observations, what was applied to each host and what HEAD
 // wants into a Report: per host, findings (release, worker running,
 // enabled, release and role, worker configuration, files, unreachable)

@@ -167,13 +167,21 @@ if [ ! -f "$1/current/.celeroot/manifest" ]; then echo 'noverify=the release has
 elif ! command -v sha256sum >/dev/null 2>&1; then echo 'noverify=no sha256sum on the host'
 else (
 cd "$1/current" || exit 0
-awk -F '\t' 'NR>1 && $2!="120000" {print $4 "  " $1}' .celeroot/manifest | LC_ALL=C sha256sum -c 2>/dev/null |
+c=/dev/null; [ -f .celeroot/stat ] && [ -r .celeroot/stat ] && c=.celeroot/stat
+{ [ "$c" = /dev/null ] || awk -F '\t' 'NR>1 && $2!="120000" {print $1}' .celeroot/manifest | tr '\n' '\0' |
+xargs -0 -r stat -c '%i %s %.9Y %.9Z %n' -- 2>/dev/null; } | awk -F '\t' '
+function id(s) { if (!match(s, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ /)) return 0; k = substr(s, 1, RLENGTH); p = substr(s, RLENGTH + 1); return p != "" }
+FILENAME == ARGV[1] { if (FNR == 1) { v = $0; ok = sub(/^celeroot-stat v1 /, "", v) } else if (ok && id($0)) rec[p] = k; else ok = 0; next }
+FILENAME == ARGV[2] { if (id($0) && (p in rec) && rec[p] == k) same[p] = 1; next }
+FNR == 1 { if ($0 != "celeroot-manifest v1 " v) ok = 0; next }
+$2 != "120000" && !(ok && ($1 in same)) { print $4 "  " $1 }' "$c" /dev/stdin .celeroot/manifest |
+LC_ALL=C sha256sum -c 2>/dev/null |
 awk '/: FAILED open or read$/ {sub(/: FAILED open or read$/, ""); print "missing=" $0; next}
 /: FAILED$/ {sub(/: FAILED$/, ""); print "changed=" $0}' | head -n 200
 awk -F '\t' 'NR>1 && $2=="120000" {print $1 "\t" $5}' .celeroot/manifest | while IFS='	' read -r p t; do
 if [ ! -L "$p" ]; then echo "missing=$p"; elif [ "$(readlink "$p")" != "$t" ]; then echo "changed=$p"; fi
 done | head -n 200
-[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest -print | sed 's|^\./||' |
+[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest ! -path ./.celeroot/stat -print | sed 's|^\./||' |
 awk -F '\t' 'NR==FNR {if (FNR>1) m[$1]=1; next} !($0 in m) {print "added=" $0}' .celeroot/manifest - | head -n 200
 ) fi
 fi

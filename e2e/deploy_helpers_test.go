@@ -169,6 +169,43 @@ func (d *deployFleet) current(h *testhost.Host) string {
 }
 
 // releases lists h's release directories (staging ones included).
+// assertStatRecord checks that the live release of h, version v, has a
+// stat record (.celeroot/stat) whose lines for paths are their identity
+// as the host's stat prints it now (the drift check then skips them).
+func (d *deployFleet) assertStatRecord(h *testhost.Host, v string, paths ...string) {
+	d.t.Helper()
+	rel := "/opt/celeroot/releases/" + v
+	b, err := os.ReadFile(h.Path(rel + "/.celeroot/stat"))
+	if err != nil {
+		d.t.Fatalf("%s: no stat record: %v", h.Name, err)
+	}
+	recorded := map[string]string{}
+	for i, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if i == 0 {
+			if l != "celeroot-stat v1 "+v {
+				d.t.Fatalf("%s: stat record header %q", h.Name, l)
+			}
+			continue
+		}
+		f := strings.SplitN(l, " ", 5)
+		if len(f) != 5 {
+			d.t.Fatalf("%s: stat record line %q", h.Name, l)
+		}
+		recorded[f[4]] = l
+	}
+	ssh := exec.Command("ssh", append(h.SSHArgs(), "cd "+rel+" && stat -c '%i %s %.9Y %.9Z %n' -- "+strings.Join(paths, " "))...)
+	out, err := ssh.Output()
+	if err != nil {
+		d.t.Fatalf("%s: stat: %v", h.Name, err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(l, " ", 5)
+		if len(f) != 5 || recorded[f[4]] != l {
+			d.t.Errorf("%s: %s recorded as %q, is %q", h.Name, f[len(f)-1], recorded[f[len(f)-1]], l)
+		}
+	}
+}
+
 func (d *deployFleet) releases(h *testhost.Host) []string {
 	entries, _ := os.ReadDir(h.Path("/opt/celeroot/releases"))
 	var out []string

@@ -101,6 +101,7 @@ func TestDeployDeltaRollbackPrune(t *testing.T) {
 		if len(rels) != 2 || !contains(rels, v4) || !contains(rels, v5) {
 			t.Errorf("%s: releases %v, want %s and %s (v1 %s, v2 %s, v3 %s pruned)", h.Name, rels, v4, v5, v1, v2, v3)
 		}
+		d.assertStatRecord(h, v5, "bin/cl", "cl.yaml", "tasks/checks/payload.txt")
 	}
 	d.assertCurrentSound()
 }
