@@ -31,7 +31,7 @@ type listedHeartbeats struct {
 	fakeHeartbeats
 	lists     int
 	listFails bool
-	ownReads  int
+	ownReads  atomic.Int32 // concurrent
 }
 
 var _ HeartbeatLister = (*queue.Queue)(nil)
