@@ -41,6 +41,9 @@ var cache struct {
 	files map[string]*parsed
 }
 
+// unknownAll is the check of an empty database: every host unknown.
+func unknownAll(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
+
 // load returns the check of file's current content and that content
 // (nil for a missing file).
 func load(file string) (ssh.HostKeyCallback, []byte, error) {
@@ -48,7 +51,7 @@ func load(file string) (ssh.HostKeyCallback, []byte, error) {
 	defer cache.Unlock()
 	data, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil, nil
+		return unknownAll, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read known_hosts %s: %w", file, err)
@@ -58,7 +61,7 @@ func load(file string) (ssh.HostKeyCallback, []byte, error) {
 	}
 	cb, err := knownhosts.New(file)
 	if errors.Is(err, os.ErrNotExist) { // removed meanwhile
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil, nil
+		return unknownAll, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read known_hosts %s: %w", file, err)
