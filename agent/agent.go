@@ -144,18 +144,20 @@ func (a *Agent) Sync(ctx context.Context) {
 
 func (a *Agent) reconcile(ctx context.Context, sha string) {
 	a.wake = time.Time{}
+	start := time.Now()
 	rev, err := a.Planner.Revisions.Revision(ctx, sha)
 	a.last = sha
 	if err != nil {
 		// An invalid commit is reported once; the next commit is planned.
-		a.Status.planned(nil, fmt.Errorf("%s not applied: %w", short(sha), err))
+		a.Status.planned(start, sha, nil, fmt.Errorf("%s not applied: %w", short(sha), err))
 		a.Metrics.plan("invalid")
 		a.log().Error("load revision", "sha", sha, "err", err)
 		return
 	}
 	plan, err := a.Planner.Plan(ctx, rev, false)
 	a.lastObs = time.Now()
-	a.Status.planned(plan, err)
+	a.Status.planned(start, sha, plan, err)
+	a.Metrics.planTook(time.Since(start))
 	if err != nil {
 		a.Metrics.plan("error")
 		a.log().Error("plan", "sha", sha, "err", err)
@@ -211,7 +213,7 @@ func (a *Agent) apply(ctx context.Context, plan *reconcile.Plan, rev *reconcile.
 			if plan, err = a.Planner.Plan(ctx, rev, false); err != nil {
 				return err
 			}
-			a.Status.planned(plan, nil)
+			a.Status.planned(time.Time{}, rev.SHA, plan, nil)
 			if plan.Empty() {
 				return nil
 			}

@@ -150,6 +150,9 @@ func TestStatusAndMetricsEndpoints(t *testing.T) {
 	if err != nil || doc.Applied != sha('a') || doc.Generation != 1 || doc.LastApply == nil || doc.LastApply.Result != "ok" {
 		t.Errorf("status: %v %+v", err, doc)
 	}
+	if p := doc.LastPlan; p == nil || p.SHA != sha('a') || p.Result != "ok" || p.Duration == "" {
+		t.Errorf("status: last_plan %+v, want the plan of %s", p, sha('a'))
+	}
 	resp, err = http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +167,8 @@ func TestStatusAndMetricsEndpoints(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	for _, want := range []string{`cl_agent_applies_total{result="ok"} 1`, `cl_agent_syncs_total{result="ok"} 1`, `cl_agent_plans_total{result="changes"} 1`} {
+	for _, want := range []string{`cl_agent_applies_total{result="ok"} 1`, `cl_agent_syncs_total{result="ok"} 1`, `cl_agent_plans_total{result="changes"} 1`,
+		`cl_agent_plan_duration_seconds_count 1`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -18,6 +18,7 @@ type Metrics struct {
 	syncs         *prometheus.CounterVec
 	syncDuration  prometheus.Histogram
 	plans         *prometheus.CounterVec
+	planDuration  prometheus.Histogram
 	applies       *prometheus.CounterVec
 	applyDuration prometheus.Histogram
 	hostState     *prometheus.GaugeVec
@@ -37,6 +38,9 @@ func NewMetrics() *Metrics {
 			Help: "Duration of fetches of the config repository.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}),
 		plans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_plans_total",
 			Help: "Plans made, by result (in-sync, changes, invalid, error)."}, []string{"result"}),
+		planDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cl_agent_plan_duration_seconds",
+			Help:    "Duration of plans of new commits: loading the commit, the applied state and the observation of every host.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
 		applies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cl_agent_applies_total",
 			Help: "Applies, by result (ok, failed, error)."}, []string{"result"}),
 		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cl_agent_apply_duration_seconds",
@@ -53,7 +57,7 @@ func NewMetrics() *Metrics {
 			Help: "Hosts repaired by self-heal, by result (ok, failed)."}, []string{"result"}),
 	}
 	m.Registry.MustRegister(m.driftHosts, m.repairs, m.repairedHosts)
-	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.applies, m.applyDuration, m.hostState, m.actions,
+	m.Registry.MustRegister(m.syncs, m.syncDuration, m.plans, m.planDuration, m.applies, m.applyDuration, m.hostState, m.actions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +131,12 @@ func (m *Metrics) sync(d time.Duration, err error) {
 func (m *Metrics) plan(result string) {
 	if m != nil {
 		m.plans.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) planTook(d time.Duration) {
+	if m != nil {
+		m.planDuration.Observe(d.Seconds())
 	}
 }
 

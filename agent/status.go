@@ -19,6 +19,7 @@ type Status struct {
 	head      string
 	lastSync  *Event
 	lastApply *ApplyEvent
+	lastPlan  *Event
 	plan      *reconcile.Plan
 	planErr   string
 	hosts     []reconcile.Finding
@@ -55,15 +56,19 @@ type RepairEvent struct {
 
 // StatusDoc is the JSON document of /api/v1/status.
 type StatusDoc struct {
-	Repo       string                      `json:"repo"`
-	Branch     string                      `json:"branch"`
-	Started    time.Time                   `json:"started"`
-	Head       string                      `json:"head_sha"`
-	Applied    string                      `json:"applied_sha"`
-	Generation int64                       `json:"generation"`
-	ClusterID  string                      `json:"cluster_id"`
-	LastSync   *Event                      `json:"last_sync"`
-	LastApply  *ApplyEvent                 `json:"last_apply"`
+	Repo       string      `json:"repo"`
+	Branch     string      `json:"branch"`
+	Started    time.Time   `json:"started"`
+	Head       string      `json:"head_sha"`
+	Applied    string      `json:"applied_sha"`
+	Generation int64       `json:"generation"`
+	ClusterID  string      `json:"cluster_id"`
+	LastSync   *Event      `json:"last_sync"`
+	LastApply  *ApplyEvent `json:"last_apply"`
+	// LastPlan is the last plan made on a new commit: from the fetched
+	// revision to the plan (loading the commit, the applied state, the
+	// observation of every host).
+	LastPlan   *Event                      `json:"last_plan"`
 	Pending    *reconcile.Plan             `json:"pending_plan"`
 	PlanError  string                      `json:"plan_error,omitempty"`
 	Hosts      []reconcile.Finding         `json:"hosts"`
@@ -94,9 +99,18 @@ func (s *Status) synced(start time.Time, sha string, err error) {
 	s.lastSync = ev
 }
 
-func (s *Status) planned(p *reconcile.Plan, err error) {
+// planned records the plan of sha (or why there is none); a zero start
+// (a plan made again under the apply lock) leaves last_plan as it is.
+func (s *Status) planned(start time.Time, sha string, p *reconcile.Plan, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !start.IsZero() {
+		ev := &Event{At: start.UTC(), Duration: time.Since(start).Round(time.Millisecond).String(), SHA: sha, Result: "ok"}
+		if err != nil {
+			ev.Result, ev.Error = "error", err.Error()
+		}
+		s.lastPlan = ev
+	}
 	s.plan, s.planErr = p, ""
 	if p != nil {
 		s.hosts = p.Hosts
@@ -158,7 +172,7 @@ func (s *Status) repaired(start time.Time, r *Repair, err error) {
 func (s *Status) Doc(ctx context.Context, store reconcile.Store, deliveries any) StatusDoc {
 	s.mu.Lock()
 	d := StatusDoc{Repo: s.repo, Branch: s.branch, Started: s.started, Head: s.head, LastSync: s.lastSync,
-		LastApply: s.lastApply, Pending: s.plan, PlanError: s.planErr, Deliveries: deliveries, Hosts: s.hosts,
+		LastApply: s.lastApply, LastPlan: s.lastPlan, Pending: s.plan, PlanError: s.planErr, Deliveries: deliveries, Hosts: s.hosts,
 		Drift: s.drift, DriftError: s.driftErr, LastRepair: s.repair}
 	if d.Hosts == nil {
 		d.Hosts = []reconcile.Finding{}

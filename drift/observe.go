@@ -21,6 +21,14 @@ type Heartbeats interface {
 	Worker(ctx context.Context, host string) (hb queue.Heartbeat, ok bool, err error)
 }
 
+// HeartbeatLister is a Heartbeats that also reads every live heartbeat at
+// once (queue.Queue): Observe then makes one read for all the hosts
+// instead of one round trip per host.
+type HeartbeatLister interface {
+	Heartbeats
+	Workers(ctx context.Context) ([]queue.Heartbeat, error)
+}
+
 // OpenerFunc adapts a function to Opener (discover dials addresses that
 // are not in cl.yaml yet).
 type OpenerFunc func(ctx context.Context, h *config.Host) (hostexec.Host, error)
@@ -196,6 +204,7 @@ func Observe(ctx context.Context, op Opener, hosts []*config.Host, o ObserveOpti
 		o.Parallel = 64
 	}
 	out := make([]Observation, len(hosts))
+	beats := liveHeartbeats(ctx, o.Heartbeats)
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -204,7 +213,7 @@ func Observe(ctx context.Context, op Opener, hosts []*config.Host, o ObserveOpti
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = observeOne(ctx, op, h, o)
+			out[i] = observeOne(ctx, op, h, o, beats)
 			if o.Progress != nil {
 				mu.Lock()
 				done++
@@ -217,11 +226,39 @@ func Observe(ctx context.Context, op Opener, hosts []*config.Host, o ObserveOpti
 	return out
 }
 
-func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions) Observation {
+// liveHeartbeats reads every live heartbeat in one go when hb can list
+// them; nil when it cannot (or the read failed): then each host's is read
+// on its own.
+func liveHeartbeats(ctx context.Context, hb Heartbeats) map[string]queue.Heartbeat {
+	l, ok := hb.(HeartbeatLister)
+	if !ok {
+		return nil
+	}
+	all, err := l.Workers(ctx)
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]queue.Heartbeat, len(all))
+	for _, b := range all {
+		m[b.Host] = b
+	}
+	return m
+}
+
+// observeOne looks at one host; beats, when not nil, holds every live
+// heartbeat (a host without one has no live worker).
+func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions, beats map[string]queue.Heartbeat) Observation {
 	ob := Observation{Host: h.Name, Address: h.Address, HostKey: HostKeyNotSeen, Worker: WorkerNoSource}
 	if o.Heartbeats != nil {
 		ob.Worker = WorkerNone
-		if hb, ok, err := o.Heartbeats.Worker(ctx, h.Name); err == nil && ok {
+		hb, ok := beats[h.Name]
+		if beats == nil {
+			var err error
+			if hb, ok, err = o.Heartbeats.Worker(ctx, h.Name); err != nil {
+				ok = false
+			}
+		}
+		if ok {
 			ob.Worker, ob.WorkerRole = hb.SHA, hb.Role
 		}
 	}

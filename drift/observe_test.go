@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/celeroot/celeroot/config"
@@ -22,6 +23,34 @@ func (f fakeHeartbeats) Worker(ctx context.Context, host string) (queue.Heartbea
 		return queue.Heartbeat{}, false, errors.New("redis down")
 	}
 	return queue.Heartbeat{Host: host, SHA: sha}, ok, nil
+}
+
+// listedHeartbeats lists every live heartbeat in one read (as queue.Queue
+// does); a host's own read fails the test, unless listing fails too.
+type listedHeartbeats struct {
+	fakeHeartbeats
+	lists     int
+	listFails bool
+	ownReads  atomic.Int32 // concurrent
+}
+
+var _ HeartbeatLister = (*queue.Queue)(nil)
+
+func (l *listedHeartbeats) Workers(ctx context.Context) ([]queue.Heartbeat, error) {
+	l.lists++
+	if l.listFails {
+		return nil, errors.New("redis down")
+	}
+	var out []queue.Heartbeat
+	for h, sha := range l.fakeHeartbeats {
+		out = append(out, queue.Heartbeat{Host: h, SHA: sha})
+	}
+	return out, nil
+}
+
+func (l *listedHeartbeats) Worker(ctx context.Context, host string) (queue.Heartbeat, bool, error) {
+	l.ownReads.Add(1)
+	return l.fakeHeartbeats.Worker(ctx, host)
 }
 
 // pathHost is the local transport with dir first on PATH, so a test can
@@ -84,6 +113,31 @@ func TestObserveCurrentAndWorker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A source that lists heartbeats is read once for all the hosts; when the
+// listing fails, each host's heartbeat is read on its own.
+func TestObserveReadsHeartbeatsInOneGo(t *testing.T) {
+	hosts := []*config.Host{{Name: "a", Address: "127.0.0.1"}, {Name: "b", Address: "127.0.0.1"}, {Name: "c", Address: "127.0.0.1"}}
+	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+		return &hostexec.Local{Name: h.Name}, nil
+	})
+	for _, fails := range []bool{false, true} {
+		hb := &listedHeartbeats{fakeHeartbeats: fakeHeartbeats{"a": "abc123", "b": "old456"}, listFails: fails}
+		got := Observe(context.Background(), op, hosts, ObserveOptions{TargetDir: target(t, "abc123"), Heartbeats: hb})
+		for i, want := range []string{"abc123", "old456", WorkerNone} {
+			if got[i].Worker != want {
+				t.Errorf("listing fails %v: %s: worker %q, want %q", fails, got[i].Host, got[i].Worker, want)
+			}
+		}
+		wantOwn := 0
+		if fails {
+			wantOwn = len(hosts)
+		}
+		if hb.lists != 1 || int(hb.ownReads.Load()) != wantOwn {
+			t.Errorf("listing fails %v: %d listings and %d reads of one host, want 1 and %d", fails, hb.lists, hb.ownReads.Load(), wantOwn)
+		}
 	}
 }
 

@@ -21,14 +21,60 @@ import (
 // empty database (every host unknown: a *knownhosts.KeyError without
 // Want).
 func Load(file string) (ssh.HostKeyCallback, error) {
-	cb, err := knownhosts.New(file)
+	cb, _, err := load(file)
+	return cb, err
+}
+
+// parsed is the content of a known_hosts file and its check.
+type parsed struct {
+	data []byte
+	cb   ssh.HostKeyCallback
+}
+
+// cache holds the last parse of each file. The file is read on every
+// load, but parsed again only when its content changed: a fleet's
+// connections check it two or three times each, and parsing a known_hosts
+// of a few hundred hosts takes milliseconds, so parsing it every time
+// grows with the square of the fleet.
+var cache struct {
+	sync.Mutex
+	files map[string]*parsed
+}
+
+// unknownAll is the check of an empty database: every host unknown.
+func unknownAll(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
+
+// load returns the check of file's current content and that content
+// (nil for a missing file).
+func load(file string) (ssh.HostKeyCallback, []byte, error) {
+	cache.Lock()
+	defer cache.Unlock()
+	data, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
+		return unknownAll, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read known_hosts %s: %w", file, err)
+		return nil, nil, fmt.Errorf("read known_hosts %s: %w", file, err)
 	}
-	return cb, nil
+	if p := cache.files[file]; p != nil && bytes.Equal(p.data, data) {
+		return p.cb, data, nil
+	}
+	cb, err := knownhosts.New(file)
+	if errors.Is(err, os.ErrNotExist) { // removed meanwhile
+		return unknownAll, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read known_hosts %s: %w", file, err)
+	}
+	// Kept only if the file did not change while it was parsed, so that
+	// the check kept is the one of the content it is kept with.
+	if again, err := os.ReadFile(file); err == nil && bytes.Equal(again, data) {
+		if cache.files == nil {
+			cache.files = map[string]*parsed{}
+		}
+		cache.files[file] = &parsed{data: data, cb: cb}
+	}
+	return cb, data, nil
 }
 
 // probeKey is a key no host has: checking it against the database returns
@@ -44,12 +90,8 @@ var probeKey = sync.OnceValue(func() ssh.PublicKey {
 // a key that can be verified; nil (the library default) when none are
 // known or when @cert-authority lines make the set unknowable.
 func Algorithms(file, addr string) []string {
-	data, err := os.ReadFile(file)
-	if err != nil || bytes.Contains(data, []byte("@cert-authority")) {
-		return nil
-	}
-	cb, err := Load(file)
-	if err != nil {
+	cb, data, err := load(file)
+	if err != nil || data == nil || bytes.Contains(data, []byte("@cert-authority")) {
 		return nil
 	}
 	var ke *knownhosts.KeyError

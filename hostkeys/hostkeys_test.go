@@ -3,6 +3,7 @@ package hostkeys
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,5 +82,63 @@ func TestAppend(t *testing.T) {
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) != 1 {
 		t.Errorf("another key: %v", err)
+	}
+}
+
+// A file rewritten in place with another key of the same length (same
+// size) is enforced at the next check: the parse is kept only for the same
+// content.
+func TestLoadSeesEveryChange(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "known_hosts")
+	const addr = "10.0.0.9:22"
+	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 22}
+	a, b := newKey(t), newKey(t)
+	for _, k := range []struct{ trusted, other ssh.PublicKey }{{a, b}, {b, a}, {a, b}} {
+		if err := os.WriteFile(file, []byte(knownhosts.Line([]string{addr}, k.trusted)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second check uses the kept parse
+			cb, err := Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cb(addr, remote, k.trusted); err != nil {
+				t.Errorf("the key in the file refused: %v", err)
+			}
+			if err := cb(addr, remote, k.other); err == nil {
+				t.Error("the key no longer in the file accepted")
+			}
+		}
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if cb, err := Load(file); err != nil || cb(addr, remote, a) == nil {
+		t.Errorf("removed file: a key still accepted (%v)", err)
+	}
+}
+
+// BenchmarkLoad500 checks a host against a known_hosts of 500 hosts (two
+// keys each), as every connection of a 500-host fleet does.
+func BenchmarkLoad500(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "known_hosts")
+	var sb strings.Builder
+	for i := range 500 {
+		pub, _, _ := ed25519.GenerateKey(nil)
+		k, _ := ssh.NewPublicKey(pub)
+		addr := fmt.Sprintf("10.0.%d.%d", i/250, 1+i%250)
+		sb.WriteString(knownhosts.Line([]string{addr}, k) + "\n" + knownhosts.Line([]string{addr}, k) + "\n")
+	}
+	if err := os.WriteFile(file, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 1, 5), Port: 22}
+	for b.Loop() {
+		cb, err := Load(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = cb("10.0.1.5:22", remote, probeKey())
+		_ = Algorithms(file, "10.0.1.5:22")
 	}
 }

@@ -12,7 +12,10 @@
 #      timed by bench/gitops/main.go through a byte-counting TCP proxy;
 #   4. 500 hosts in cl.yaml (the test hosts and the rest on 127.0.x.y where
 #      nothing listens: they fail at once, connection refused): `cl plan`
-#      wall time, and the peak RSS (VmHWM) of an agent that plans them.
+#      wall time; an agent (--no-auto-apply) that plans them: its plan time
+#      (status last_plan: from the fetched revision to the plan) for its
+#      first commit (every connection new) and for RUNS one-file changes
+#      (warm connections), and its peak RSS (VmHWM).
 # Prints a markdown table (docs/benchmarks.md keeps one).
 #
 # Usage: bench/gitops/run.sh [HOSTS]      (default 20; needs root)
@@ -69,8 +72,9 @@ start_agent() {
 }
 
 # agent_py MODE SHA: hook = post a signed GitHub push delivery, then poll the
-# status until applied_sha = SHA; wait = only poll. Prints "seconds
-# sync_duration" (the status' last_sync).
+# status until applied_sha = SHA; wait = only poll; plan = post the
+# delivery, then poll until last_plan is SHA's. Prints "seconds
+# sync_duration plan_duration" (the status' last_sync and last_plan).
 agent_py() {
 	python3 - "$1" "$2" "$agent_api" "$secret" <<'EOF'
 import hashlib, hmac, json, sys, time, urllib.request
@@ -79,7 +83,7 @@ def status():
     with urllib.request.urlopen("http://%s/api/v1/status" % api, timeout=10) as r:
         return json.load(r)
 start = time.monotonic()
-if mode == "hook":
+if mode in ("hook", "plan"):
     body = b'{"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000"}'
     sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     req = urllib.request.Request("http://%s/hooks/github" % api, data=body, method="POST", headers={
@@ -90,13 +94,15 @@ if mode == "hook":
 deadline = start + 300
 while True:
     st = status()
-    if st.get("applied_sha") == sha:
+    if mode != "plan" and st.get("applied_sha") == sha:
+        break
+    if mode == "plan" and (st.get("last_plan") or {}).get("sha") == sha:
         break
     if time.monotonic() > deadline:
         sys.exit("bench/gitops: %s not applied within 300 s; status: %s" % (sha, json.dumps(st)[:2000]))
     time.sleep(0.01)
 took = time.monotonic() - start
-print("%.3f %s" % (took, (st.get("last_sync") or {}).get("duration", "?")))
+print("%.3f %s %s" % (took, (st.get("last_sync") or {}).get("duration", "?"), (st.get("last_plan") or {}).get("duration", "?")))
 EOF
 }
 
@@ -112,7 +118,7 @@ for r in $(seq "$RUNS"); do
 	bench_change "$repo" "agent $r"
 	git -C "$repo" push -q origin HEAD:main
 	sha=$(git -C "$repo" rev-parse HEAD)
-	read -r took sync_d _ < <(agent_py hook "$sha")
+	read -r took sync_d plan_d _ < <(agent_py hook "$sha")
 	# The apply's own duration, from the agent's log line for this SHA.
 	apply_d=?
 	for _ in $(seq 50); do
@@ -120,7 +126,7 @@ for r in $(seq "$RUNS"); do
 		[ -n "$apply_d" ] && break
 		sleep 0.1
 	done
-	echo "$took $sync_d ${apply_d:-?}" | tee -a "$work/agent_runs" >&2
+	echo "$took $sync_d ${apply_d:-?} $plan_d" | tee -a "$work/agent_runs" >&2
 	bench_change "$repo" "deploy $r"
 	git -C "$repo" push -q origin HEAD:main # the agent hears no hook and polls hourly: it stays idle
 	bench_deploy "$repo" | tee -a "$work/deploy_runs" >&2
@@ -156,8 +162,18 @@ for _ in $(seq 600); do
 done
 big_plan=$(curl -s "http://$agent_api/api/v1/status" |
 	python3 -c 'import json,sys; p=json.load(sys.stdin)["pending_plan"] or {}; print(len(p.get("actions") or []))')
-big_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$big_pid/status")
+big_first_kib=$(awk '/VmHWM/ {print $2}' "/proc/$big_pid/status")
 big_sync=$(curl -s "http://$agent_api/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_sync"]["duration"])')
+big_plan_cold=$(curl -s "http://$agent_api/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_plan"]["duration"])')
+echo "== the $BIG-host agent: first plan $big_plan_cold; $RUNS one-file changes (warm connections)" >&2
+git -C "$big" remote add origin "$gitbase/fleet$BIG.git"
+: >"$work/bigplan_runs"
+for r in $(seq "$RUNS"); do
+	bench_change "$big" "plan $r"
+	git -C "$big" push -q origin HEAD:main
+	agent_py plan "$(git -C "$big" rev-parse HEAD)" | tee -a "$work/bigplan_runs" >&2
+done
+big_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$big_pid/status")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 col() { awk -v c="$1" '{print $c}' "$2" | median; }
@@ -165,6 +181,10 @@ ag_s=$(col 1 "$work/agent_runs")
 dp_s=$(col 1 "$work/deploy_runs")
 over_ms=$(python3 -c "print('%.0f' % (($ag_s - $dp_s) * 1000))")
 plan_s=$(col 1 "$work/plan_runs")
+# seconds of a Go duration (850ms, 1.2s)
+secs() { sed -E 's/([0-9.]+)ms$/\1 0.001/; s/([0-9.]+)s$/\1 1/' | awk '{printf "%.3f\n", $1 * $2}'; }
+bigplan_s=$(awk '{print $3}' "$work/bigplan_runs" | secs | median)
+agplan_s=$(awk '{print $4}' "$work/agent_runs" | secs | median)
 met() { python3 -c "print('met' if $1 else '**not met**')"; }
 
 cat <<EOF
@@ -180,10 +200,14 @@ tasks/nginx_management/reload.sh. Medians of $RUNS runs. Load average $load_befo
 | poll with no change: one fetch (sync.Source, git://, loopback) | $(fv median_ms) ms median, $(fv p90_ms) ms p90 of $FETCHES | | |
 | poll with no change: bytes on the wire | $(fv sent_bytes) sent, $(fv recv_bytes) received | | |
 | \`cl plan\`, $BIG hosts ($N real, $((BIG - N)) refused) | ${plan_s} s (runs $(runs 1 "$work/plan_runs")) | ≤ 1 s | $(met "$plan_s <= 1") |
-| agent peak RSS (VmHWM) planning $BIG hosts | $((big_rss_kib / 1024)) MiB ($big_plan actions planned) | ≤ 40 MiB | $(met "$big_rss_kib <= 40 * 1024") |
+| the agent's plan of a new commit, $BIG hosts, warm connections (status last_plan) | ${bigplan_s} s (runs $(awk '{print $3}' "$work/bigplan_runs" | paste -sd, | sed 's/,/, /g')) | ≤ 1 s | $(met "$bigplan_s <= 1") |
+| the agent's first plan, $BIG hosts (every connection new) | $big_plan_cold | | |
+| the agent's plan of a new commit, $N hosts (in the webhook runs) | ${agplan_s} s (runs $(runs 4 "$work/agent_runs")) | | |
+| agent peak RSS (VmHWM) planning $BIG hosts | $((big_first_kib / 1024)) MiB ($big_plan actions planned) | ≤ 40 MiB | $(met "$big_first_kib <= 40 * 1024") |
+| the same agent's peak RSS after its $RUNS more plans | $((big_rss_kib / 1024)) MiB | | |
 | agent peak RSS (VmHWM) after the $N-host runs | $((agent_rss_kib / 1024)) MiB (RSS now $((agent_now_kib / 1024)) MiB, Go heap in use ${heap_mib} MiB) | | |
 
-Agent runs, (sync = the fetch, from the status; apply = lock + deploy, from the agent's log): $(awk '{printf "%s%s sync %s, apply %s", (NR>1?"; ":""), $1"s:", $2, $3}' "$work/agent_runs").
+Agent runs, (sync = the fetch, from the status; plan = revision and plan, from the status; apply = lock + deploy, from the agent's log): $(awk '{printf "%s%s sync %s, plan %s, apply %s", (NR>1?"; ":""), $1"s:", $2, $4, $3}' "$work/agent_runs").
 Its plan and revision load are the rest (webhook → fetch start, plan with one observation of every host).
 Bare deploy per host (medians over hosts, then runs): probe $(col 4 "$work/deploy_runs") ms, transfer and switch
 $(col 5 "$work/deploy_runs") ms, health $(col 6 "$work/deploy_runs") ms (slowest host $(col 7 "$work/deploy_runs") ms).
