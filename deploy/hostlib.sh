@@ -46,9 +46,10 @@ sum256() {
 STAT_FMT='%i %s %.9Y %.9Z %n'
 
 # statnow: the identity of each file named on stdin (one a line, relative
-# to the current directory); nothing for a file that is gone.
+# to the current directory); nothing for a file that is gone, and nothing
+# at all without GNU xargs and stat (the drift check then hashes every file).
 statnow() {
-	tr '\n' '\0' | xargs -0 -r stat -c "$STAT_FMT" -- 2>/dev/null || :
+	xargs -d '\n' -r stat -c "$STAT_FMT" -- 2>/dev/null || :
 }
 
 # SAME_AWK reads a release's stat record (ARGV[1], V its release), the
@@ -147,20 +148,41 @@ clean() {
 	done
 }
 
+# current T: set cur to the release current points to ("" none). The
+# shell's own cd -P resolves the link, so no program runs (20 hosts stage
+# at once); readlink reads a link that does not resolve into releases/.
 current() {
-	c=
-	if [ -L "$1/current" ]; then
-		c=$(readlink "$1/current")
-		c=${c#releases/}
+	cur=
+	[ -L "$1/current" ] || return 0
+	h=$PWD
+	if cd -P "$1/releases" 2>/dev/null; then
+		rp=$PWD
+		cd "$h"
+		if cd -P "$1/current" 2>/dev/null; then
+			cpath=$PWD
+			cd "$h"
+			if [ "${cpath%/*}" = "$rp" ]; then
+				cur=${cpath##*/}
+				return 0
+			fi
+		fi
 	fi
-	printf '%s' "$c"
+	cd "$h"
+	cur=$(readlink "$1/current")
+	cur=${cur#releases/}
 }
 
 # probe T V UNIT SERVICE STATE: facts and deploy state as key=value lines,
 # then the current release's manifest after a @@manifest line.
 probe() {
 	T=$1 V=$2 UNIT=$3 SERVICE=$4 STATE=$5
-	set -- $(uname -sm)
+	# The kernel's own names, as uname -sm prints them (uname runs only
+	# on kernels before 6.1, which lack /proc/sys/kernel/arch).
+	if read -r os </proc/sys/kernel/ostype 2>/dev/null && read -r m </proc/sys/kernel/arch 2>/dev/null && [ -n "$os" ] && [ -n "$m" ]; then
+		set -- "$os" "$m"
+	else
+		set -- $(uname -sm)
+	fi
 	echo "os=$1"
 	echo "machine=$2"
 	if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi
@@ -168,7 +190,7 @@ probe() {
 		if command -v "$t" >/dev/null 2>&1; then echo "have_$t=1"; fi
 	done
 	if [ -d "$T/releases" ]; then repair "$T"; fi
-	cur=$(current "$T")
+	current "$T"
 	echo "current=$cur"
 	if [ -n "$V" ] && [ -f "$T/releases/$V/.celeroot/manifest" ]; then
 		echo "present=$(sum256 "$T/releases/$V/.celeroot/manifest")"
@@ -253,12 +275,14 @@ stage() {
 		rec=$R/$B/.celeroot/stat
 		[ -f "$rec" ] || rec=/dev/null
 		(cd "$R/$B" && statnow <"$C/kept") | awk -v V="$B" "$SAME_AWK" "$rec" /dev/stdin "$C/kept" >"$C/doubt"
-		: >"$C/ok"
-		if [ -s "$C/doubt" ] && command -v sha256sum >/dev/null 2>&1; then
-			(cd "$R/$B" && awk -F '\t' 'FILENAME == ARGV[1] { d[$0] = 1; next } FNR > 1 && ($1 in d) { print $4 "  " $1 }' "$C/doubt" .celeroot/manifest |
-				sha256sum -c 2>/dev/null) | sed -n 's/: OK$//p' >"$C/ok" || :
+		if [ -s "$C/doubt" ]; then
+			: >"$C/ok"
+			if command -v sha256sum >/dev/null 2>&1; then
+				(cd "$R/$B" && awk -F '\t' 'FILENAME == ARGV[1] { d[$0] = 1; next } FNR > 1 && ($1 in d) { print $4 "  " $1 }' "$C/doubt" .celeroot/manifest |
+					sha256sum -c 2>/dev/null) | sed -n 's/: OK$//p' >"$C/ok" || :
+			fi
+			awk 'FILENAME == ARGV[1] { ok[$0] = 1; next } !($0 in ok)' "$C/ok" "$C/doubt" >"$STATTMP.skip"
 		fi
-		awk 'FILENAME == ARGV[1] { ok[$0] = 1; next } !($0 in ok)' "$C/ok" "$C/doubt" >"$STATTMP.skip"
 		awk -F '\t' -v B="$R/$B" -v S="$S" -v KEEP="$C/keep" "$LINK_AWK" "$C/drop" "$BM" | sh -e
 		if [ -f "$C/manifest-part" ]; then
 			{
@@ -360,7 +384,7 @@ activate() {
 	shift 2
 	[ -f "$T/releases/$V/.celeroot/manifest" ] || die "release $V is not complete"
 	tmp=$T/.current.tmp.$$
-	rm -f "$tmp"
+	if [ -e "$tmp" ] || [ -L "$tmp" ]; then rm -f "$tmp"; fi
 	ln -s "releases/$V" "$tmp"
 	if ! mv -T "$tmp" "$T/current"; then
 		rm -f "$tmp"
@@ -417,7 +441,7 @@ prune() {
 	R=$T/releases
 	[ -d "$R" ] || return 0
 	clean "$R"
-	cur=$(current "$T")
+	current "$T"
 	n=0
 	for d in $(ls -1t "$R"); do
 		n=$((n + 1))

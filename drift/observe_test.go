@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/celeroot/celeroot/config"
 	"github.com/celeroot/celeroot/hostexec"
@@ -176,8 +178,8 @@ func (c countingHost) Run(ctx context.Context, cmd hostexec.Command) (hostexec.R
 
 func TestObserveUnreachableAndBrokenHosts(t *testing.T) {
 	fakes := t.TempDir()
-	// readlink that never stops printing: the observation must stop it at
-	// its cap and say so.
+	// readlink that never stops printing (run for a link that does not
+	// resolve): the observation must stop it at its cap and say so.
 	if err := os.WriteFile(filepath.Join(fakes, "readlink"), []byte("#!/bin/sh\nexec yes releases/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,11 @@ func TestObserveUnreachableAndBrokenHosts(t *testing.T) {
 		}
 		return &exitHost{}, nil
 	})
-	got := Observe(context.Background(), op, hosts, ObserveOptions{TargetDir: t.TempDir(), Heartbeats: fakeHeartbeats{"flood": "abc"}})
+	dangling := t.TempDir()
+	if err := os.Symlink("releases/gone", filepath.Join(dangling, "current")); err != nil {
+		t.Fatal(err)
+	}
+	got := Observe(context.Background(), op, hosts, ObserveOptions{TargetDir: dangling, Heartbeats: fakeHeartbeats{"flood": "abc"}})
 	want := []struct{ reason, errPart string }{
 		{"refused", "connection refused"},
 		{"output too large", "printed more than"},
@@ -216,4 +222,69 @@ type exitHost struct{ hostexec.Local }
 
 func (*exitHost) Run(ctx context.Context, c hostexec.Command) (hostexec.Result, error) {
 	return hostexec.Result{ExitCode: 2}, nil
+}
+
+// Where current points, as a release name when it resolves into the
+// releases directory (however the link is written), else as the path or
+// the link's text, which names no release.
+func TestObserveCurrentForms(t *testing.T) {
+	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+		return &hostexec.Local{Name: h.Name}, nil
+	})
+	elsewhere := t.TempDir()
+	cases := []struct {
+		name, link, want string
+		releases         []string
+	}{
+		{"relative", "releases/abc", "abc", []string{"abc"}},
+		{"absolute into releases", "", "abc", []string{"abc"}},
+		{"outside releases", elsewhere, elsewhere, []string{"abc"}},
+		{"dangling", "releases/gone", "gone", []string{"abc"}},
+		{"no releases directory", "", "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, r := range tc.releases {
+				if err := os.MkdirAll(filepath.Join(dir, "releases", r), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link := tc.link
+			if link == "" && tc.releases != nil {
+				link = filepath.Join(dir, "releases", "abc")
+			}
+			if link != "" {
+				if err := os.Symlink(link, filepath.Join(dir, "current")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := Observe(context.Background(), op, []*config.Host{{Name: "a", Address: "127.0.0.1"}}, ObserveOptions{TargetDir: dir})[0]
+			if !got.Reachable || got.Current != tc.want || !slices.Equal(got.Releases, tc.releases) {
+				t.Errorf("current %q releases %q (error %q), want %q and %q", got.Current, got.Releases, got.Error, tc.want, tc.releases)
+			}
+		})
+	}
+}
+
+// The listing of releases stops at 100, newest first.
+func TestObserveReleasesCapped(t *testing.T) {
+	dir := target(t, "r000")
+	base := time.Now().Add(-time.Hour)
+	for i := range 120 {
+		p := filepath.Join(dir, "releases", fmt.Sprintf("r%03d", i))
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, base.Add(time.Duration(i)*time.Second), base.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+		return &hostexec.Local{Name: h.Name}, nil
+	})
+	got := Observe(context.Background(), op, []*config.Host{{Name: "a", Address: "127.0.0.1"}}, ObserveOptions{TargetDir: dir})[0]
+	if len(got.Releases) != 100 || got.Releases[0] != "r119" || got.Releases[99] != "r020" || got.Current != "r000" {
+		t.Errorf("%d releases, first %q, last %q, current %q", len(got.Releases), got.Releases[0], got.Releases[len(got.Releases)-1], got.Current)
+	}
 }

@@ -125,6 +125,14 @@ func TestObserveVerifySkipsUnchangedFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, false, all, nil},
+		{"xargs without -d (busybox): everything hashed", func(t *testing.T, rel string) {
+			recordStat(t, rel, sha, all)
+			fake := filepath.Join(rel, "../../tools/xargs")
+			write(t, fake, "#!/bin/sh\necho \"xargs: unrecognized option: d\" >&2\nexit 1\n")
+			if err := os.Chmod(fake, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, false, all, nil},
 		{"empty record: everything hashed", func(t *testing.T, rel string) {
 			write(t, filepath.Join(rel, ".celeroot/stat"), "")
 		}, false, all, nil},

@@ -32,8 +32,9 @@ type Facts struct {
 
 // FactsScript prints the facts in "@@section" blocks; $1 is the disk path.
 // It is plain POSIX sh with fallbacks for busybox and minimal images, and
-// forks only three programs (uname -m, df, date): everything else is read
-// from /proc and /sys with shell builtins, because on a fan-out over many
+// runs only two programs (df, date; uname -m too on kernels before 6.1,
+// which lack /proc/sys/kernel/arch): everything else is read from /proc
+// and /sys with shell builtins, because on a fan-out over many
 // hosts each fork is paid on every host. Callers that observe more in the
 // same command (drift) append it to their own script and hand the whole
 // output to ParseFacts.
@@ -43,7 +44,7 @@ while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=${p%/*}; [ -n "$p" ]
 echo '@@hostname'; read -r h </proc/sys/kernel/hostname 2>/dev/null && echo "$h"
 echo '@@os-release'; for f in /etc/os-release /usr/lib/os-release; do [ -r "$f" ] && { while IFS= read -r l || [ -n "$l" ]; do echo "$l"; done <"$f"; break; }; done
 echo '@@kernel'; read -r k </proc/sys/kernel/osrelease 2>/dev/null && echo "$k"
-echo '@@arch'; uname -m
+echo '@@arch'; if read -r a </proc/sys/kernel/arch 2>/dev/null && [ -n "$a" ]; then echo "$a"; else uname -m; fi
 echo '@@cpus'; n=0; if read -r on </sys/devices/system/cpu/online 2>/dev/null; then IFS=,; for r in $on; do case $r in *-*) n=$((n + ${r#*-} - ${r%-*} + 1)) ;; *) n=$((n + 1)) ;; esac; done; unset IFS; fi; echo "$n"
 echo '@@meminfo'; while read -r key val unit; do [ "$key" = MemTotal: ] && { echo "$key $val $unit"; break; }; done </proc/meminfo
 echo '@@disk'; printf '%s\n' "$p"
