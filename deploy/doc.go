@@ -60,7 +60,8 @@
 // Diff compares the new manifest with the current release's: unchanged
 // files (same content, mode and size) are hard-linked from the current
 // release on the host; new and changed files travel in one tar stream over
-// the SSH session's stdin (gzip'd when the host has gzip; big files such as
+// the SSH session's stdin (gzip'd when the host has gzip and the payload
+// is 16 KiB or more; big files such as
 // bin/cl are compressed once per deploy and shared by all hosts); the
 // manifest travels as the lines of the sent files and is merged with the
 // kept lines on the host and checked against its sha256 (the whole

@@ -211,11 +211,33 @@ func (r *hostRun) transfer(ctx context.Context) error {
 	if len(d.Keep) > 0 {
 		r.rep.Transfer = "delta"
 	}
-	err := r.stage(ctx, d, baseName, payloadOptions{gzip: r.p.Gzip, fullManifest: !r.p.SHA256})
+	opts := func(full bool) payloadOptions {
+		return payloadOptions{gzip: r.p.Gzip && worthCompressing(d, r.hr.Manifest, full), fullManifest: full}
+	}
+	err := r.stage(ctx, d, baseName, opts(!r.p.SHA256))
 	if errors.Is(err, errManifestMismatch) {
-		err = r.stage(ctx, d, baseName, payloadOptions{gzip: r.p.Gzip, fullManifest: true})
+		err = r.stage(ctx, d, baseName, opts(true))
 	}
 	return err
+}
+
+// smallPayload is the size under which a payload goes uncompressed: the
+// host's gzip process costs more than the few KiB it would save (a
+// one-file change is about that), even on a slow link.
+const smallPayload = 16 << 10
+
+// worthCompressing reports whether delta d of release m is big enough to
+// gzip: its files plus a tar header each, and the whole manifest when it
+// is sent (full, or nothing kept).
+func worthCompressing(d Delta, m *Manifest, full bool) bool {
+	n := 0
+	for _, e := range d.Send {
+		n += 512 + int(e.Size)
+	}
+	if full || len(d.Keep) == 0 {
+		n += len(m.Encode())
+	}
+	return n >= smallPayload
 }
 
 // reloadable reports whether the worker can take the new release without

@@ -18,6 +18,7 @@ export LC_ALL
 STAGING=
 END=
 STATTMP=
+FRESH=
 finish() {
 	st=$?
 	if [ -n "$STAGING" ]; then rm -rf "$STAGING"; fi
@@ -126,12 +127,13 @@ repair() {
 	done
 }
 
-# clean R: remove what interrupted deploys left (staging directories, and
-# moved-aside releases whose replacement is in place). Deploys hold a lock,
-# so no other deploy is using them.
+# clean R: remove what interrupted deploys left (staging directories,
+# statcache's temporary files but this run's, and moved-aside releases
+# whose replacement is in place). Deploys hold a lock, so no other deploy
+# is using them.
 clean() {
-	for d in "$1"/.stage-* "$1"/.old-*; do
-		if [ ! -e "$d" ]; then
+	for d in "$1"/.stage-* "$1"/.old-* "$1"/.stat-*; do
+		if [ ! -e "$d" ] || [ "$d" = "$STATTMP" ] || [ "$d" = "$STATTMP.skip" ]; then
 			continue
 		fi
 		case $d in
@@ -209,7 +211,8 @@ probe() {
 
 # The awk program that reads the drop list and the base manifest, writes
 # the kept manifest lines to the file KEEP and prints a script that
-# hard-links them from B into S: GNU cp links all of them in one process
+# hard-links them from B into S (stage evals it in a subshell: no sh to
+# start): GNU cp links all of them in one process
 # (cp -l --parents, 500 files per call); where that fails (busybox), one
 # ln per directory (and per 100 files) does it — never one process per
 # file.
@@ -283,7 +286,7 @@ stage() {
 			fi
 			awk 'FILENAME == ARGV[1] { ok[$0] = 1; next } !($0 in ok)' "$C/ok" "$C/doubt" >"$STATTMP.skip"
 		fi
-		awk -F '\t' -v B="$R/$B" -v S="$S" -v KEEP="$C/keep" "$LINK_AWK" "$C/drop" "$BM" | sh -e
+		(eval "$(awk -F '\t' -v B="$R/$B" -v S="$S" -v KEEP="$C/keep" "$LINK_AWK" "$C/drop" "$BM")")
 		if [ -f "$C/manifest-part" ]; then
 			{
 				printf 'celeroot-manifest v1 %s\n' "$V"
@@ -316,7 +319,11 @@ stage() {
 	# Last, once pruning (which unlinks files V shares) has changed ctimes.
 	statcache "$T" "$V" || :
 	shift 6
-	if [ $# -gt 0 ]; then activate "$T" "$V" "$@"; fi
+	# Just staged, V's directory is the newest: no touch needed.
+	if [ $# -gt 0 ]; then
+		FRESH=1
+		activate "$T" "$V" "$@"
+	fi
 }
 
 # probestage TOKEN T V UNIT SERVICE STATE: probe (its arguments), then
@@ -391,7 +398,8 @@ activate() {
 		die "cannot switch $T/current (mv -T failed)"
 	fi
 	echo switched
-	touch "$T/releases/$V"
+	# prune keeps the most recently activated releases (ls -t).
+	if [ -z "$FRESH" ]; then touch "$T/releases/$V"; fi
 	if [ "${1-}" = reload ]; then
 		pid=$2
 		shift 3

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -160,5 +161,39 @@ func TestService(t *testing.T) {
 	}
 	if got := systemdArgv([]string{`a b`, `"q"`, `50%`, `back\slash`}); got != `"a b" "\"q\"" "50%%" "back\\slash"` {
 		t.Errorf("systemd quoting: %s", got)
+	}
+}
+
+// A one-file change goes uncompressed (the host's gzip would cost more
+// than it saves); a first deploy, a big file or a whole manifest of many
+// files is compressed.
+func TestWorthCompressing(t *testing.T) {
+	file := func(p string, size int64) Entry {
+		return Entry{Path: p, Mode: ModeFile, Size: size, SHA256: strings.Repeat("0", 64)}
+	}
+	small := []Entry{file("bin/cl", 30<<20), file("tasks/a/run.sh", 800)}
+	many := make([]Entry, 0, 400)
+	for i := range 400 {
+		many = append(many, file(fmt.Sprintf("tasks/m/f%03d.sh", i), 10))
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+		d       func(m *Manifest) Delta
+		full    bool
+		want    bool
+	}{
+		{"one file changed", small, func(m *Manifest) Delta { return Delta{Send: m.Entries[1:], Keep: m.Entries[:1]} }, false, false},
+		{"first deploy", small, func(m *Manifest) Delta { return Delta{Send: m.Entries} }, false, true},
+		{"one file changed, whole manifest of 400 files", many, func(m *Manifest) Delta { return Delta{Send: m.Entries[:1], Keep: m.Entries[1:]} }, true, true},
+		{"one file changed, manifest part", many, func(m *Manifest) Delta { return Delta{Send: m.Entries[:1], Keep: m.Entries[1:]} }, false, false},
+	} {
+		m, err := NewManifest(strings.Repeat("a", 40), tc.entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := worthCompressing(tc.d(m), m, tc.full); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

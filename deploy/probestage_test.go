@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -151,6 +152,16 @@ func TestStageSessionLocal(t *testing.T) {
 		t.Fatalf("skip: ended %v err %v res %+v stage output %q", isClosed(s.out.ended), s.err, s.res, s.out.stage.String())
 	}
 
+	// What a killed stage left (statcache's files) goes at the next one.
+	for _, f := range []string{".stat-v0-999", ".stat-v0-999.skip"} {
+		if err := os.MkdirAll(filepath.Join(target, "releases"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(target, "releases", f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// A stage whose upload is not a tar: untar dies after stage made its
 	// staging directory and set its trap.
 	s, _ = r.startStage(ctx, probeArgs...)
@@ -162,7 +173,9 @@ func TestStageSessionLocal(t *testing.T) {
 	if err != nil || res.ExitCode != 1 || !strings.Contains(stderr, "unpack release v1") || !isClosed(s.out.ended) {
 		t.Fatalf("failed stage: res %+v err %v stderr %q ended %v", res, err, stderr, isClosed(s.out.ended))
 	}
-	if left, _ := filepath.Glob(filepath.Join(target, "releases", ".stage-*")); len(left) > 0 {
-		t.Errorf("staging directory left: %v", left)
+	for _, pattern := range []string{".stage-*", ".stat-*"} {
+		if left, _ := filepath.Glob(filepath.Join(target, "releases", pattern)); len(left) > 0 {
+			t.Errorf("left in releases/: %v", left)
+		}
 	}
 }
