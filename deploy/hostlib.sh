@@ -14,7 +14,8 @@ export LC_ALL
 # finish is the one EXIT trap, so that no trap set later drops another's
 # work: it removes stage's unfinished directory (STAGING) and then, in a
 # probestage session, prints the end marker (END is its token) last.
-# STATTMP is statcache's temporary file (and STATTMP.skip its input).
+# STATTMP is statcache's temporary file (and STATTMP.skip, when stage
+# writes it, its input).
 STAGING=
 END=
 STATTMP=
@@ -22,7 +23,7 @@ FRESH=
 finish() {
 	st=$?
 	if [ -n "$STAGING" ]; then rm -rf "$STAGING"; fi
-	if [ -n "$STATTMP" ]; then rm -f "$STATTMP" "$STATTMP.skip"; fi
+	if [ -n "$STATTMP" ] && { [ -e "$STATTMP" ] || [ -e "$STATTMP.skip" ]; }; then rm -f "$STATTMP" "$STATTMP.skip"; fi
 	if [ -n "$END" ]; then printf '\n@@end-%s\n' "$END"; fi
 	exit "$st"
 }
@@ -67,12 +68,22 @@ FILENAME == ARGV[2] { if (id($0) && (p in rec) && rec[p] == k) same[p] = 1; next
 # (ARGV[2]) and prints release V's stat record: a header, then the
 # identities of the files last changed before M, when the recording began
 # (a file changed later, even within the clock's granularity, then gets
-# another ctime than the recorded one). Exit 3: some file changed at or
-# after M (unless LAST, which leaves it out); 4: stat lacks the format.
+# another ctime than the recorded one). M is the ctime of the first
+# identity, which must be the file MP's (statcache's temporary file, just
+# written, stat'ed before the others by the same stat). Exit 3: some file
+# changed at or after M (unless LAST, which leaves it out); 4: stat lacks
+# the format, or MP's identity is not first.
 STATREC_AWK='
 function before(c,   a, b) { split(c, a, "."); split(M, b, "."); return a[1] + 0 < b[1] + 0 || (a[1] + 0 == b[1] + 0 && a[2] + 0 < b[2] + 0) }
 FILENAME == ARGV[1] { skip[$0] = 1; next }
-M !~ /^[0-9]+\.[0-9]+$/ || !match($0, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ /) { bad = 1; exit }
+!match($0, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ /) { bad = 1; exit }
+!gotM {
+	gotM = 1
+	split($0, f, " ")
+	M = f[4]
+	if (substr($0, RLENGTH + 1) != MP) { bad = 1; exit }
+	next
+}
 {
 	p = substr($0, RLENGTH + 1)
 	split($0, f, " ")
@@ -81,7 +92,7 @@ M !~ /^[0-9]+\.[0-9]+$/ || !match($0, /^[0-9]+ [0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-
 	out[++n] = $0
 }
 END {
-	if (bad) exit 4
+	if (bad || !gotM) exit 4
 	if (racy && !LAST) exit 3
 	print "celeroot-stat v1 " V
 	for (i = 1; i <= n; i++) print out[i]
@@ -89,16 +100,18 @@ END {
 
 # statcache T V: write releases/V/.celeroot/stat (temporary file, then
 # mv), the identity of every regular file of its manifest but those listed
-# in $STATTMP.skip. Without GNU stat, or on any failure, it writes none:
-# the drift check then hashes every file.
+# in $STATTMP.skip (when stage wrote one). Without GNU stat, or on any
+# failure, it writes none: the drift check then hashes every file.
 statcache() {
 	D=$1/releases/$2
+	case $STATTMP in /*) MP=$STATTMP ;; *) MP=$PWD/$STATTMP ;; esac
+	sk=/dev/null
+	if [ -f "$STATTMP.skip" ]; then sk=$STATTMP.skip; fi
 	for last in 0 1; do
 		: >"$STATTMP"
-		M=$(stat -c %.9Z "$STATTMP" 2>/dev/null) || M=
 		st=0
-		(cd "$D" && awk -F '\t' 'NR > 1 && NF >= 4 && $2 != "120000" { print $1 }' .celeroot/manifest | statnow) |
-			awk -v M="$M" -v V="$2" -v LAST="$last" "$STATREC_AWK" "$STATTMP.skip" /dev/stdin >"$STATTMP" || st=$?
+		(cd "$D" && { printf '%s\n' "$MP"; awk -F '\t' 'NR > 1 && NF >= 4 && $2 != "120000" { print $1 }' .celeroot/manifest; } | statnow) |
+			awk -v MP="$MP" -v V="$2" -v LAST="$last" "$STATREC_AWK" "$sk" /dev/stdin >"$STATTMP" || st=$?
 		if [ "$st" = 0 ]; then
 			mv "$STATTMP" "$D/.celeroot/stat"
 			break
@@ -106,7 +119,7 @@ statcache() {
 		[ "$st" = 3 ] || break
 		sleep 0.02 2>/dev/null || sleep 1
 	done
-	rm -f "$STATTMP" "$STATTMP.skip"
+	if [ -e "$STATTMP" ] || [ -e "$STATTMP.skip" ]; then rm -f "$STATTMP" "$STATTMP.skip"; fi
 	STATTMP=
 }
 
@@ -262,7 +275,6 @@ stage() {
 	STAGING=$S
 	STATTMP=$R/.stat-$V-$$
 	trap finish EXIT
-	: >"$STATTMP.skip"
 	untar "$S" "$GZ" "$V"
 	C=$S/.celeroot/stage
 	[ -f "$C/end" ] || die "the upload of release $V is incomplete"
@@ -383,8 +395,8 @@ count() {
 
 # activate T V [CMD...]: point current at releases/V (a temporary link
 # renamed over it: atomic), say "switched", then exec CMD (the restart), if
-# any. CMD "reload PID -- RESTART..." asks the worker PID (when it is a cl
-# worker running from T) to reload with SIGUSR1 and says "reloaded";
+# any. CMD "reload PID -- RESTART..." asks the worker PID (when it runs the
+# file current/bin/cl is) to reload with SIGUSR1 and says "reloaded";
 # otherwise, or when the signal cannot be sent, it runs RESTART.
 activate() {
 	T=$1 V=$2
@@ -403,7 +415,9 @@ activate() {
 	if [ "${1-}" = reload ]; then
 		pid=$2
 		shift 3
-		if grep -qaF -e "$T/current/bin/cl" "/proc/$pid/cmdline" 2>/dev/null && kill -USR1 "$pid" 2>/dev/null; then
+		# The worker runs the very file current's bin/cl is (a task-file
+		# change links it from the base): test's -ef, no program to run.
+		if [ "/proc/$pid/exe" -ef "$T/current/bin/cl" ] && kill -USR1 "$pid" 2>/dev/null; then
 			echo reloaded
 			return 0
 		fi

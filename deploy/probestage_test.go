@@ -3,11 +3,16 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/celeroot/celeroot/hostexec"
 )
@@ -176,6 +181,72 @@ func TestStageSessionLocal(t *testing.T) {
 	for _, pattern := range []string{".stage-*", ".stat-*"} {
 		if left, _ := filepath.Glob(filepath.Join(target, "releases", pattern)); len(left) > 0 {
 			t.Errorf("left in releases/: %v", left)
+		}
+	}
+}
+
+// TestActivateReloadsOnlyTheWorkerOfCurrent: activate's "reload PID"
+// signals PID only when it runs the very file current/bin/cl is; another
+// program (a reused PID) is left alone and the restart command runs.
+func TestActivateReloadsOnlyTheWorkerOfCurrent(t *testing.T) {
+	ctx := context.Background()
+	target := t.TempDir()
+	var sent atomic.Int64
+	r := &remote{host: &hostexec.Local{Name: "local1"}, name: "local1", target: target, sent: &sent}
+	if err := r.install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join(target, "releases", "v2")
+	if err := os.MkdirAll(filepath.Join(rel, ".celeroot"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rel, "bin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rel, ".celeroot/manifest"), []byte("celeroot-manifest v1 v2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// bin/cl is a copy of sleep: a process started from it runs that file.
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rel, "bin/cl"), b, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		prog   string
+		reload bool
+	}{
+		{"the worker of current", filepath.Join(rel, "bin/cl"), true},
+		{"another program", sleep, false},
+	} {
+		cmd := exec.Command(tc.prog, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		res, stderr, err := r.call(ctx, &out, 1<<20, nil, "activate", target, "v2", "reload", strconv.Itoa(cmd.Process.Pid), "--", "echo", "restarted")
+		time.Sleep(50 * time.Millisecond)
+		_ = cmd.Process.Kill()
+		werr := cmd.Wait()
+		if err != nil || !res.OK() {
+			t.Fatalf("%s: activate: %v %+v %s", tc.name, err, res, stderr)
+		}
+		reloaded, restarted := strings.Contains(out.String(), "reloaded\n"), strings.Contains(out.String(), "restarted\n")
+		if reloaded != tc.reload || restarted == tc.reload {
+			t.Errorf("%s: output %q, want reloaded %v", tc.name, out.String(), tc.reload)
+		}
+		// sleep dies of the SIGUSR1 it does not handle; else of the kill.
+		var ee *exec.ExitError
+		signalled := errors.As(werr, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGUSR1
+		if signalled != tc.reload {
+			t.Errorf("%s: ended with %v, want SIGUSR1 %v", tc.name, werr, tc.reload)
 		}
 	}
 }
