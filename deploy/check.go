@@ -30,7 +30,7 @@ func (e *Engine) Check(ctx context.Context, want string, hosts []*config.Host, p
 		parallel = DefaultParallel
 	}
 	obs := drift.Observe(ctx, e.Hosts, hosts, drift.ObserveOptions{TargetDir: e.Config.Deployment.TargetDirectory,
-		Heartbeats: e.Heartbeats, Parallel: parallel, Timeout: e.Config.SSH.Timeout.D() + stepTimeout})
+		Heartbeats: e.Heartbeats, Parallel: parallel, SkipReleaseList: true, Timeout: e.Config.SSH.Timeout.D() + stepTimeout})
 	out := make([]CheckResult, len(obs))
 	for i, o := range obs {
 		out[i] = checkResult(want, o)

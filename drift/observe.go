@@ -74,6 +74,10 @@ type ObserveOptions struct {
 	// (Observation.Current stays ""): one program fewer on every host when
 	// only the facts are wanted.
 	SkipRelease bool
+	// SkipReleaseList leaves the releases kept on the host unlisted
+	// (Observation.Releases stays nil): with it, reading `current` runs
+	// no program besides the shell.
+	SkipReleaseList bool
 	// Timeout bounds each host: connect plus the command (none when zero).
 	Timeout time.Duration
 	// Progress, when set, is called after each host (from any goroutine,
@@ -95,7 +99,7 @@ type Observation struct {
 	// Current is the release `current` points to ("" none).
 	Current string `json:"current"`
 	// Releases are the release directories kept on the host, newest
-	// first (nil when SkipRelease or not reached).
+	// first (nil when SkipRelease, SkipReleaseList or not reached).
 	Releases []string `json:"releases,omitempty"`
 	// Worker is the release the worker's heartbeat reports: a SHA,
 	// WorkerNone or WorkerNoSource.
@@ -152,21 +156,25 @@ func (o Observation) Status() HostStatus {
 // MaxObserveOutput caps what one observation reads back from a host.
 const MaxObserveOutput = hostexec.MaxFactsOutput + 64<<10
 
-// currentScript prints the release `current` points to and the releases
-// kept on the host (at most 100, newest first); $1 is the target
+// currentScript prints the release `current` points to; $1 is the target
 // directory. It runs first unless ObserveOptions.SkipRelease. Every
 // program run counts (20 hosts share a core in the benchmarks, and each
 // exec is a few ms there): the shell's own cd -P and pwd -P resolve the
 // link ("dir=" the release directory, "releases=" the releases directory,
-// both physical), readlink runs only for a link that does not resolve, and
-// a shell loop, not head, caps the listing.
+// both physical), and readlink runs only for a link that does not
+// resolve.
 const currentScript = `echo '@@current'
 if [ -L "$1/current" ]; then h=$PWD
 if cd -P -- "$1/current" 2>/dev/null; then printf 'dir='; pwd -P; cd -- "$h" || :
 if cd -P -- "$1/releases" 2>/dev/null; then printf 'releases='; pwd -P; cd -- "$h" || :; fi
 else printf 'link='; readlink "$1/current" 2>/dev/null || echo; fi
 fi
-echo '@@releases'; ls -1t "$1/releases" 2>/dev/null | { n=0; while [ "$n" -lt 100 ] && IFS= read -r l; do echo "$l"; n=$((n + 1)); done; } || :
+`
+
+// releasesScript lists the releases kept on the host (at most 100, newest
+// first: a shell loop, not head, caps the listing). It follows
+// currentScript unless ObserveOptions.SkipReleaseList.
+const releasesScript = `echo '@@releases'; ls -1t "$1/releases" 2>/dev/null | { n=0; while [ "$n" -lt 100 ] && IFS= read -r l; do echo "$l"; n=$((n + 1)); done; } || :
 `
 
 // observeScript prints, when $2 names a service on a systemd host, its
@@ -301,6 +309,9 @@ func observeOne(ctx context.Context, op Opener, h *config.Host, o ObserveOptions
 	}
 	script := observeScript
 	if !o.SkipRelease {
+		if !o.SkipReleaseList {
+			script = releasesScript + script
+		}
 		script = currentScript + script
 	}
 	if o.Facts {

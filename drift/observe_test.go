@@ -288,3 +288,24 @@ func TestObserveReleasesCapped(t *testing.T) {
 		t.Errorf("%d releases, first %q, last %q, current %q", len(got.Releases), got.Releases[0], got.Releases[len(got.Releases)-1], got.Current)
 	}
 }
+
+// SkipReleaseList reads current with the shell alone: no program runs
+// (a PATH with nothing in it), and no releases are listed.
+func TestObserveCurrentWithoutPrograms(t *testing.T) {
+	dir := target(t, "abc123")
+	op := OpenerFunc(func(ctx context.Context, h *config.Host) (hostexec.Host, error) {
+		return &emptyPathHost{Local: hostexec.Local{Name: h.Name}}, nil
+	})
+	got := Observe(context.Background(), op, []*config.Host{{Name: "a", Address: "127.0.0.1"}}, ObserveOptions{TargetDir: dir, SkipReleaseList: true})[0]
+	if !got.Reachable || got.Current != "abc123" || got.Releases != nil {
+		t.Errorf("got %+v", got)
+	}
+}
+
+// emptyPathHost runs commands with a PATH where nothing is found.
+type emptyPathHost struct{ hostexec.Local }
+
+func (p *emptyPathHost) Run(ctx context.Context, c hostexec.Command) (hostexec.Result, error) {
+	c.Env = map[string]string{"PATH": "/nonexistent"}
+	return p.Local.Run(ctx, c)
+}
