@@ -3,7 +3,10 @@
 # bench/fanout/exec.sh: the exec mode of bench/fanout/run.sh (sourced by it,
 # after the fleet is up: $work, $N, $ROUNDS, $key, $kh, $user, measure).
 # `cl host exec --all -- true` beside the bare x/crypto/ssh floor, Ansible,
-# parallel-ssh and Fabric, all cold.
+# parallel-ssh and Fabric, all cold, interleaved: each round runs every tool
+# once (Ansible only in the first PEER_ROUNDS rounds: it takes minutes on
+# 100 hosts), so that all of them see the same load; medians per tool, and
+# in how many rounds cl beat each peer.
 for tool in ansible parallel-ssh redis-server; do
 	command -v "$tool" >/dev/null || { echo "bench/fanout exec: $tool not found (apt-get install -y ansible pssh python3-fabric redis-server)" >&2; exit 1; }
 done
@@ -45,18 +48,33 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 # loaded machine 100 concurrent handshakes can take more than 10 s.
 sed -i 's/^  timeout: 10s$/  timeout: 60s/' "$work/cl.yaml"
 cl_exec >"$work/first.txt" 2>&1 || { grep -v ' 0 ' "$work/first.txt" >&2; exit 1; } # fail loudly, once, before timing
-floor_t=$(measure floor_exec)
-cl_t=$(measure cl_exec)
 peer_rounds=${PEER_ROUNDS:-$ROUNDS}
-ans_t=$(ROUNDS=$peer_rounds measure ansible_command)
-pssh_t=$(ROUNDS=$peer_rounds measure pssh_true)
-fab_t=$(ROUNDS=$peer_rounds measure fabric_group)
+# once CMD...: seconds of one run.
+once() {
+	local t0 t1
+	t0=$(now)
+	"$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }
+	t1=$(now)
+	echo "$t1 - $t0" | bc -l
+}
+: >"$work/rounds"
+for r in $(seq "$ROUNDS"); do
+	row="$(once floor_exec) $(once cl_exec)"
+	if [ "$r" -le "$peer_rounds" ]; then row+=" $(once ansible_command)"; else row+=" -"; fi
+	row+=" $(once pssh_true) $(once fabric_group)"
+	echo "$row" >>"$work/rounds"
+	echo "round $r: floor cl ansible pssh fabric = $row" >&2
+done
+col() { awk -v c="$1" '$c != "-" {print $c}' "$work/rounds" | sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]}'; }
+# wins C: rounds (of those C ran in) where cl (column 2) beat column C.
+wins() { awk -v c="$1" '$c != "-" {n++; if ($2 < $c) w++} END {printf "%d of %d", w, n}' "$work/rounds"; }
+floor_t=$(col 1) cl_t=$(col 2) ans_t=$(col 3) pssh_t=$(col 4) fab_t=$(col 5)
 records=$(grep -c '"host.exec"' "$work/audit.jsonl" || true)
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 echo
-echo "cl host exec over $N sshd test hosts, cold (a new process each), median of $ROUNDS runs (peers: $peer_rounds), $(date -u +%F), load average at start $load"
-echo "(cl wrote $records audit records)"
+echo "cl host exec over $N sshd test hosts, cold (a new process each), $ROUNDS interleaved rounds (Ansible in $peer_rounds), medians, $(date -u +%F), load average $load at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "(cl wrote $records audit records; cl faster than Ansible in $(wins 3), parallel-ssh in $(wins 4), Fabric in $(wins 5) rounds)"
 printf '| %-58s | %8s | %s |\n' "what" "seconds" "ratio"
 printf '| %-58s | %8s | %s |\n' "---" "---" "---"
 printf '| %-58s | %8s | %s |\n' "bare x/crypto/ssh: dial + \`true\` on every host (floor)" "$floor_t" "1.0"

@@ -12,8 +12,9 @@
 # `parallel-ssh` (package pssh) and Fabric's ThreadingGroup (package
 # python3-fabric, run with /usr/bin/python3; `apt-get install -y pssh
 # python3-fabric ansible` if missing), each with strict host key checking.
-# cl audits each run into a redis-server the script starts. PEER_ROUNDS
-# (default ROUNDS) runs of each peer: Ansible takes minutes on 100 hosts.
+# cl audits each run into a redis-server the script starts. The tools run
+# interleaved, round by round; PEER_ROUNDS (default ROUNDS) limits the
+# rounds Ansible runs in: it takes minutes on 100 hosts.
 # Needs root (network namespaces). Median of ROUNDS runs of each.
 set -euo pipefail
 N=${1:-20}
