@@ -166,23 +166,24 @@ clean() {
 # current T: set cur to the release current points to ("" none). The
 # shell's own cd -P resolves the link, so no program runs (20 hosts stage
 # at once); readlink reads a link that does not resolve into releases/.
+# T is absolute (cl.yaml's check), so where the shell stands afterwards
+# does not matter: back where it was, or / when that cannot be entered.
 current() {
 	cur=
 	[ -L "$1/current" ] || return 0
 	h=$PWD
 	if cd -P "$1/releases" 2>/dev/null; then
 		rp=$PWD
-		cd "$h"
 		if cd -P "$1/current" 2>/dev/null; then
 			cpath=$PWD
-			cd "$h"
 			if [ "${cpath%/*}" = "$rp" ]; then
 				cur=${cpath##*/}
+				cd "$h" 2>/dev/null || cd /
 				return 0
 			fi
 		fi
 	fi
-	cd "$h"
+	cd "$h" 2>/dev/null || cd /
 	cur=$(readlink "$1/current")
 	cur=${cur#releases/}
 }
