@@ -119,19 +119,11 @@ func TestObserveVerifySkipsUnchangedFiles(t *testing.T) {
 		}, false, all, nil},
 		{"stat without the format (busybox): everything hashed", func(t *testing.T, rel string) {
 			recordStat(t, rel, sha, all)
-			fake := filepath.Join(rel, "../../tools/stat")
-			write(t, fake, "#!/bin/sh\nfor f; do echo \"1 2 ? ? $f\"; done\n")
-			if err := os.Chmod(fake, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			fakeTool(t, rel, "stat", "for f; do echo \"1 2 ? ? $f\"; done")
 		}, false, all, nil},
 		{"xargs without -d (busybox): everything hashed", func(t *testing.T, rel string) {
 			recordStat(t, rel, sha, all)
-			fake := filepath.Join(rel, "../../tools/xargs")
-			write(t, fake, "#!/bin/sh\necho \"xargs: unrecognized option: d\" >&2\nexit 1\n")
-			if err := os.Chmod(fake, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			fakeTool(t, rel, "xargs", "echo \"xargs: unrecognized option: d\" >&2; exit 1")
 		}, false, all, nil},
 		{"empty record: everything hashed", func(t *testing.T, rel string) {
 			write(t, filepath.Join(rel, ".celeroot/stat"), "")
@@ -154,5 +146,16 @@ func TestObserveVerifySkipsUnchangedFiles(t *testing.T) {
 				t.Errorf("hashed %v, want %v", got, tc.hashed)
 			}
 		})
+	}
+}
+
+// fakeTool puts a shell script named name, first on the PATH of the
+// observation of release rel (its tools directory, which hashLogger uses).
+func fakeTool(t *testing.T, rel, name, script string) {
+	t.Helper()
+	fake := filepath.Join(rel, "../../tools", name)
+	write(t, fake, "#!/bin/sh\n"+script+"\n")
+	if err := os.Chmod(fake, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
