@@ -51,7 +51,7 @@ func declaredEnv(root *yaml.Node) string {
 // position (and no environment), not a failure to load.
 func (l *loader) checkDeclaredEnv(file string, root *yaml.Node, diags *Diagnostics) string {
 	env := declaredEnv(root)
-	if env == "" || envNameRE.MatchString(env) {
+	if env == "" || envNameRE().MatchString(env) {
 		return env
 	}
 	v := mappingValue(mappingValue(root, "cluster"), "environment")
@@ -135,11 +135,11 @@ func EnvName(opts Options) string {
 		root = l.parse(opts.Path, data, &diags)
 	}()
 	declared := declaredEnv(root)
-	if !envNameRE.MatchString(declared) {
+	if !envNameRE().MatchString(declared) {
 		declared = "" // Load reports it
 	}
 	env := firstNonEmpty(opts.Env, declared)
-	if env == "" || !envNameRE.MatchString(env) {
+	if env == "" || !envNameRE().MatchString(env) {
 		return env
 	}
 	if file, _, err := readOverlay(fsys, env); err == nil {

@@ -105,7 +105,7 @@ func (c *Config) Clone(spec CloneSpec) ([]HostSpec, error) {
 	if c.HasFleet(spec.Name) {
 		return nil, fmt.Errorf("fleet %s already exists (%d hosts): pick another name, or `cl cluster destroy %s` first", spec.Name, len(c.FleetHosts(spec.Name)), spec.Name)
 	}
-	if !nameRE.MatchString(spec.Name) {
+	if !nameRE().MatchString(spec.Name) {
 		return nil, fmt.Errorf("fleet name %q is not valid: use letters, digits, '.', '_' and '-'", spec.Name)
 	}
 	src := c.FleetHosts(spec.From)

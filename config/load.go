@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -38,7 +39,9 @@ type Options struct {
 // ErrNotFound is returned when cl.yaml does not exist.
 var ErrNotFound = errors.New("configuration file not found")
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+// Counted repetitions make big programs: compiled on first use, not at
+// every cl start (workers, the deploy's host step).
+var envNameRE = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Load reads, decodes, defaults and validates a configuration and its task
 // modules. Problems in the files are returned as Diagnostics (errors and
@@ -71,7 +74,7 @@ func Load(opts Options) (cfg *Config, diags Diagnostics, err error) {
 	var overlayEnv string // cluster.environment as the overlay declares it
 	declared := l.checkDeclaredEnv(opts.Path, root, &diags)
 	if env := firstNonEmpty(opts.Env, declared); env != "" {
-		if !envNameRE.MatchString(env) {
+		if !envNameRE().MatchString(env) {
 			return nil, nil, fmt.Errorf("--env %q: use letters, digits, - and _ (it names environments/<env>.yaml)", env)
 		}
 		file, odata, err := readOverlay(fsys, env)
@@ -329,7 +332,7 @@ func (l *loader) merge(base, o *yaml.Node) *yaml.Node {
 	return out
 }
 
-var moduleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var moduleNameRE = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // loadModules reads every tasks/*.yaml (and *.yml) file as a task module.
 func (c *Config) loadModules(diags *Diagnostics) {
@@ -357,7 +360,7 @@ func (c *Config) loadModule(rel, file, name string, diags *Diagnostics) {
 	errAt := func(msg, hint string) {
 		*diags = append(*diags, Diagnostic{Pos: Pos{File: file}, Severity: SeverityError, Message: msg, Hint: hint})
 	}
-	if !moduleNameRE.MatchString(name) {
+	if !moduleNameRE().MatchString(name) {
 		errAt(fmt.Sprintf("module name %q is not valid", name), "name task module files like apt_management.yaml (letters, digits, _)")
 		return
 	}
@@ -390,4 +393,9 @@ func (c *Config) loadModule(rel, file, name string, diags *Diagnostics) {
 		}
 		c.validateTask(t, dec, diags)
 	}
+}
+
+// lazyRegexp compiles expr on its first use.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

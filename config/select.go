@@ -83,7 +83,7 @@ func ParseTags(pairs []string) (map[string]string, error) {
 			if !ok || k == "" {
 				return nil, fmt.Errorf("tag %q: write it as key=value", kv)
 			}
-			if !nameRE.MatchString(k) {
+			if !nameRE().MatchString(k) {
 				return nil, fmt.Errorf("tag name %q: use letters, digits, '.', '_' and '-'", k)
 			}
 			out[k] = strings.TrimSpace(v)

@@ -14,13 +14,13 @@ import (
 )
 
 var (
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	nameRE   = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	envVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	batchRE  = regexp.MustCompile(`^[1-9][0-9]*%?$`)
 	unitRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]*$`)
 	// jumpUserRE is a login name for a jump host (as ssh -J takes it).
 	jumpUserRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$`)
-	hostnameR  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
+	hostnameR  = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
 )
 
 // Known enumerations, also listed in docs/config.md.
@@ -148,7 +148,7 @@ func (k checker) positive(path string, v int, what string) {
 }
 
 func (k checker) name(path, v, what string) {
-	if !nameRE.MatchString(v) {
+	if !nameRE().MatchString(v) {
 		k.errKey(path, "use letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", "%s name %q is not valid", what, v)
 	}
 }
@@ -310,7 +310,7 @@ func (c *Config) validateWorkers(k checker) {
 	for _, w := range c.Workers.Values() {
 		p := "workers." + w.Name
 		k.name(p, w.Name, "role")
-		if !nameRE.MatchString(w.Queue) {
+		if !nameRE().MatchString(w.Queue) {
 			k.err(p+".queue", "use letters, digits, '.', '_' and '-'", "queue name %q is not valid", w.Queue)
 		}
 		if other, dup := queues[w.Queue]; dup {
@@ -374,7 +374,7 @@ func (c *Config) validateHosts(k checker) {
 			}
 		}
 		for tk := range h.Tags {
-			if !nameRE.MatchString(tk) {
+			if !nameRE().MatchString(tk) {
 				k.errKey(p+".tags."+tk, "use letters, digits, '.', '_' and '-'", "tag name %q is not valid", tk)
 			}
 		}
@@ -396,7 +396,7 @@ func validAddress(a string) bool {
 	if net.ParseIP(a) != nil {
 		return true
 	}
-	return len(a) <= 253 && hostnameR.MatchString(a)
+	return len(a) <= 253 && hostnameR().MatchString(a)
 }
 
 func (c *Config) validateDeployment(k checker) {
@@ -544,7 +544,7 @@ func (c *Config) validateTask(t *Task, dec *decoder, diags *Diagnostics) {
 		*diags = append(*diags, Diagnostic{Pos: pos, Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...), Hint: hint})
 	}
 	p := "tasks." + t.Name
-	if !moduleNameRE.MatchString(t.Name) {
+	if !moduleNameRE().MatchString(t.Name) {
 		errAt(p, "use letters, digits and _", "task name %q is not valid", t.Name)
 	}
 	if _, clash := Builtins().Tasks.Get(t.Name); clash {

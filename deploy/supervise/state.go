@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,7 +27,9 @@ type State struct {
 	Running      bool      `json:"running"` // set by ReadStatus: the supervisor holds its lock
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
+// Compiled on first use: a counted repetition makes a big program, and
+// every cl start (a worker, the deploy's host step) would pay for it.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`) })
 
 // Files names a supervisor's files in its state directory.
 type Files struct {
@@ -34,7 +37,7 @@ type Files struct {
 }
 
 func (f Files) check() error {
-	if !nameRE.MatchString(f.Name) {
+	if !nameRE().MatchString(f.Name) {
 		return fmt.Errorf("supervisor name %q: use letters, digits, . _ @ -", f.Name)
 	}
 	if !filepath.IsAbs(f.Dir) {
