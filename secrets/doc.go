@@ -5,15 +5,23 @@
 //
 // # Providers
 //
-//   - vault: HashiCorp Vault's KV version 2 engine (hashicorp/vault/api),
-//     any mount, versions, token or AppRole login with renewal.
-//   - aws-secrets: AWS Secrets Manager GetSecretValue (aws-sdk-go-v2,
-//     SigV4), version ids and stages.
-//   - azure-kv: Azure Key Vault secrets (azsecrets, azcore's challenge
-//     authentication) with an OAuth 2 client-credentials token.
+//   - vault: HashiCorp Vault's KV version 2 engine, any mount, versions,
+//     token or AppRole login with renewal (vault.go, its HTTP API in
+//     vaultapi.go).
+//   - aws-secrets: AWS Secrets Manager GetSecretValue (the awsJson1_1
+//     protocol, SigV4 in sigv4.go), version ids and stages.
+//   - azure-kv: Azure Key Vault secrets (its REST API, with Key Vault's
+//     challenge naming the token's scope) with an OAuth 2
+//     client-credentials token.
 //   - env, file: environment variables and files on the worker's host.
 //   - age: age-encrypted files kept in the config repository
 //     (filippo.io/age); Encrypt, Decrypt and Edit serve `cl secrets`.
+//
+// The cloud providers speak their services' HTTP APIs with net/http and
+// the standard library, not the vendors' SDKs, whose package initialisers
+// and code every start of cl would pay for. Each request has a deadline
+// and is retried as the SDKs did (once, after a transport error,
+// throttling or a 5xx).
 //
 // Open builds a provider without reading a credential or opening a
 // connection; credentials are read from the files or environment variables

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"sync"
 	"time"
-
-	vault "github.com/hashicorp/vault/api"
 
 	"github.com/celeroot/celeroot/config"
 )
@@ -23,6 +22,7 @@ import (
 // secrets.secret_file or secret_env, default VAULT_SECRET_ID): the
 // AppRole token is kept, renewed when two thirds of its TTL have passed,
 // and replaced by a new login when it cannot be renewed or is refused.
+// It speaks Vault's HTTP API itself (vaultapi.go).
 type vaultProvider struct {
 	addr, mount, prefix string
 	caFile              string
@@ -31,9 +31,9 @@ type vaultProvider struct {
 	secretID            credential
 	httpClient          *http.Client // tests
 
-	once   sync.Once
-	client *vault.Client
-	err    error
+	once sync.Once
+	api  *vaultAPI
+	err  error
 
 	mu      sync.Mutex
 	login   string    // AppRole token
@@ -44,6 +44,8 @@ type vaultProvider struct {
 
 const vaultTimeout = 15 * time.Second
 
+// newVault is the vault provider of cfg's secrets section; it reads no
+// credential yet.
 func newVault(cfg *config.Config) (*vaultProvider, error) {
 	s := cfg.Secrets
 	if s.Endpoint == "" {
@@ -57,37 +59,29 @@ func newVault(cfg *config.Config) (*vaultProvider, error) {
 	return p, nil
 }
 
-// api builds the client once. The client's own reading of VAULT_*
-// variables is overridden by what cl.yaml says.
-func (p *vaultProvider) api() (*vault.Client, error) {
+// client builds the API client once: the test hook's HTTP client, or one
+// trusting secrets.ca_file too. No VAULT_* variable but VAULT_NAMESPACE
+// (and the credentials cl.yaml names) is read: cl.yaml says where Vault is
+// and how to trust it.
+func (p *vaultProvider) client() (*vaultAPI, error) {
 	p.once.Do(func() {
-		c := vault.DefaultConfig()
-		if c.Error != nil {
-			p.err = c.Error
-			return
-		}
-		c.Address, c.Timeout, c.MaxRetries = p.addr, vaultTimeout, 1
-		if p.httpClient != nil {
-			c.HttpClient = p.httpClient
-		} else if p.caFile != "" {
-			if err := c.ConfigureTLS(&vault.TLSConfig{CACert: p.caFile}); err != nil {
-				p.err = fmt.Errorf("secrets.ca_file: %w", err)
+		hc := p.httpClient
+		if hc == nil {
+			var err error
+			if hc, err = httpClientWithCA(p.caFile); err != nil {
+				p.err = err
 				return
 			}
 		}
-		cl, err := vault.NewClient(c)
-		if err != nil {
-			p.err = fmt.Errorf("vault client: %w", err)
-			return
-		}
-		cl.ClearToken()
-		p.client = cl
+		p.api, p.err = newVaultAPI(p.addr, hc)
 	})
-	return p.client, p.err
+	return p.api, p.err
 }
 
+// Get reads the secret r names, logging in again once when Vault refuses
+// an AppRole token.
 func (p *vaultProvider) Get(ctx context.Context, r Ref) (Value, error) {
-	cl, err := p.api()
+	api, err := p.client()
 	if err != nil {
 		return Value{}, err
 	}
@@ -98,17 +92,13 @@ func (p *vaultProvider) Get(ctx context.Context, r Ref) (Value, error) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		tok, err := p.currentToken(ctx, cl)
+		tok, err := p.currentToken(ctx, api)
 		if err != nil {
 			return Value{}, err
 		}
-		c, err := withToken(cl, tok)
-		if err != nil {
-			return Value{}, err
-		}
-		v, err := p.read(ctx, c, r.Name, version)
-		var re *vault.ResponseError
-		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+		v, err := p.read(ctx, api, tok, r.Name, version)
+		var ve *vaultError
+		if errors.As(err, &ve) && ve.status == http.StatusForbidden {
 			if p.roleID != "" && attempt == 0 { // an expired or revoked AppRole token: log in again
 				p.forget(tok)
 				continue
@@ -119,6 +109,7 @@ func (p *vaultProvider) Get(ctx context.Context, r Ref) (Value, error) {
 	}
 }
 
+// join is the secret's path under the mount.
 func (p *vaultProvider) join(name string) string {
 	if p.prefix == "" {
 		return name
@@ -126,25 +117,61 @@ func (p *vaultProvider) join(name string) string {
 	return path.Join(p.prefix, name)
 }
 
-func (p *vaultProvider) read(ctx context.Context, cl *vault.Client, name string, version int) (Value, error) {
+// kvAnswer is a KV version 2 read's answer.
+type kvAnswer struct {
+	Data struct {
+		Data     map[string]any `json:"data"`
+		Metadata struct {
+			Version      int    `json:"version"`
+			DeletionTime string `json:"deletion_time"`
+			Destroyed    bool   `json:"destroyed"`
+		} `json:"metadata"`
+	} `json:"data"`
+}
+
+// gone says why a version holds no data: "deleted", "destroyed" or "".
+func (a *kvAnswer) gone() string {
+	switch m := a.Data.Metadata; {
+	case a.Data.Data != nil:
+		return ""
+	case m.Destroyed:
+		return "destroyed"
+	case m.DeletionTime != "":
+		return "deleted"
+	}
+	return ""
+}
+
+// read reads version (0: the current one) of the secret name with tok.
+func (p *vaultProvider) read(ctx context.Context, api *vaultAPI, tok, name string, version int) (Value, error) {
 	ctx, cancel := context.WithTimeout(ctx, vaultTimeout)
 	defer cancel()
-	kv := cl.KVv2(p.mount)
-	var s *vault.KVSecret
-	var err error
+	secret := p.mount + "/" + p.join(name)
+	var query url.Values
 	if version > 0 {
-		s, err = kv.GetVersion(ctx, p.join(name), version)
-	} else {
-		s, err = kv.Get(ctx, p.join(name))
+		query = url.Values{"version": {strconv.Itoa(version)}}
 	}
-	if errors.Is(err, vault.ErrSecretNotFound) {
-		return Value{}, fmt.Errorf("%s/%s: %w", p.mount, p.join(name), ErrNotFound)
-	}
+	ans, err := api.do(ctx, http.MethodGet, p.mount+"/data/"+p.join(name), query, tok, nil)
 	if err != nil {
-		return Value{}, err
+		return Value{}, fmt.Errorf("read vault secret %s: %w", secret, err)
 	}
-	fields := make(map[string]string, len(s.Data))
-	for k, v := range s.Data {
+	var kv kvAnswer
+	if ans.status == http.StatusNotFound || ans.ok() {
+		if err := ans.decode(&kv); err != nil {
+			return Value{}, err
+		}
+	}
+	if gone := kv.gone(); gone != "" {
+		return Value{}, fmt.Errorf("%s: version %d is %s: %w", secret, kv.Data.Metadata.Version, gone, ErrNotFound)
+	}
+	if ans.status == http.StatusNotFound {
+		return Value{}, fmt.Errorf("%s: %w", secret, ErrNotFound)
+	}
+	if err := ans.err(); err != nil {
+		return Value{}, fmt.Errorf("read vault secret %s: %w", secret, err)
+	}
+	fields := make(map[string]string, len(kv.Data.Data))
+	for k, v := range kv.Data.Data {
 		if str, ok := v.(string); ok {
 			fields[k] = str
 		} else {
@@ -156,7 +183,7 @@ func (p *vaultProvider) read(ctx context.Context, cl *vault.Client, name string,
 
 // currentToken is the static token, or the AppRole token (logging in or
 // renewing as needed).
-func (p *vaultProvider) currentToken(ctx context.Context, cl *vault.Client) (string, error) {
+func (p *vaultProvider) currentToken(ctx context.Context, api *vaultAPI) (string, error) {
 	if p.roleID == "" {
 		return p.token.read()
 	}
@@ -167,13 +194,14 @@ func (p *vaultProvider) currentToken(ctx context.Context, cl *vault.Client) (str
 		return p.login, nil
 	}
 	if p.login != "" && now.Before(p.expires) {
-		if err := p.renew(ctx, cl); err == nil {
+		if err := p.renew(ctx, api); err == nil {
 			return p.login, nil
 		}
 	}
-	return p.login, p.appRoleLogin(ctx, cl)
+	return p.login, p.appRoleLogin(ctx, api)
 }
 
+// forget drops the AppRole token tok, unless another run replaced it.
 func (p *vaultProvider) forget(tok string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -182,47 +210,68 @@ func (p *vaultProvider) forget(tok string) {
 	}
 }
 
-func (p *vaultProvider) appRoleLogin(ctx context.Context, cl *vault.Client) error {
+// vaultAuthAnswer is the answer of a login or a renewal.
+type vaultAuthAnswer struct {
+	Auth *struct {
+		ClientToken   string `json:"client_token"`
+		LeaseDuration int    `json:"lease_duration"`
+	} `json:"auth"`
+}
+
+// appRoleLogin logs in with the role id and the secret-id and keeps the
+// token.
+func (p *vaultProvider) appRoleLogin(ctx context.Context, api *vaultAPI) error {
 	sid, err := p.secretID.read()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, vaultTimeout)
 	defer cancel()
-	c, err := withToken(cl, "")
-	if err != nil {
-		return err
-	}
-	s, err := c.Logical().WriteWithContext(ctx, "auth/approle/login", map[string]any{"role_id": p.roleID, "secret_id": sid})
+	out, err := vaultAuth(ctx, api, "auth/approle/login", "", map[string]string{"role_id": p.roleID, "secret_id": sid})
 	if err != nil {
 		return fmt.Errorf("vault AppRole login: %w", err)
 	}
-	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
+	if out.Auth == nil || out.Auth.ClientToken == "" {
 		return errors.New("vault AppRole login: no token in the answer")
 	}
-	p.setToken(s.Auth.ClientToken, s.Auth.LeaseDuration)
+	p.setToken(out.Auth.ClientToken, out.Auth.LeaseDuration)
 	return nil
 }
 
-func (p *vaultProvider) renew(ctx context.Context, cl *vault.Client) error {
+// renew extends the AppRole token's lease (token renew-self).
+func (p *vaultProvider) renew(ctx context.Context, api *vaultAPI) error {
 	ctx, cancel := context.WithTimeout(ctx, vaultTimeout)
 	defer cancel()
-	c, err := withToken(cl, p.login)
-	if err != nil {
-		return err
-	}
-	s, err := c.Auth().Token().RenewSelfWithContext(ctx, 0)
-	if err != nil || s == nil || s.Auth == nil {
+	out, err := vaultAuth(ctx, api, "auth/token/renew-self", p.login, map[string]int{"increment": 0})
+	if err != nil || out.Auth == nil {
 		return fmt.Errorf("renew the vault token: %v", err)
 	}
-	tok := s.Auth.ClientToken
+	tok := out.Auth.ClientToken
 	if tok == "" {
 		tok = p.login
 	}
-	p.setToken(tok, s.Auth.LeaseDuration)
+	p.setToken(tok, out.Auth.LeaseDuration)
 	return nil
 }
 
+// vaultAuth PUTs in to an auth endpoint p with tok ("" none).
+func vaultAuth(ctx context.Context, api *vaultAPI, p, tok string, in any) (*vaultAuthAnswer, error) {
+	ans, err := api.do(ctx, http.MethodPut, p, nil, tok, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := ans.err(); err != nil {
+		return nil, err
+	}
+	var out vaultAuthAnswer
+	if err := ans.decode(&out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// setToken keeps tok, valid for ttl seconds (0: no expiry), to be renewed
+// after two thirds of it.
 func (p *vaultProvider) setToken(tok string, ttl int) {
 	now := p.now()
 	p.login = tok
@@ -232,19 +281,4 @@ func (p *vaultProvider) setToken(tok string, ttl int) {
 	}
 	d := time.Duration(ttl) * time.Second
 	p.renewAt, p.expires = now.Add(d*2/3), now.Add(d)
-}
-
-// withToken is a copy of cl that sends tok ("" none): the shared client
-// keeps no token, so concurrent runs never see each other's.
-func withToken(cl *vault.Client, tok string) (*vault.Client, error) {
-	c, err := cl.Clone()
-	if err != nil {
-		return nil, err
-	}
-	if tok == "" {
-		c.ClearToken()
-	} else {
-		c.SetToken(tok)
-	}
-	return c, nil
 }
