@@ -37,8 +37,53 @@ type Binaries struct {
 	// Self overrides the running executable's path (tests).
 	Self string
 
-	mu    sync.Mutex
-	cache map[string]Binary
+	mu     sync.Mutex
+	cache  map[string]Binary // by platform
+	byPath map[string]Binary
+	helper *string // HelperSum's answer, once known
+}
+
+// hash hashes the file at p once; b.mu is held.
+func (b *Binaries) hash(p string) (Binary, error) {
+	if bin, ok := b.byPath[p]; ok {
+		return bin, nil
+	}
+	bin, err := hashBinary(p)
+	if err != nil {
+		return Binary{}, err
+	}
+	if b.byPath == nil {
+		b.byPath = map[string]Binary{}
+	}
+	b.byPath[p] = bin
+	return bin, nil
+}
+
+// HelperSum is the sha256 of the running executable, which hosts whose
+// current release has this very build as bin/cl run the deploy's
+// probestage with (HostLib, see helperWrapper). It is "" — the shell
+// library then runs everywhere — when cl does not run on Linux, when Self
+// overrides the executable (tests' stand-ins cannot do it), when the
+// environment has CL_HOST_HELPER=0, or when the executable cannot be read.
+func (b *Binaries) HelperSum() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.helper != nil {
+		return *b.helper
+	}
+	sum := ""
+	defer func() { b.helper = &sum }()
+	if runtime.GOOS != "linux" || b.Self != "" || os.Getenv("CL_HOST_HELPER") == "0" {
+		return ""
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if bin, err := b.hash(self); err == nil { // For ships it too: hashed once
+		sum = bin.SHA256
+	}
+	return sum
 }
 
 // For returns the binary for goos/goarch ("linux", "amd64").
@@ -53,7 +98,7 @@ func (b *Binaries) For(goos, goarch string) (Binary, error) {
 	if err != nil {
 		return Binary{}, err
 	}
-	bin, err := hashBinary(p)
+	bin, err := b.hash(p)
 	if err != nil {
 		return Binary{}, err
 	}

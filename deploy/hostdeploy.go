@@ -121,7 +121,7 @@ func (r *hostRun) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", r.h.Name, err)
 	}
-	r.r = &remote{host: h, name: r.h.Name, target: r.target(), sent: &r.sent}
+	r.r = &remote{host: h, name: r.h.Name, target: r.target(), sent: &r.sent, helper: r.e.binaries().HelperSum()}
 	return nil
 }
 
@@ -137,7 +137,7 @@ func (r *hostRun) probe(ctx context.Context) error {
 	}
 	ctx = stepCtx
 	r.p, r.svc.systemd = p, p.Systemd
-	r.rep.Arch, r.rep.From, r.rep.Current = p.Arch, p.Current, p.Current
+	r.rep.Arch, r.rep.From, r.rep.Current, r.rep.Helper = p.Arch, p.Current, p.Current, p.Helper
 	bin, err := r.e.binaries().For("linux", p.Arch)
 	if err != nil {
 		return fmt.Errorf("%s (uname -m: %s): %w", r.h.Name, p.Machine, err)

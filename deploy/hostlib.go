@@ -41,12 +41,25 @@ const manifestMismatch = 98
 // the arguments are the same, and every call saves an exec on the host.
 const callWrapper = `if [ -f "$0" ]; then . "$0"; exit; fi; exit 97`
 
+// helperWrapper starts probestage ($1 is the deploying build's sha256,
+// then the command and its arguments; $3 after the shift is the target)
+// with the host's own cl, HostLib, when current's bin/cl is that very
+// build (its BinarySumPath says so): one Go process instead of the ~30
+// short programs the shell library runs. Otherwise, or with no sha256
+// given, it is callWrapper. Only shell builtins run before the exec.
+const helperWrapper = `H=$1; shift; h=; { read -r h <"$3/current/.celeroot/cl-sha256"; } 2>/dev/null; ` +
+	`if [ -n "$H" ] && [ "$h" = "$H" ] && [ -x "$3/current/bin/cl" ]; then exec "$3/current/bin/cl" hostlib "$@"; fi; ` +
+	callWrapper
+
 // remote runs library commands on one host and counts the bytes it sends.
 type remote struct {
 	host   hostexec.Host
 	name   string
 	target string
 	sent   *atomic.Int64
+	// helper is the sha256 of this cl when hosts running the same build
+	// may run probestage with it (Binaries.HelperSum; "" never).
+	helper string
 }
 
 func (r *remote) libPath() string { return path.Join(r.target, ".celeroot", hostLibName) }

@@ -388,7 +388,7 @@ untar() {
 # checked by the merge) must hold exactly the files its manifest lists.
 count() {
 	want=$(awk -F '\t' 'NF >= 4 { n++ } END { print n + 0 }' "$1/.celeroot/manifest")
-	have=$(find "$1" \( -type f -o -type l \) ! -path "$1/.celeroot/manifest" ! -path "$1/.celeroot/stage/*" | wc -l)
+	have=$(find "$1" \( -type f -o -type l \) ! -path "$1/.celeroot/manifest" ! -path "$1/.celeroot/cl-sha256" ! -path "$1/.celeroot/stage/*" | wc -l)
 	if [ "$want" -ne "$have" ]; then
 		die "release $2 has $have files, its manifest lists $want"
 	fi

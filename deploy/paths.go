@@ -17,7 +17,11 @@ var ErrUnsafePath = errors.New("unsafe path")
 const (
 	BinaryPath       = "bin/cl"
 	WorkerConfigPath = ".celeroot/worker.yaml"
-	reservedDir      = ".celeroot"
+	// BinarySumPath holds bin/cl's sha256 (a line): the deploy's wrapper
+	// reads it with the shell's read, to know whether the host's cl is
+	// the deploying build (binaryHelperWrapper).
+	BinarySumPath = ".celeroot/cl-sha256"
+	reservedDir   = ".celeroot"
 )
 
 // CheckPath refuses a release path that is absolute, empty, has empty,

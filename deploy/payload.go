@@ -148,6 +148,7 @@ func (hr *HostRelease) controlFiles(d Delta, o payloadOptions) []controlFile {
 		}
 		cs = append(cs, controlFile{stageDir + "manifest-part", []byte(part.String())})
 	}
+	cs = append(cs, controlFile{BinarySumPath, []byte(hr.Binary.SHA256 + "\n")})
 	return append(cs, controlFile{stageDir + "end", nil})
 }
 

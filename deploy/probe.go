@@ -25,6 +25,8 @@ type probeResult struct {
 	Unit    string
 	Enabled bool
 	StateOK bool
+	// Helper: the host's own cl answered (HostLib), not the shell library.
+	Helper bool
 	// Manifest is the current release's manifest (nil when there is none
 	// or it cannot be read).
 	Manifest *Manifest
@@ -72,6 +74,8 @@ func parseProbe(out []byte) (probeResult, error) {
 			p.Enabled = true
 		case "state_ok":
 			p.StateOK = true
+		case "helper":
+			p.Helper = v == "cl"
 		}
 	}
 	if len(bytes.TrimSpace(manifest)) > 0 {

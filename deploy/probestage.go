@@ -61,7 +61,7 @@ func (r *remote) startStage(ctx context.Context, args ...string) (*stageSession,
 	s.out = newMarkerSplitter(token, maxProbeOutput, maxOutput, func() { cancel(errStageOutput) })
 	pr, pw := io.Pipe()
 	s.stdin = pw
-	argv := append([]string{"/bin/sh", "-c", callWrapper, r.libPath(), "probestage", token}, args...)
+	argv := append([]string{"/bin/sh", "-c", helperWrapper, r.libPath(), r.helper, "probestage", token}, args...)
 	go func() {
 		defer close(s.done)
 		s.res, s.stderr, s.err = r.run(ctx, hostexec.Command{Argv: argv, Stdin: pr, Stdout: s.out,

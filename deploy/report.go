@@ -135,7 +135,10 @@ type HostReport struct {
 	Transfer string `json:"transfer,omitempty"`
 	// Reloaded: the worker took the release with a reload (SIGUSR1), not
 	// a restart (only task files changed).
-	Reloaded     bool      `json:"reloaded,omitempty"`
+	Reloaded bool `json:"reloaded,omitempty"`
+	// Helper: the host's own cl (the deploying build, bin/cl of the
+	// current release) probed and staged, not the shell library.
+	Helper       bool      `json:"helper,omitempty"`
 	BytesSent    int64     `json:"bytes_sent"`
 	FilesSent    int       `json:"files_sent"`
 	FilesLinked  int       `json:"files_linked"`

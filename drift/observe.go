@@ -208,7 +208,7 @@ awk '/: FAILED open or read$/ {sub(/: FAILED open or read$/, ""); print "missing
 n=0; awk -F '\t' 'NR>1 && $2=="120000" {print $1 "\t" $5}' .celeroot/manifest | while [ "$n" -lt 200 ] && IFS='	' read -r p t; do
 if [ ! -L "$p" ]; then echo "missing=$p"; n=$((n + 1)); elif [ "$(readlink "$p")" != "$t" ]; then echo "changed=$p"; n=$((n + 1)); fi
 done
-[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest ! -path ./.celeroot/stat -print |
+[ "$3" = all ] && find . ! -type d ! -path ./.celeroot/manifest ! -path ./.celeroot/stat ! -path ./.celeroot/cl-sha256 -print |
 awk -F '\t' 'NR==FNR {if (FNR>1) m[$1]=1; next} {sub(/^\.\//, "")} !($0 in m) {print "added=" $0; if (++n >= 200) exit}' .celeroot/manifest -
 ) fi
 fi

@@ -25,7 +25,8 @@ func TestDeployDeltaRollbackPrune(t *testing.T) {
 	}
 	for _, h := range d.f.Hosts {
 		hr := hostReport(rep, h.Name)
-		if hr.Outcome != deploy.OutcomeDeployed || hr.Transfer != "full" || d.current(h) != v1 || d.worker(h) != v1 {
+		// A new host has no cl yet: the shell library stages there.
+		if hr.Outcome != deploy.OutcomeDeployed || hr.Transfer != "full" || hr.Helper || d.current(h) != v1 || d.worker(h) != v1 {
 			t.Fatalf("%s after the first deploy: %+v (current %s, worker %s)", h.Name, hr, d.current(h), d.worker(h))
 		}
 	}
@@ -56,6 +57,10 @@ func TestDeployDeltaRollbackPrune(t *testing.T) {
 		// small to be worth the host's gzip): a few KiB, not bin/cl.
 		if hr.FilesSent != 1 || hr.FilesLinked < 4 || hr.BytesSent > int64(len(content))+8192 || d.current(h) != v2 || d.worker(h) != v2 {
 			t.Fatalf("%s: one-file deploy %+v", h.Name, hr)
+		}
+		// Current's bin/cl is this very build: it probed and staged.
+		if !hr.Helper {
+			t.Errorf("%s: the shell library staged, not the host's cl (the deploying build)", h.Name)
 		}
 		// Only a task file changed: the worker reloads, no new process.
 		if hb, _, _ := d.q.Worker(ctx, h.Name); !hr.Reloaded || hb.PID != pids[h.Name] || !hb.Reload {
