@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/celeroot/celeroot/agent"
@@ -42,9 +43,11 @@ var files embed.FS
 
 // Dashboard is the UI's http.Handler.
 type Dashboard struct {
-	src   Source
-	opts  Options
-	pages map[string]*template.Template
+	src  Source
+	opts Options
+	// pages are parsed at the first page asked for: an agent whose
+	// dashboard nobody opens does not hold them (~300 KB).
+	pages func() map[string]*template.Template
 	mux   *http.ServeMux
 }
 
@@ -62,7 +65,7 @@ func New(src Source, opts Options) *Dashboard {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dashboard{src: src, opts: opts, pages: parsePages(), mux: http.NewServeMux()}
+	d := &Dashboard{src: src, opts: opts, pages: sync.OnceValue(parsePages), mux: http.NewServeMux()}
 	static, _ := fs.Sub(files, "static")
 	d.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	d.mux.HandleFunc("GET /ui/{$}", d.fleet)

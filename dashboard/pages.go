@@ -44,7 +44,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 		tmpl = "livepart"
 	}
 	var buf bytes.Buffer
-	if err := d.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
+	if err := d.pages()[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
 		d.opts.Log.Error("dashboard: render", "page", name, "err", err)
 		http.Error(w, "dashboard: render "+name+": "+err.Error(), http.StatusInternalServerError)
 		return
