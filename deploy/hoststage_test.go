@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -35,7 +36,24 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CL_TEST_HOSTLIB") == "1" {
 		os.Exit(HostLib(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv("CL_TEST_AWAIT_HUP") == "1" {
+		awaitHUP()
+	}
 	os.Exit(m.Run())
+}
+
+// awaitHUP is a supervisor's stand-in: exit 42 on SIGHUP, 0 after a
+// minute. Unlike sleep, it takes SIGHUP even when the tests run with it
+// ignored (nohup), which a child would inherit.
+func awaitHUP() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	select {
+	case <-c:
+		os.Exit(42)
+	case <-time.After(time.Minute):
+		os.Exit(0)
+	}
 }
 
 // The two implementations: the shell library, and HostLib.
@@ -846,10 +864,9 @@ func TestHostLibSvRestartMatchesShell(t *testing.T) {
 	w.trees("sv-restart exec", v1.Version)
 
 	// A supervisor of the same command: SIGHUP.
-	sleep, _ := exec.LookPath("sleep")
 	sups := map[string]*exec.Cmd{}
 	w.each(func(impl, tg string) error {
-		sup := &exec.Cmd{Path: sleep, Args: []string{"cl-supervise-" + name, "60"}}
+		sup := &exec.Cmd{Path: os.Args[0], Args: []string{"cl-supervise-" + name}, Env: append(os.Environ(), "CL_TEST_AWAIT_HUP=1")}
 		if err := sup.Start(); err != nil {
 			return err
 		}
@@ -868,8 +885,8 @@ func TestHostLibSvRestartMatchesShell(t *testing.T) {
 	for impl, sup := range sups {
 		err := sup.Wait()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
-			t.Errorf("sv-restart hup (%s): the supervisor ended with %v, want SIGHUP", impl, err)
+		if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+			t.Errorf("sv-restart hup (%s): the supervisor ended with %v, want exit 42 (its SIGHUP)", impl, err)
 		}
 	}
 	w.trees("sv-restart hup", v2.Version)
