@@ -13,16 +13,19 @@
 #   deploy: a one-file change deployed by `cl host deploy --all` with
 #           REV's build, another with the work tree's (both ship the same
 #           bin/cl, the work tree's, through CL_DIST)
+#   helper: the same, both with the work tree's build: A with
+#           CL_HOST_HELPER=0 (the shell library stages), B as it is (the
+#           host's cl stages); REV is not used (give HEAD)
 #
 # and prints one line per round, then the medians and the ratios.
 #
-# Usage: bench/ab/ab.sh REV drift|deploy [N] [ROUNDS]   (default 20 hosts, 5 rounds; needs root)
+# Usage: bench/ab/ab.sh REV drift|deploy|helper [N] [ROUNDS]   (default 20 hosts, 5 rounds; needs root)
 set -euo pipefail
-REV=${1:?usage: bench/ab/ab.sh REV drift|deploy [N] [ROUNDS]}
-WHAT=${2:?usage: bench/ab/ab.sh REV drift|deploy [N] [ROUNDS]}
+REV=${1:?usage: bench/ab/ab.sh REV drift|deploy|helper [N] [ROUNDS]}
+WHAT=${2:?usage: bench/ab/ab.sh REV drift|deploy|helper [N] [ROUNDS]}
 N=${3:-20}
 ROUNDS=${4:-5}
-case $WHAT in drift | deploy) ;; *) echo "bench/ab: measure drift or deploy, not $WHAT" >&2; exit 2 ;; esac
+case $WHAT in drift | deploy | helper) ;; *) echo "bench/ab: measure drift, deploy or helper, not $WHAT" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
 git rev-parse --verify -q "$REV^{commit}" >/dev/null || { echo "bench/ab: $REV is not a commit here (git log names them)" >&2; exit 2; }
@@ -30,11 +33,15 @@ git rev-parse --verify -q "$REV^{commit}" >/dev/null || { echo "bench/ab: $REV i
 # shellcheck source=bench/lib.sh
 . "$here/../lib.sh"
 bench_init "ab-$WHAT" "$N"
-echo "== cl at $REV" >&2
-git worktree add -q --detach "$work/rev" "$REV"
-bench_on_exit+=("git worktree remove --force '$work/rev'")
-(cd "$work/rev" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/cl-a" ./cmd/cl)
 A="$work/cl-a" B="$CL"
+if [ "$WHAT" = helper ]; then
+	A=$B
+else
+	echo "== cl at $REV" >&2
+	git worktree add -q --detach "$work/rev" "$REV"
+	bench_on_exit+=("git worktree remove --force '$work/rev'")
+	(cd "$work/rev" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/cl-a" ./cmd/cl)
+fi
 mkdir -p "$work/dist/cl_linux_amd64"
 cp "$B" "$work/dist/cl_linux_amd64/cl"
 export CL_DIST="$work/dist"
@@ -54,10 +61,11 @@ timed() {
 	[ "$c" = 1 ] && { echo "bench/ab: $* failed:" >&2; tail -5 "$work/out" >&2; exit 1; }
 	printf '%.3f(%s)' "$(echo "$e - $s" | bc -l)" "$c"
 }
-# deployed CL TAG: a one-file change deployed by CL, its seconds.
+# deployed CL TAG [HELPER]: a one-file change deployed by CL (with
+# CL_HOST_HELPER=HELPER when given), its seconds.
 deployed() {
 	bench_change "$repo" "$2"
-	CL=$1 bench_deploy "$repo" | cut -d' ' -f1
+	CL_HOST_HELPER=${3-} CL=$1 bench_deploy "$repo" | cut -d' ' -f1
 }
 
 : >"$work/rounds"
@@ -68,6 +76,7 @@ for r in $(seq "$ROUNDS"); do
 		line+=" $(timed "$B" -c "$repo/cl.yaml" cluster drift) $(timed "$A" -c "$repo/cl.yaml" plan) $(timed "$B" -c "$repo/cl.yaml" plan)"
 		;;
 	deploy) line="$(deployed "$A" "a $r") $(deployed "$B" "b $r")" ;;
+	helper) line="$(deployed "$A" "a $r" 0) $(deployed "$B" "b $r")" ;;
 	esac
 	echo "$line" | tee -a "$work/rounds" >&2
 done
@@ -75,7 +84,9 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 col() { awk -v c="$1" '{print $c}' "$work/rounds" | sed 's/(.*//' | median; }
 
 echo
-echo "bench/ab/ab.sh $REV $WHAT $N $ROUNDS, $(date -u +%F), $N hosts; A = $REV, B = the work tree; medians of $ROUNDS interleaved rounds; load average $load_before before, $load_after after."
+what_a=$REV
+[ "$WHAT" = helper ] && what_a="the work tree with CL_HOST_HELPER=0"
+echo "bench/ab/ab.sh $REV $WHAT $N $ROUNDS, $(date -u +%F), $N hosts; A = $what_a, B = the work tree; medians of $ROUNDS interleaved rounds; load average $load_before before, $load_after after."
 echo
 case $WHAT in
 drift)
@@ -84,7 +95,7 @@ drift)
 	echo "| --- | --- | --- | --- | --- | --- | --- |"
 	echo "| $f | $da ($(ratio "$da" "$f")) | $db ($(ratio "$db" "$f")) | $(ratio "$db" "$da") | $pa | $pb | $(ratio "$pb" "$pa") |"
 	;;
-deploy)
+deploy | helper)
 	da=$(col 1) db=$(col 2)
 	echo "| one-file deploy A s | one-file deploy B s | B / A |"
 	echo "| --- | --- | --- |"
