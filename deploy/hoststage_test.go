@@ -142,6 +142,22 @@ func (w *hsTwin) each(fn func(impl, target string) error) {
 	}
 }
 
+// spoilStatRecord appends a malformed line to release v's stat record on
+// both hosts: such a record is no record, so every kept file is hashed
+// (and recorded when unchanged).
+func (w *hsTwin) spoilStatRecord(v string) {
+	w.t.Helper()
+	w.each(func(impl, tg string) error {
+		f, err := os.OpenFile(tg+"/releases/"+v+"/.celeroot/stat", os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteString("not an identity\n")
+		return err
+	})
+}
+
 func hsSkip(impl, target string) []byte { return []byte("0\n") }
 
 // probestage runs probestage on both hosts (probing release v) with the
@@ -582,17 +598,7 @@ func TestHostLibMatchesShell(t *testing.T) {
 		}
 		return os.Chtimes(tg+"/releases/"+v2.Version, hsTime0.Add(time.Hour), hsTime0.Add(time.Hour))
 	})
-	// A stat record with a malformed line is no record: every kept file
-	// is hashed (and recorded when unchanged).
-	w.each(func(impl, tg string) error {
-		f, err := os.OpenFile(tg+"/releases/"+v2.Version+"/.celeroot/stat", os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = f.WriteString("not an identity\n")
-		return err
-	})
+	w.spoilStatRecord(v2.Version)
 	files3 := hsCopy(files2)
 	files3["tasks/b/new.sh"] = "echo newer\n"
 	v3 := hsRelease(t, 3, files3)
@@ -780,17 +786,7 @@ func TestHostLibReloadMatchesShell(t *testing.T) {
 	w.trees("reload", v2.Version)
 
 	sleep, _ := exec.LookPath("sleep")
-	// A stat record with a malformed line is no record: every kept file
-	// is hashed (and recorded when unchanged).
-	w.each(func(impl, tg string) error {
-		f, err := os.OpenFile(tg+"/releases/"+v2.Version+"/.celeroot/stat", os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = f.WriteString("not an identity\n")
-		return err
-	})
+	w.spoilStatRecord(v2.Version)
 	files3 := hsCopy(files2)
 	files3["tasks/a/one.sh"] = "echo 1\n"
 	v3 := hsRelease(t, 3, files3)
