@@ -22,6 +22,7 @@ const (
 	DefaultBackupKeep          = 7
 	DefaultSSHPort             = 22
 	DefaultSSHTimeout          = 30 * time.Second
+	DefaultSSHPersist          = 60 * time.Second
 	DefaultKnownHosts          = "~/.ssh/known_hosts"
 	DefaultHostKeyPolicy       = "strict"
 	DefaultKeyRotationSchedule = "0 3 1 * *"
@@ -92,6 +93,7 @@ func (c *Config) applyDefaults() {
 	setStr(&c.SSH.DefaultUser, DefaultUser())
 	setInt(&c.SSH.DefaultPort, DefaultSSHPort, has("ssh.default_port"))
 	setDur(&c.SSH.Timeout, DefaultSSHTimeout, has("ssh.timeout"))
+	setDur(&c.SSH.Persist, DefaultSSHPersist, has("ssh.persist"))
 	setStr(&c.SSH.KnownHosts, DefaultKnownHosts)
 	setStr(&c.SSH.HostKeyPolicy, DefaultHostKeyPolicy)
 	setStr(&c.SSH.KeyRotation.Schedule, DefaultKeyRotationSchedule)

@@ -76,6 +76,7 @@ type SSH struct {
 	DefaultKey    string      `yaml:"default_key,omitempty" json:"default_key,omitempty"`
 	DefaultPort   int         `yaml:"default_port" json:"default_port"`
 	Timeout       Duration    `yaml:"timeout" json:"timeout"`
+	Persist       Duration    `yaml:"persist" json:"persist"`
 	KnownHosts    string      `yaml:"known_hosts" json:"known_hosts"`
 	HostKeyPolicy string      `yaml:"host_key_policy" json:"host_key_policy"`
 	JumpHost      string      `yaml:"jump_host,omitempty" json:"jump_host,omitempty"`

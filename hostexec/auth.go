@@ -21,6 +21,7 @@ import (
 // key and process.
 type authenticator struct {
 	useAgent bool
+	sock     string // the agent's socket; $SSH_AUTH_SOCK when empty
 	prompt   func(keyFile string) ([]byte, error)
 	log      *slog.Logger
 
@@ -86,7 +87,10 @@ func (a *authenticator) signers(keyFiles []string) (offer, func(), error) {
 }
 
 func (a *authenticator) agentSigners() ([]ssh.Signer, func()) {
-	sock := os.Getenv("SSH_AUTH_SOCK")
+	sock := a.sock
+	if sock == "" {
+		sock = os.Getenv("SSH_AUTH_SOCK")
+	}
 	if !a.useAgent || sock == "" {
 		return nil, func() {}
 	}

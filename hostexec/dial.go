@@ -25,9 +25,14 @@ func (p *Pool) connect(ctx context.Context, t Target) (*ssh.Client, error) {
 	}
 	defer func() { <-p.handshakes }()
 
+	if p.opts.Mux != nil {
+		if cl, err, ok := p.viaMux(ctx, t); ok {
+			return cl, err
+		}
+	}
 	keys, closeAgent, err := p.auth.signers(t.KeyFiles)
 	if err != nil {
-		return nil, err
+		return nil, keysError{err}
 	}
 	defer closeAgent()
 

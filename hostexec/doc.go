@@ -75,6 +75,21 @@
 // ErrAuthFailed, ErrHostKeyUnknown, ErrHostKeyMismatch, ErrConnLost;
 // Reason turns an error into a short word for status output.
 //
+// # The connection mux
+//
+// With Options.Mux set, a Pool gets its connections through a mux (mux.go,
+// muxserve.go): one background process per user and build that holds the
+// SSH connections of short-lived cl commands for Mux.Persist, as OpenSSH's
+// ControlPersist does. The mux dials with the options the client sends and
+// relays its failures with the same reason and message; the client then
+// speaks SSH to the mux over the unix socket and the mux relays channels
+// to the host. The mux runs at most 9 channels at once per host
+// connection, reuses an idle connection only after a keepalive answer and
+// while known_hosts and the key files are unchanged, and trusts only
+// clients of its own user id (SO_PEERCRED, a 0700 directory). When no mux
+// can be reached or started, or for errors the client must reproduce
+// (reading keys, prompting), the Pool dials directly.
+//
 // # Killing a remote command on cancel
 //
 // A signal request alone is not enough: OpenSSH only handles it since

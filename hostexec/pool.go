@@ -39,7 +39,7 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	return &Pool{
 		opts:       o,
-		auth:       &authenticator{useAgent: o.Agent, prompt: o.PassphrasePrompt, log: o.Logger},
+		auth:       &authenticator{useAgent: o.Agent, sock: o.AgentSocket, prompt: o.PassphrasePrompt, log: o.Logger},
 		hostKeys:   &knownHosts{file: o.KnownHostsFile, policy: o.Policy, log: o.Logger},
 		handshakes: make(chan struct{}, o.MaxHandshakes),
 		conns:      map[string]*conn{},

@@ -154,12 +154,17 @@ type Options struct {
 	// KillGrace is the time a cancelled remote command gets between TERM
 	// and KILL (DefaultKillGrace when zero).
 	KillGrace time.Duration
-	// Agent offers the keys of the ssh-agent at SSH_AUTH_SOCK, when set.
-	Agent bool
+	// Agent offers the keys of the ssh-agent at AgentSocket
+	// ($SSH_AUTH_SOCK when empty), when set.
+	Agent       bool
+	AgentSocket string
 	// PassphrasePrompt asks for a key's passphrase; nil when not on a
 	// terminal, in which case a protected key must be in the agent.
 	PassphrasePrompt func(keyFile string) ([]byte, error)
 	Logger           *slog.Logger
+	// Mux, when set, gets connections from a connection mux shared with
+	// other processes of this user (see mux.go); nil dials directly.
+	Mux *Mux
 }
 
 func (o Options) withDefaults() (Options, error) {

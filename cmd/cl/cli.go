@@ -39,6 +39,7 @@ type CLI struct {
 	Apply      ApplyCmd      `cmd:"" help:"Apply a plan (saved, or made now) under the deploy lock."`
 	Agent      AgentCmd      `cmd:"" help:"The GitOps agent: track a branch, plan and apply each commit, serve webhooks, status and metrics."`
 	Host       HostCmd       `cmd:"" help:"Manage the host registry in cl.yaml."`
+	Mux        MuxCmd        `cmd:"" help:"The background process that keeps SSH connections open between cl commands (ssh.persist): status, stop."`
 	Supervise  SuperviseCmd  `cmd:"" help:"Keep the worker running on hosts without systemd (used by deploys)."`
 	Task       TaskCmd       `cmd:"" help:"Run tasks on hosts through the Redis queues; status, logs, kill."`
 	Dev        DevCmd        `cmd:"" help:"Run an in-memory Redis and a worker per local host on this machine (development only)."`

@@ -15,6 +15,7 @@ import (
 // one they must be in the ssh-agent).
 func sshOptions(a *App, cfg *config.Config) hostexec.Options {
 	opts := hostexec.OptionsFor(cfg, a.Log)
+	opts.Mux = muxFor(a, cfg)
 	if f, ok := a.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		opts.PassphrasePrompt = func(keyFile string) ([]byte, error) {
 			fmt.Fprintf(a.Stderr, "passphrase for %s: ", keyFile)
