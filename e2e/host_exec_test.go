@@ -15,7 +15,8 @@ import (
 
 // TestHostExec runs cl host exec on real sshd test hosts: each host's
 // output prefixed and grouped, a failing host makes exit 1 and is named,
-// hostile words reach the remote program intact, -o json, a per-host
+// the next command reuses the connections the mux kept, hostile words
+// reach the remote program intact, -o json, a per-host
 // timeout kills the remote command, a cut-off host is named, and the run is
 // audited with its argv. No worker runs anywhere: SSH is all it needs.
 func TestHostExec(t *testing.T) {
@@ -46,6 +47,36 @@ func TestHostExec(t *testing.T) {
 		t.Errorf("no summary table:\n%s", out)
 	}
 
+	// The command reached the hosts through this user's mux (ssh.persist),
+	// which keeps each connection for the next command.
+	muxConns := func() map[string]time.Time {
+		t.Helper()
+		out, stderr, code := cl("-o", "json", "mux", "status")
+		var st struct {
+			Running bool `json:"running"`
+			Conns   []struct {
+				Target string    `json:"target"`
+				Since  time.Time `json:"since"`
+			} `json:"conns"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || !st.Running {
+			t.Fatalf("cl mux status: exit %d, %v\n%s%s", code, err, out, stderr)
+		}
+		since := map[string]time.Time{}
+		for _, h := range f.Hosts {
+			for _, c := range st.Conns {
+				if strings.HasSuffix(c.Target, "@"+h.Addr+":22") {
+					since[h.Name] = c.Since
+				}
+			}
+		}
+		return since
+	}
+	first := muxConns()
+	if len(first) != len(f.Hosts) {
+		t.Fatalf("the mux holds connections to %v, want all %d hosts", first, len(f.Hosts))
+	}
+
 	// One host fails: exit 1, named; the others' output is all there.
 	bad := f.Hosts[1].Name
 	out, stderr, code = cl("host", "exec", "--all", "--group", "--", "sh", "-c", `hostname; [ "$(hostname)" != "$1" ] || exit 4`, "sh", bad)
@@ -56,6 +87,10 @@ func TestHostExec(t *testing.T) {
 		if !strings.Contains(out, "== "+h.Name+": exit ") || !strings.Contains(out, "\n"+h.Name+"\n") {
 			t.Errorf("grouped output lacks %s:\n%s", h.Name, out)
 		}
+	}
+
+	if again := muxConns(); len(again) != len(f.Hosts) || !again[bad].Equal(first[bad]) {
+		t.Errorf("the second command did not reuse the mux's connections: %v, then %v", first, again)
 	}
 
 	// Hostile words arrive as they were given, one argument each.

@@ -55,7 +55,7 @@ type Mux struct {
 	Persist time.Duration // how long the mux keeps a connection nobody uses
 	// Command starts a mux serving Socket (`cl mux serve …`) when nothing
 	// answers there; it is started detached, in its own session, with
-	// stdin and stdout on /dev/null and stderr on Socket+".log". Nil:
+	// stdin and stdout on /dev/null, stderr on Socket+".log", in "/". Nil:
 	// never start one.
 	Command []string
 }
@@ -254,6 +254,12 @@ func (p *Pool) viaMux(ctx context.Context, t Target) (cl *ssh.Client, err error,
 	if req.Agent && req.AgentSocket == "" {
 		req.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
 	}
+	// The mux runs in another directory, maybe with another HOME.
+	req.Target.KeyFiles = nil
+	for _, f := range t.KeyFiles {
+		req.Target.KeyFiles = append(req.Target.KeyFiles, absPath(f))
+	}
+	req.KnownHosts, req.AgentSocket = absPath(req.KnownHosts), absPath(req.AgentSocket)
 	// The mux answers within its dial's deadline: one per hop, and one
 	// keepalive round trip.
 	deadline := time.Now().Add(time.Duration(len(t.Jump)+2)*p.opts.ConnectTimeout + 5*time.Second)
@@ -292,6 +298,20 @@ func (p *Pool) viaMux(ctx context.Context, t Target) (cl *ssh.Client, err error,
 	_ = nc.SetDeadline(time.Time{})
 	log.Debug("ssh connected through the mux")
 	return ssh.NewClient(c, chans, reqs), nil, true
+}
+
+// absPath makes a file name absolute, expanding a leading ~; "" stays "".
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if e, err := expandHome(p); err == nil {
+		p = e
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // dialMux connects to the mux's socket, starting the mux when nothing
@@ -336,6 +356,7 @@ func startMux(ctx context.Context, m *Mux) error {
 	defer logf.Close()
 	cmd := exec.Command(m.Command[0], m.Command[1:]...)
 	cmd.Stderr = logf
+	cmd.Dir = "/" // not to keep the starting command's directory busy
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return err

@@ -1,7 +1,9 @@
 package hostexec
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -321,5 +323,47 @@ func TestMuxCapsChannels(t *testing.T) {
 	wg.Wait()
 	if n := f.srv.maxSessions.Load(); n > 9 || n < 8 {
 		t.Errorf("%d sessions at once on the host, want 8 or 9 (sshd's MaxSessions is 10)", n)
+	}
+}
+
+// The mux runs elsewhere (in /, maybe with another HOME): the client
+// sends it absolute file names.
+func TestMuxRequestHasAbsolutePaths(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Dir(f.target.KeyFiles[0])
+	t.Chdir(dir)
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan muxRequest, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var req muxRequest
+		line, _ := readLine(bufio.NewReader(c))
+		_ = json.Unmarshal(line, &req)
+		got <- req
+	}()
+	tg := f.target
+	tg.KeyFiles = []string{filepath.Base(tg.KeyFiles[0])}
+	o := f.options()
+	o.KnownHostsFile = "./" + filepath.Base(o.KnownHostsFile)
+	o.Mux = &Mux{Socket: sock, Persist: time.Minute}
+	if filepath.Dir(f.options().KnownHostsFile) != dir {
+		t.Fatal("the fixture keeps known_hosts and the key in different directories")
+	}
+	// The fake mux hangs up: the pool dials directly, with the relative names.
+	if _, err := NewPoolOrFatal(t, o).Get(context.Background(), tg); err != nil {
+		t.Fatal(err)
+	}
+	req := <-got
+	if req.KnownHosts != f.options().KnownHostsFile || len(req.Target.KeyFiles) != 1 || req.Target.KeyFiles[0] != f.target.KeyFiles[0] {
+		t.Errorf("sent known_hosts %q, keys %q; want %q, %q", req.KnownHosts, req.Target.KeyFiles, f.options().KnownHostsFile, f.target.KeyFiles)
 	}
 }

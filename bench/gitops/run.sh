@@ -12,7 +12,8 @@
 #      timed by bench/gitops/main.go through a byte-counting TCP proxy;
 #   4. 500 hosts in cl.yaml (the test hosts and the rest on 127.0.x.y where
 #      nothing listens: they fail at once, connection refused): `cl plan`
-#      wall time; an agent (--no-auto-apply) that plans them: its plan time
+#      wall time with ssh.persist: 0 (every connection new), as the first
+#      command (starts the mux) and as the next one (the mux's connections); an agent (--no-auto-apply) that plans them: its plan time
 #      (status last_plan: from the fetched revision to the plan) for its
 #      first commit (every connection new) and for RUNS one-file changes
 #      (warm connections), and its peak RSS (VmHWM).
@@ -140,18 +141,33 @@ fetch=$("$work/gitopsbench" -upstream "127.0.0.1:$gport" -repo fleet.git -n "$FE
 echo "$fetch" >&2
 fv() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$fetch"; }
 
-echo "== $BIG hosts in cl.yaml: cl plan, $RUNS runs; an agent planning them" >&2
+echo "== $BIG hosts in cl.yaml: cl plan, $RUNS runs each direct (ssh.persist: 0), cold and warm mux; an agent planning them" >&2
 big="$work/repo$BIG"
 bench_repo "$big" "bench$BIG" $((BIG - N))
-: >"$work/plan_runs"
-for r in $(seq "$RUNS"); do
+# time_plan FILE: one `cl plan` of $big, its wall time appended to FILE.
+time_plan() {
+	local s e rc=0
 	s=$(date +%s.%N)
-	rc=0
 	"$CL" -c "$big/cl.yaml" plan >"$work/plan.txt" 2>&1 || rc=$?
 	e=$(date +%s.%N)
 	[ "$rc" = 2 ] || { echo "bench/gitops: cl plan exited $rc (want 2: changes):" >&2; tail -5 "$work/plan.txt" >&2; exit 1; }
-	python3 -c "print('%.3f' % ($e - $s))" | tee -a "$work/plan_runs" >&2
+	python3 -c "print('%.3f' % ($e - $s))" | tee -a "$1" >&2
+}
+: >"$work/plan_direct_runs"
+: >"$work/plan_cold_runs"
+: >"$work/plan_runs"
+sed -i 's/^ssh:$/ssh:\n  persist: 0s/' "$big/cl.yaml"
+git -C "$big" commit -qam "direct ssh"
+for r in $(seq "$RUNS"); do time_plan "$work/plan_direct_runs"; done
+git -C "$big" reset -q --hard HEAD~1
+# Cold: no mux runs, so the plan starts one and every connection is new;
+# warm: the next plans within ssh.persist (60 s) reuse its connections.
+for r in $(seq "$RUNS"); do
+	"$CL" mux stop >/dev/null
+	time_plan "$work/plan_cold_runs"
+	time_plan "$work/plan_runs"
 done
+"$CL" mux stop >/dev/null
 plan_deploys=$(grep -c 'deploy ' "$work/plan.txt" || true)
 git clone -q --bare "$big" "$gitbase/fleet$BIG.git"
 start_agent agent$BIG "fleet$BIG.git" --no-auto-apply
@@ -183,6 +199,8 @@ ag_s=$(col 1 "$work/agent_runs")
 dp_s=$(col 1 "$work/deploy_runs")
 over_ms=$(python3 -c "print('%.0f' % (($ag_s - $dp_s) * 1000))")
 plan_s=$(col 1 "$work/plan_runs")
+plan_cold_s=$(col 1 "$work/plan_cold_runs")
+plan_direct_s=$(col 1 "$work/plan_direct_runs")
 # seconds of a Go duration (850ms, 1.2s)
 secs() { sed -E 's/([0-9.]+)ms$/\1 0.001/; s/([0-9.]+)s$/\1 1/' | awk '{printf "%.3f\n", $1 * $2}'; }
 bigplan_s=$(awk '{print $3}' "$work/bigplan_runs" | secs | median)
@@ -201,7 +219,9 @@ tasks/nginx_management/reload.sh. Medians of $RUNS runs. Load average $load_befo
 | the agent's overhead (webhook − deploy) | ${over_ms} ms | ≤ 300 ms | $(met "$over_ms <= 300") |
 | poll with no change: one fetch (sync.Source, git://, loopback) | $(fv median_ms) ms median, $(fv p90_ms) ms p90 of $FETCHES | | |
 | poll with no change: bytes on the wire | $(fv sent_bytes) sent, $(fv recv_bytes) received | | |
-| \`cl plan\`, $BIG hosts ($N real, $((BIG - N)) refused) | ${plan_s} s (runs $(runs 1 "$work/plan_runs")) | ≤ 1 s | $(met "$plan_s <= 1") |
+| \`cl plan\`, $BIG hosts ($N real, $((BIG - N)) refused), connections kept by the mux from the previous command (ssh.persist) | ${plan_s} s (runs $(runs 1 "$work/plan_runs")) | ≤ 1 s | $(met "$plan_s <= 1") |
+| the same, first command (starts the mux; every connection new) | ${plan_cold_s} s (runs $(runs 1 "$work/plan_cold_runs")) | | |
+| the same, \`ssh.persist: 0\` (every connection new, no mux) | ${plan_direct_s} s (runs $(runs 1 "$work/plan_direct_runs")) | | |
 | the agent's plan of a new commit, $BIG hosts, warm connections (status last_plan) | ${bigplan_s} s (runs $(awk '{print $3}' "$work/bigplan_runs" | paste -sd, | sed 's/,/, /g')) | ≤ 1 s | $(met "$bigplan_s <= 1") |
 | the agent's first plan, $BIG hosts (every connection new) | $big_plan_cold | | |
 | the agent's plan of a new commit, $N hosts (in the webhook runs) | ${agplan_s} s (runs $(runs 4 "$work/agent_runs")) | | |
