@@ -14,6 +14,8 @@
 # Prints a markdown table with cl/rsync ratios (docs/benchmarks.md keeps one).
 #
 # Usage: bench/deploy/run.sh [HOSTS]      (default 20; needs root)
+# Env:   RUNS (5); REUSE=1 keeps SSH connections between commands on both
+#        sides (cl's mux, rsync's ssh ControlPersist); default: fresh ones
 # Needs: sshd, ip (openssh-server, iproute2), redis-server, rsync, git, python3, go.
 set -euo pipefail
 N=${1:-20}
@@ -26,6 +28,19 @@ bench_init deploy "$N" rsync
 repo="$work/repo"
 echo "== config repository: examples/fleet's tasks, $N hosts" >&2
 bench_repo "$repo"
+# Like for like: by default every cl command and every rsync opens fresh SSH
+# connections (cl with ssh.persist: 0, rsync as it comes); REUSE=1 lets both
+# keep them between commands (cl's mux with ssh.persist 60s, rsync through
+# OpenSSH's ControlMaster with ControlPersist 60s).
+rsync_ssh="ssh $ssh_opts"
+if [ "${REUSE:-0}" = 1 ]; then
+	rsync_ssh="$rsync_ssh -o ControlMaster=auto -o ControlPersist=60 -o ControlPath=$work/cm-%C"
+	reuse_note="Connections kept between commands: cl's mux (ssh.persist 60 s), rsync's ssh with ControlPersist 60 s."
+else
+	sed -i 's/^ssh:$/ssh:\n  persist: 0s/' "$repo/cl.yaml"
+	git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qam "fresh connections"
+	reuse_note="Fresh connections for every command: cl with ssh.persist: 0, rsync's ssh without ControlMaster (REUSE=1 keeps them on both sides)."
+fi
 deploy() { bench_deploy "$repo"; }
 change() { bench_change "$repo" "$1"; }
 
@@ -34,7 +49,7 @@ rsync_all() {
 	local start end i pids=()
 	start=$(date +%s.%N)
 	for i in "${!addrs[@]}"; do
-		rsync -a --checksum --stats -e "ssh $ssh_opts" "$1/" "$user@${addrs[$i]}:$2/" >"$work/rsync.$i" 2>&1 </dev/null &
+		rsync -a --checksum --stats -e "$rsync_ssh" "$1/" "$user@${addrs[$i]}:$2/" >"$work/rsync.$i" 2>&1 </dev/null &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -101,7 +116,7 @@ col() { awk -v c="$1" '{print $c}' "$work/cl_runs" | median; }
 
 cat <<EOF
 
-$N test hosts, release tree of $tree_files files ($((tree_bytes / 1024)) KiB, of which bin/cl $(( $(stat -c %s "$CL") / 1024 )) KiB); the one-file change edits tasks/nginx_management/reload.sh ($changed_bytes bytes). Medians of $RUNS runs.
+$N test hosts, release tree of $tree_files files ($((tree_bytes / 1024)) KiB, of which bin/cl $(( $(stat -c %s "$CL") / 1024 )) KiB); the one-file change edits tasks/nginx_management/reload.sh ($changed_bytes bytes). Medians of $RUNS runs. $reuse_note
 
 | measure | cl host deploy --all --strategy all | rsync -a --checksum ($N in parallel) | cl / rsync |
 | --- | --- | --- | --- |
