@@ -43,12 +43,13 @@ bench: deps build ## Benchmarks: go test -bench plus bench/ scripts against peer
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-lint: ## gofmt, go vet, staticcheck (installed at STATICCHECK_VERSION when missing), go mod tidy leaves no diff
+lint: ## gofmt, go vet, staticcheck (installed at STATICCHECK_VERSION when missing), go mod tidy leaves no diff, cl builds for macOS
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@[ -x "$(STATICCHECK)" ] || { echo "installing staticcheck $(STATICCHECK_VERSION)"; $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
 	$(STATICCHECK) ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/cl
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := config:FuzzLoad config:FuzzEdits signing:FuzzAllowedSigners signing:FuzzSignatureFile

@@ -1,3 +1,5 @@
+//go:build linux
+
 package deploy
 
 // The Go twin of hostlib.sh's probestage command.

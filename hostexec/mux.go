@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 )
 
 // The connection mux: short-lived cl processes (cl plan, cl apply, cl host
@@ -71,11 +70,11 @@ func MuxSocket() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(exe, &st); err != nil {
+	fi, err := os.Stat(exe)
+	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d\x00%d", exe, st.Dev, st.Ino, st.Size, st.Mtim.Nano()))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s", exe, fileStamp(fi)))
 	dir := filepath.Join(os.TempDir(), "celeroot-"+strconv.Itoa(os.Getuid()))
 	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
 		dir = filepath.Join(rt, "celeroot")
@@ -123,18 +122,28 @@ func samePeer(c net.Conn) error {
 	if err != nil {
 		return err
 	}
-	var cred *unix.Ucred
+	var uid int
 	var cerr error
-	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { uid, cerr = peerUID(int(fd)) }); err != nil {
 		return err
 	}
 	if cerr != nil {
 		return cerr
 	}
-	if int(cred.Uid) != os.Getuid() {
-		return fmt.Errorf("peer runs as uid %d, not %d", cred.Uid, os.Getuid())
+	if uid != os.Getuid() {
+		return fmt.Errorf("peer runs as uid %d, not %d", uid, os.Getuid())
 	}
 	return nil
+}
+
+// fileStamp identifies a version of a file: device, inode, size and
+// modification time.
+func fileStamp(fi os.FileInfo) string {
+	var dev, ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		dev, ino = uint64(st.Dev), st.Ino
+	}
+	return fmt.Sprintf("%d:%d:%d:%d", dev, ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 // muxRequest is the client's first line: an operation and, for "connect",

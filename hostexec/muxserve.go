@@ -365,12 +365,16 @@ func (s *muxServer) connect(ctx context.Context, req muxRequest) (*upstream, *ss
 func fileStamps(paths []string) string {
 	var b strings.Builder
 	for _, p := range paths {
-		var st unix.Stat_t
-		if p, err := expandHome(p); err != nil || unix.Stat(p, &st) != nil {
+		p, err := expandHome(p)
+		var fi os.FileInfo
+		if err == nil {
+			fi, err = os.Stat(p)
+		}
+		if err != nil {
 			b.WriteString("-;")
 			continue
 		}
-		fmt.Fprintf(&b, "%d:%d:%d;", st.Ino, st.Size, st.Mtim.Nano())
+		b.WriteString(fileStamp(fi) + ";")
 	}
 	return b.String()
 }

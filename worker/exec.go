@@ -69,7 +69,7 @@ func execute(ctx context.Context, s spec) outcome {
 	cmd.Dir, cmd.Env = s.Dir, s.Env
 	cmd.Stdin = bytes.NewReader(s.Stdin)
 	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = taskProcAttr()
 	cmd.WaitDelay = waitDelay
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
