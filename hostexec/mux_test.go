@@ -298,6 +298,18 @@ func TestMuxRedialsWhenFilesChange(t *testing.T) {
 		if n := f.srv.conns.Load(); n != int32(i+2) {
 			t.Errorf("after %s changed: %d connections, want %d", file, n, i+2)
 		}
+		// The earlier connection closes once the mux saw its last
+		// user go.
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			conns, err := MuxControl(context.Background(), m.Socket, "status")
+			if err == nil && len(conns) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("after %s changed the mux holds %+v (%v), want the new connection only", file, conns, err)
+				break
+			}
+		}
 	}
 }
 

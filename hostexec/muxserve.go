@@ -126,6 +126,7 @@ type muxServer struct {
 // upstream is the mux's connection to one target.
 type upstream struct {
 	key      string
+	base     string // key without the files' versions
 	desc     string
 	pool     *Pool
 	target   Target
@@ -133,12 +134,13 @@ type upstream struct {
 	slots    chan struct{} // channels open on the host's connection: muxMaxChannels
 
 	// guarded by muxServer.mu
-	users    int
-	persist  time.Duration
-	since    time.Time
-	lastUsed time.Time
-	client   *ssh.Client
-	dead     chan struct{}
+	superseded bool // the files it was made with changed since
+	users      int
+	persist    time.Duration
+	since      time.Time
+	lastUsed   time.Time
+	client     *ssh.Client
+	dead       chan struct{}
 }
 
 func (s *muxServer) begin() {
@@ -301,21 +303,36 @@ func (s *muxServer) connect(ctx context.Context, req muxRequest) (*upstream, *ss
 	}
 	// A connection is reused only while the files that let it in are
 	// unchanged: an edited known_hosts or a rotated key dials anew.
-	key := pkey + "\x00" + req.Target.connKey() + "\x00" + fileStamps(append([]string{req.KnownHosts}, req.Target.KeyFiles...))
+	base := pkey + "\x00" + req.Target.connKey()
+	key := base + "\x00" + fileStamps(append([]string{req.KnownHosts}, req.Target.KeyFiles...))
+	var stale []*ssh.Client
 	s.mu.Lock()
 	u := s.ups[key]
 	if u == nil {
+		// Connections made under the files' earlier versions will not
+		// be used again: closed now when idle, else when released.
+		for _, old := range s.ups {
+			if old.base == base {
+				old.superseded = true
+				if c := s.dropIfUnused(old); c != nil {
+					stale = append(stale, c)
+				}
+			}
+		}
 		var hops []string
 		for _, e := range req.Target.chain() {
 			hops = append(hops, e.user+"@"+e.addr)
 		}
-		u = &upstream{key: key, desc: strings.Join(hops, " > "), pool: pool, target: req.Target, dialLock: make(chan struct{}, 1), slots: make(chan struct{}, muxMaxChannels)}
+		u = &upstream{key: key, base: base, desc: strings.Join(hops, " > "), pool: pool, target: req.Target, dialLock: make(chan struct{}, 1), slots: make(chan struct{}, muxMaxChannels)}
 		s.ups[key] = u
 	}
 	u.users++
 	u.persist = max(req.Persist, 0)
 	u.lastUsed = time.Now()
 	s.mu.Unlock()
+	for _, c := range stale {
+		c.Close()
+	}
 
 	fail := func(err error) (*upstream, *ssh.Client, chan struct{}, error) {
 		s.release(u)
@@ -400,7 +417,24 @@ func (s *muxServer) release(u *upstream) {
 	s.mu.Lock()
 	u.users--
 	u.lastUsed = time.Now()
+	var c *ssh.Client
+	if u.superseded {
+		c = s.dropIfUnused(u)
+	}
 	s.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// dropIfUnused forgets u when nobody uses it and returns its connection
+// for the caller to close outside s.mu. Called with s.mu held.
+func (s *muxServer) dropIfUnused(u *upstream) *ssh.Client {
+	if u.users > 0 || s.ups[u.key] != u {
+		return nil
+	}
+	delete(s.ups, u.key)
+	return u.client
 }
 
 // pool returns the dialer for req's connection options.
